@@ -1,0 +1,1 @@
+"""Local Bitrix24 portal emulator (see docs/architecture.md)."""
