@@ -1,0 +1,599 @@
+"""File transfer for Bitrix24: base64 encoding with a size guard, streaming uploads and downloads,
+and the Drive operations built on them (:class:`Drive`).
+
+Pure Python (no Airflow). A *source* is anything a file can be read from: ``bytes``, a local
+path (``str`` / ``os.PathLike``), an object with ``open("rb")`` such as Airflow's
+``ObjectStoragePath`` (any fsspec backend), or an open binary file object. A *destination* is
+a local path or an object with ``open("wb")``. Nothing here holds a whole file in memory except
+:func:`base64_pair`, which is meant for small files and refuses anything above its limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import posixpath
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+from urllib.parse import urljoin
+
+import requests
+
+from airflow_provider_bitrix24.client.errors import (
+    Bitrix24BadRequest,
+    Bitrix24Error,
+    Bitrix24NotFound,
+    Bitrix24TransportError,
+    classify,
+    scrub,
+)
+
+CHUNK_SIZE = 1 << 20  # bytes read or written per step of a streamed transfer
+# Read size for base64 streaming: a multiple of 3 so each chunk encodes without padding.
+_B64_READ = 3 * (1 << 18)
+# Above this size an upload goes through the two-step uploadUrl flow (or a streamed body).
+DEFAULT_INLINE_LIMIT = 8 << 20
+# Cloud portals reject POST bodies above 2 GB; base64 grows a file by a third.
+MAX_POST_BYTES = 2 << 30
+_UA = "airflow-provider-bitrix24"
+
+ConflictPolicy = Literal["fail", "unique", "replace"]
+CONFLICT_POLICIES: tuple[str, ...] = ("fail", "unique", "replace")
+
+
+class Bitrix24FileTooLarge(Bitrix24BadRequest):
+    """The file is larger than the route chosen for it allows (raised before anything is sent)."""
+
+
+class Bitrix24FileExists(Bitrix24BadRequest):
+    """The target folder already holds an object of that name and the policy is ``fail``."""
+
+
+class Bitrix24DownloadError(Bitrix24TransportError):
+    """A download failed or came back incomplete; the partial file has been removed."""
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def source_name(source: Any, default: str = "file") -> str:
+    """The base name a source would have on Drive (``default`` for bytes and anonymous streams)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return default
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.basename(os.fspath(source)) or default
+    name = getattr(source, "name", None)
+    if isinstance(name, str) and name:
+        return posixpath.basename(name.replace("\\", "/").rstrip("/")) or default
+    return default
+
+
+def source_size(source: Any) -> int | None:
+    """Size in bytes without reading the content, or ``None`` when it cannot be known."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return len(source)
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(os.fspath(source))
+    if hasattr(source, "read"):
+        try:
+            here = source.tell()
+            end = source.seek(0, io.SEEK_END)
+            source.seek(here)
+            return end - here
+        except (OSError, AttributeError, ValueError):
+            return None
+    stat = getattr(source, "stat", None)
+    if callable(stat):
+        info = stat()
+        size = info.get("size") if isinstance(info, dict) else getattr(info, "st_size", None)
+        return int(size) if size is not None else None
+    return None
+
+
+@contextlib.contextmanager
+def open_source(source: Any) -> Iterator[IO[bytes]]:
+    """Open ``source`` for binary reading; an already open stream is used as is and left open."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        yield io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        with open(os.fspath(source), "rb") as fh:
+            yield fh
+    elif hasattr(source, "read"):
+        yield source
+    elif callable(getattr(source, "open", None)):
+        with source.open("rb") as fh:
+            yield fh
+    else:
+        raise TypeError(f"cannot read a file from {type(source).__name__}")
+
+
+def _check_size(size: int | None, limit: int | None, what: str) -> None:
+    if limit is not None and size is not None and size > limit:
+        raise Bitrix24FileTooLarge(
+            "FILE_TOO_LARGE", f"{what} is {size} bytes, above the limit of {limit} bytes"
+        )
+
+
+def base64_string(source: Any, *, max_bytes: int | None = DEFAULT_INLINE_LIMIT) -> str:
+    """The whole content of ``source`` as one base64 string (for small files only)."""
+    _check_size(source_size(source), max_bytes, "the file")
+    with open_source(source) as fh:
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    _check_size(len(data), max_bytes, "the file")
+    return base64.b64encode(data).decode("ascii")
+
+
+def base64_pair(
+    source: Any, name: str | None = None, *, max_bytes: int | None = DEFAULT_INLINE_LIMIT
+) -> list[str]:
+    """``[name, base64]``: the shape of ``fileContent``, crm.item/lists/entity file fields and
+    timeline ``FILES`` entries."""
+    return [name or source_name(source), base64_string(source, max_bytes=max_bytes)]
+
+
+def file_data(source: Any, name: str | None = None, *, max_bytes: int | None = DEFAULT_INLINE_LIMIT) -> dict:
+    """``{"fileData": [name, base64]}``: the shape of legacy CRM file fields (crm.deal.add ...)."""
+    return {"fileData": base64_pair(source, name, max_bytes=max_bytes)}
+
+
+# --------------------------------------------------------------------------- streamed bodies
+
+
+class _StreamedBody:
+    """A request body assembled from byte strings and streams, read piece by piece.
+
+    It offers exactly what ``requests`` needs to stream with a Content-Length: ``read``,
+    ``__iter__`` and ``__len__`` (and deliberately no ``tell``/``fileno``). Streams are pulled
+    in ``CHUNK_SIZE`` steps, so memory stays flat whatever the size.
+    """
+
+    def __init__(self, parts: list[bytes | Iterator[bytes]], length: int) -> None:
+        self._parts = [iter([p]) if isinstance(p, bytes) else p for p in parts]
+        self._length = length
+        self._piece = memoryview(b"")  # the piece being handed out, and how far into it we are
+        self._offset = 0
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _next_piece(self) -> bool:
+        while self._parts:
+            piece = next(self._parts[0], None)
+            if piece is None:
+                self._parts.pop(0)
+            elif piece:
+                self._piece, self._offset = memoryview(piece), 0
+                return True
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = CHUNK_SIZE
+        out: list[bytes] = []
+        want = size
+        while want > 0:
+            if self._offset >= len(self._piece) and not self._next_piece():
+                break
+            take = self._piece[self._offset : self._offset + want]
+            self._offset += len(take)
+            want -= len(take)
+            out.append(bytes(take))
+        data = b"".join(out)
+        self.sent += len(data)
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(CHUNK_SIZE):
+            yield chunk
+
+
+def _raw_chunks(fh: IO[bytes], expected: int, chunk: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Exactly ``expected`` bytes of ``fh`` in chunks; a source that changes size is an error."""
+    left = expected
+    while left > 0:
+        data = fh.read(min(chunk, left))
+        if not data:
+            raise Bitrix24Error("SOURCE_CHANGED", f"the file ended {left} bytes early while being sent")
+        left -= len(data)
+        yield data
+
+
+def _b64_chunks(fh: IO[bytes], expected: int) -> Iterator[bytes]:
+    for data in _raw_chunks(fh, expected, _B64_READ):
+        yield base64.b64encode(data)
+
+
+def b64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def multipart_body(field: str, filename: str, fh: IO[bytes], size: int) -> tuple[_StreamedBody, str]:
+    """A streamed ``multipart/form-data`` body with one file part; returns (body, content type)."""
+    boundary = f"b24-{uuid.uuid4().hex}"
+    safe_name = filename.replace("\\", "\\\\").replace('"', "%22").replace("\r", " ").replace("\n", " ")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{safe_name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode("utf-8")
+    tail = f"\r\n--{boundary}--\r\n".encode("ascii")
+    body = _StreamedBody([head, _raw_chunks(fh, size), tail], len(head) + size + len(tail))
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+_PLACEHOLDER = "\x00b24-file-content\x00"
+
+
+def json_body_with_file(params: dict, path: tuple[str | int, ...], fh: IO[bytes], size: int) -> _StreamedBody:
+    """A streamed JSON body equal to ``params`` with the base64 of ``fh`` placed at ``path``.
+
+    ``path`` addresses the string slot inside ``params`` (e.g. ``("fileContent", 1)``), which
+    must hold ``None``. Used where a method takes base64 only but the file is too large to
+    encode in memory (disk.file.uploadversion for a new version of a big file).
+    """
+    doc = json.loads(json.dumps(params))
+    slot: Any = doc
+    for key in path[:-1]:
+        slot = slot[key]
+    slot[path[-1]] = _PLACEHOLDER
+    text = json.dumps(doc, ensure_ascii=True)
+    marker = json.dumps(_PLACEHOLDER)
+    before, after = text.split(marker)
+    head, tail = (before + '"').encode("ascii"), ('"' + after).encode("ascii")
+    return _StreamedBody([head, _b64_chunks(fh, size), tail], len(head) + b64_length(size) + len(tail))
+
+
+# --------------------------------------------------------------------------- HTTP transfers
+
+
+def download_headers(portal_url: str | None = None) -> dict[str, str]:
+    """Headers for GET on a signed file link, as the REST docs ask (a real User-Agent, Referer)."""
+    headers = {"User-Agent": _UA, "Accept": "*/*", "Accept-Language": "en-US,en;q=0.9"}
+    if portal_url:
+        headers["Referer"] = portal_url.rstrip("/") + "/"
+    return headers
+
+
+def _decode_reply(response: requests.Response, what: str) -> Any:
+    try:
+        envelope: Any = response.json()
+    except ValueError:
+        envelope = response.text
+    err = classify(envelope, response.status_code, what)
+    if err is not None:
+        raise err
+    return envelope.get("result") if isinstance(envelope, dict) else envelope
+
+
+def post_multipart(
+    session: requests.Session,
+    url: str,
+    *,
+    field: str,
+    source: Any,
+    filename: str | None = None,
+    timeout: float | tuple[float, float] | None = (10.0, 300.0),
+    what: str = "upload",
+) -> Any:
+    """POST ``source`` to an ``uploadUrl`` as multipart/form-data, streaming it; returns ``result``.
+
+    The upload is never retried: the portal may have stored the file even if the reply was lost.
+    """
+    size = source_size(source)
+    with open_source(source) as fh:
+        if size is None:  # an unseekable stream: read it through once to learn nothing more
+            raise Bitrix24FileTooLarge("SIZE_UNKNOWN", "the upload source must have a known size")
+        body, content_type = multipart_body(field, filename or source_name(source), fh, size)
+        try:
+            response = session.post(
+                url,
+                data=body,
+                headers={"Content-Type": content_type, "User-Agent": _UA, "Accept": "application/json"},
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {scrub(exc)}", what) from exc
+    return _decode_reply(response, what)
+
+
+def post_json_with_file(
+    session: requests.Session,
+    url: str,
+    params: dict,
+    path: tuple[str | int, ...],
+    source: Any,
+    *,
+    timeout: float | tuple[float, float] | None = (10.0, 300.0),
+    what: str = "upload",
+) -> Any:
+    """POST a method call whose base64 file argument is streamed (see :func:`json_body_with_file`)."""
+    size = source_size(source)
+    if size is None:
+        raise Bitrix24FileTooLarge("SIZE_UNKNOWN", "the upload source must have a known size")
+    _check_size(b64_length(size), MAX_POST_BYTES, "the base64 request body")
+    with open_source(source) as fh:
+        body = json_body_with_file(params, path, fh, size)
+        try:
+            response = session.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json", "User-Agent": _UA, "Accept": "application/json"},
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {scrub(exc)}", what) from exc
+    return _decode_reply(response, what)
+
+
+def _remove(dest: Any) -> None:
+    with contextlib.suppress(Exception):
+        if isinstance(dest, (str, os.PathLike)):
+            os.unlink(os.fspath(dest))
+        elif callable(getattr(dest, "unlink", None)):
+            dest.unlink()
+
+
+@contextlib.contextmanager
+def _open_dest(dest: Any) -> Iterator[IO[bytes]]:
+    if isinstance(dest, (str, os.PathLike)):
+        path = os.fspath(dest)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "wb") as fh:
+            yield fh
+    elif callable(getattr(dest, "open", None)):
+        parent = getattr(dest, "parent", None)
+        if parent is not None and callable(getattr(parent, "mkdir", None)):
+            with contextlib.suppress(Exception):
+                parent.mkdir(parents=True, exist_ok=True)
+        with dest.open("wb") as fh:
+            yield fh
+    else:
+        raise TypeError(f"cannot write a file to {type(dest).__name__}")
+
+
+def absolute_url(portal_url: str, url: str) -> str:
+    """``url`` made absolute against the portal (list file links come back as paths)."""
+    return urljoin(portal_url.rstrip("/") + "/", url)
+
+
+def download_to(
+    session: requests.Session,
+    url: str,
+    dest: Any,
+    *,
+    expected_size: int | None = None,
+    portal_url: str | None = None,
+    timeout: float | tuple[float, float] | None = (10.0, 120.0),
+    chunk_size: int = CHUNK_SIZE,
+    what: str = "download",
+) -> int:
+    """Stream ``url`` into ``dest`` and return the byte count.
+
+    The size is checked against ``expected_size`` (e.g. the Drive ``SIZE``) and the reply's
+    Content-Length. On any failure the partial file is removed and
+    :class:`Bitrix24DownloadError` is raised; a non-2xx reply raises the portal's error.
+    """
+    written = 0
+    try:
+        with session.get(url, headers=download_headers(portal_url), stream=True, timeout=timeout) as response:
+            if response.status_code >= 300:
+                _decode_reply(response, what)  # raises the portal's error
+                raise Bitrix24DownloadError("", f"HTTP {response.status_code} for the file link", what)
+            declared = response.headers.get("Content-Length")
+            with _open_dest(dest) as out:
+                for chunk in response.iter_content(chunk_size):
+                    out.write(chunk)
+                    written += len(chunk)
+            for label, size in (("Content-Length", declared), ("expected size", expected_size)):
+                if size is not None and int(size) != written:
+                    raise Bitrix24DownloadError(
+                        "SIZE_MISMATCH", f"received {written} bytes but the {label} is {int(size)}", what
+                    )
+    except Bitrix24DownloadError:
+        _remove(dest)
+        raise
+    except Bitrix24Error:
+        raise  # nothing was written: the portal refused the link
+    except (requests.RequestException, OSError) as exc:
+        _remove(dest)
+        raise Bitrix24DownloadError(
+            "", f"download broke off after {written} bytes; the partial file was removed ({scrub(exc)})", what
+        ) from exc
+    return written
+
+
+# --------------------------------------------------------------------------- Drive
+
+
+@dataclass(frozen=True)
+class DriveTarget:
+    """Where an upload goes: a folder id, or the root of a storage (``kind="storage"``)."""
+
+    id: int
+    kind: Literal["folder", "storage"] = "folder"
+
+    def method(self, verb: str) -> str:
+        return f"disk.{self.kind}.{verb}"
+
+
+class Drive:
+    """Drive operations over a :class:`~airflow_provider_bitrix24.client.client.Bitrix24Client`.
+
+    Uses the client's ``call``/``paginate`` for REST methods and its ``session`` and
+    ``portal_url`` for the plain HTTP legs (uploadUrl POST, DOWNLOAD_URL GET).
+    """
+
+    def __init__(self, client: Any, *, inline_limit: int = DEFAULT_INLINE_LIMIT) -> None:
+        self.client = client
+        self.inline_limit = inline_limit
+
+    # -- plumbing
+    @property
+    def _session(self) -> requests.Session:
+        return self.client.session
+
+    @property
+    def _portal(self) -> str:
+        return str(self.client.portal_url)
+
+    def _method_url(self, method: str) -> tuple[str, dict]:
+        """URL and auth body keys for a raw method POST (only for streamed bodies)."""
+        return self.client.method_url(method)
+
+    # -- reads
+    def get_file(self, file_id: int) -> dict:
+        return self.client.call("disk.file.get", {"id": int(file_id)})
+
+    def children(self, target: DriveTarget, filter: dict | None = None) -> Iterator[dict]:
+        params: dict[str, Any] = {"id": target.id}
+        if filter:
+            params["filter"] = filter
+        yield from self.client.paginate(target.method("getchildren"), params)
+
+    def find_child(self, target: DriveTarget, name: str, type_: str | None = None) -> dict | None:
+        flt: dict[str, Any] = {"NAME": name}
+        if type_:
+            flt["TYPE"] = type_
+        for item in self.children(target, flt):
+            if item.get("NAME") == name and (type_ is None or item.get("TYPE") == type_):
+                return item
+        return None
+
+    def walk(self, folder: DriveTarget | int, *, recursive: bool = True, prefix: str = "") -> Iterator[tuple[str, dict]]:
+        """Yield ``(relative path, item)`` for every file and folder below ``folder``, lazily."""
+        target = folder if isinstance(folder, DriveTarget) else DriveTarget(int(folder))
+        for item in self.children(target):
+            rel = posixpath.join(prefix, item["NAME"]) if prefix else item["NAME"]
+            yield rel, item
+            if recursive and item.get("TYPE") == "folder":
+                yield from self.walk(DriveTarget(int(item["ID"])), prefix=rel)
+
+    # -- folders
+    def ensure_folder(self, parent: DriveTarget, path: str) -> dict:
+        """Return the folder at ``path`` (``a/b/c``) below ``parent``, creating what is missing."""
+        current = parent
+        folder: dict = {}
+        for part in [p for p in path.replace("\\", "/").split("/") if p]:
+            found = self.find_child(current, part, "folder")
+            if found is None:
+                verb = "addsubfolder" if current.kind == "folder" else "addfolder"
+                found = self.client.call(current.method(verb), {"id": current.id, "data": {"NAME": part}})
+            folder = found
+            current = DriveTarget(int(found["ID"]))
+        if not folder:
+            folder = self.folder_of(parent)
+        return folder
+
+    def folder_of(self, target: DriveTarget) -> dict:
+        if target.kind == "folder":
+            return self.client.call("disk.folder.get", {"id": target.id})
+        storage = self.client.call("disk.storage.get", {"id": target.id})
+        return self.client.call("disk.folder.get", {"id": int(storage["ROOT_OBJECT_ID"])})
+
+    # -- upload
+    def upload(
+        self,
+        target: DriveTarget,
+        source: Any,
+        *,
+        name: str | None = None,
+        conflict: ConflictPolicy = "fail",
+        rights: list[dict] | None = None,
+    ) -> dict:
+        """Upload ``source`` into ``target``; returns the Drive file record.
+
+        Small files go inline as base64; larger ones through the two-step uploadUrl flow, streamed.
+        ``conflict``: ``fail`` raises :class:`Bitrix24FileExists` before sending any content,
+        ``unique`` lets the portal pick ``name (1).ext``, ``replace`` stores the content as a new
+        version of the existing file (disk.file.uploadversion).
+        """
+        if conflict not in CONFLICT_POLICIES:
+            raise ValueError(f"conflict must be one of {CONFLICT_POLICIES}, not {conflict!r}")
+        name = name or source_name(source)
+        size = source_size(source)
+        if conflict != "unique":
+            existing = self.find_child(target, name)
+            if existing is not None:
+                if conflict == "fail" or existing.get("TYPE") != "file":
+                    raise Bitrix24FileExists(
+                        "DISK_OBJ_22000", f"{name!r} already exists in {target.kind} {target.id}", target.method("uploadfile")
+                    )
+                return self.upload_version(int(existing["ID"]), source, name=name)
+        extra: dict[str, Any] = {}
+        if conflict == "unique":
+            extra["generateUniqueName"] = True
+        if rights:
+            extra["rights"] = rights
+        if size is not None and size <= self.inline_limit:
+            params = {"id": target.id, "data": {"NAME": name}, "fileContent": base64_pair(source, name, max_bytes=self.inline_limit), **extra}
+            return self.client.call(target.method("uploadfile"), params)
+        # Two-step flow; only folders offer it, so a storage root goes through its root folder.
+        folder_id = target.id if target.kind == "folder" else int(
+            self.client.call("disk.storage.get", {"id": target.id})["ROOT_OBJECT_ID"]
+        )
+        step = self.client.call("disk.folder.uploadfile", {"id": folder_id, "data": {"NAME": name}, **extra})
+        upload_url, field = step.get("uploadUrl"), step.get("field") or "file"
+        if not upload_url:
+            raise Bitrix24Error("NO_UPLOAD_URL", "disk.folder.uploadfile returned no uploadUrl", "disk.folder.uploadfile")
+        return post_multipart(
+            self._session, upload_url, field=field, source=source, filename=name, what="disk.folder.uploadfile"
+        )
+
+    def upload_version(self, file_id: int, source: Any, *, name: str | None = None) -> dict:
+        """Store ``source`` as a new version of file ``file_id`` (base64; streamed when large)."""
+        name = name or source_name(source)
+        size = source_size(source)
+        if size is not None and size <= self.inline_limit:
+            return self.client.call(
+                "disk.file.uploadversion",
+                {"id": int(file_id), "fileContent": base64_pair(source, name, max_bytes=self.inline_limit)},
+            )
+        url, auth = self._method_url("disk.file.uploadversion")
+        params = {"id": int(file_id), "fileContent": [name, None], **auth}
+        return post_json_with_file(
+            self._session, url, params, ("fileContent", 1), source, what="disk.file.uploadversion"
+        )
+
+    def upload_tree(
+        self, local_dir: str | os.PathLike, target: DriveTarget, *, conflict: ConflictPolicy = "fail"
+    ) -> Iterator[tuple[str, dict]]:
+        """Upload every file below ``local_dir``, mirroring its folders; yields ``(relpath, file)``."""
+        root = os.fspath(local_dir)
+        folders: dict[str, DriveTarget] = {"": target}
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            rel_dir = "" if rel_dir == "." else rel_dir
+            if rel_dir not in folders:
+                parent_rel, leaf = posixpath.split(rel_dir)
+                folder = self.ensure_folder(folders[parent_rel], leaf)
+                folders[rel_dir] = DriveTarget(int(folder["ID"]))
+            for fname in sorted(filenames):
+                record = self.upload(folders[rel_dir], os.path.join(dirpath, fname), conflict=conflict)
+                yield posixpath.join(rel_dir, fname) if rel_dir else fname, record
+
+    # -- download
+    def download(self, file_id: int, dest: Any) -> dict:
+        """Stream file ``file_id`` into ``dest``; returns its record. Size is verified."""
+        record = self.get_file(file_id)
+        if record is None:
+            raise Bitrix24NotFound("ERROR_NOT_FOUND", f"file {file_id} not found", "disk.file.get")
+        url = record.get("DOWNLOAD_URL")
+        if not url:
+            raise Bitrix24Error("NO_DOWNLOAD_URL", f"file {file_id} has no DOWNLOAD_URL", "disk.file.get")
+        size = record.get("SIZE")
+        download_to(
+            self._session,
+            absolute_url(self._portal, url),
+            dest,
+            expected_size=int(size) if size not in (None, "") else None,
+            portal_url=self._portal,
+            what="disk.file.get DOWNLOAD_URL",
+        )
+        return record
