@@ -1,0 +1,567 @@
+"""Bitrix24Client: transport, retry policy, batch and pagination.
+
+The retry policy lives in :meth:`Bitrix24Client._send` and nowhere else:
+
+* 503 ``QUERY_LIMIT_EXCEEDED``: the call was refused, not run -> back off with jitter, resend.
+* 429 ``OPERATION_TIME_LIMIT``: wait until ``operating_reset_at`` (bounded), resend.
+* 401 ``expired_token``: ask the auth strategy to renew, resend.
+* network error / 5xx: resend reads; a write that may have reached the portal raises
+  :class:`Bitrix24WriteMayHaveSucceeded` instead of being sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from .. import __version__
+from .auth import Auth
+from .encoding import encode_command
+from .errors import (
+    Bitrix24ConfigError,
+    Bitrix24Error,
+    Bitrix24NotSupported,
+    Bitrix24OperationLimit,
+    Bitrix24PortalMoved,
+    Bitrix24RateLimited,
+    Bitrix24ServerError,
+    Bitrix24TokenExpired,
+    Bitrix24TransportError,
+    Bitrix24WriteMayHaveSucceeded,
+    classify,
+    scrub,
+)
+from .methods import PagingSpec, is_read_method, paging_spec
+from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, LeakyBucket, shared_bucket
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 50  # commands per batch request (portal limit)
+PAGE_SIZE = 50  # records per list page (portal limit)
+_MAX_RENEWALS = 2  # per call: adopt a pair another worker saved, then refresh it if stale too
+
+_USE_SHARED = object()
+
+
+def normalize_portal_url(url: str) -> str:
+    """``example.bitrix24.com`` -> ``https://example.bitrix24.com``; keeps http for local portals."""
+    raw = (url or "").strip()
+    if not raw:
+        raise Bitrix24ConfigError(description="portal URL (host) is missing")
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
+        raise Bitrix24ConfigError(description=f"portal URL (host) is not a valid http(s) URL: {scrub(url)!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise Bitrix24ConfigError(description=f"portal URL (host) has an invalid port: {scrub(url)!r}") from None
+    path = parts.path.rstrip("/")
+    if path.endswith("/rest") or "/rest/" in path + "/":
+        path = path[: path.find("/rest")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+@dataclass
+class BatchResult:
+    """Outcome of :meth:`Bitrix24Client.batch`, keyed by command key."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, Bitrix24Error] = field(default_factory=dict)
+    total: dict[str, int] = field(default_factory=dict)
+    next: dict[str, int] = field(default_factory=dict)
+    time: dict[str, Any] = field(default_factory=dict)
+
+    def raise_for_errors(self) -> None:
+        """Raise the first command error, if any."""
+        for error in self.errors.values():
+            raise error
+
+
+class Bitrix24Client:
+    """A Bitrix24 REST client for one portal and one identity. Thread-safe.
+
+    :param portal_url: portal address; scheme optional (https assumed), http allowed.
+    :param auth: :class:`~.auth.WebhookAuth`, :class:`~.auth.OAuth2Auth` or :class:`~.auth.StaticTokenAuth`.
+    :param timeout: ``(connect, read)`` seconds or one number for both. The portal itself stops
+        a request after 60 s, so the read timeout defaults to a bit more.
+    :param rate_limit: a :class:`LeakyBucket`, ``{"burst": .., "per_second": ..}``, ``None`` to
+        disable, or by default the bucket shared by every client of this portal in the process.
+    :param max_retries: resends allowed for one call (rate limit, operation limit, safe transport errors).
+    :param max_operation_wait: longest wait (s) for an ``OPERATION_TIME_LIMIT`` reset before giving up.
+    """
+
+    def __init__(
+        self,
+        portal_url: str,
+        auth: Auth,
+        *,
+        timeout: float | tuple[float, float] = (10.0, 65.0),
+        rate_limit: Any = _USE_SHARED,
+        max_retries: int = 5,
+        max_operation_wait: float = 600.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        session: requests.Session | None = None,
+        progress_interval: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.portal_url = normalize_portal_url(portal_url)
+        self.auth = auth
+        self.timeout = timeout if isinstance(timeout, tuple) else (float(timeout), float(timeout))
+        if max_retries < 0:
+            raise Bitrix24ConfigError(description="max_retries must be >= 0")
+        self.max_retries = int(max_retries)
+        self.max_operation_wait = float(max_operation_wait)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.progress_interval = progress_interval
+        self._sleep = sleep
+        self.bucket = self._make_bucket(rate_limit)
+        self.session = session or requests.Session()
+        self.session.headers.update(
+            {
+                "Accept": "application/json",
+                "User-Agent": f"airflow-provider-bitrix24/{__version__}",
+            }
+        )
+        self.requests_sent = 0  # HTTP requests to the portal (observability, tests)
+
+    def _make_bucket(self, rate_limit: Any) -> LeakyBucket | None:
+        if rate_limit is None or isinstance(rate_limit, LeakyBucket):
+            return rate_limit
+        key = urlsplit(self.portal_url).netloc.lower()
+        if rate_limit is _USE_SHARED:
+            return shared_bucket(key)
+        if isinstance(rate_limit, Mapping):
+            try:
+                burst = float(rate_limit.get("burst", DEFAULT_BURST))
+                per_second = float(rate_limit.get("per_second", DEFAULT_PER_SECOND))
+                if burst < 1 or per_second <= 0:
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise Bitrix24ConfigError(
+                    description="rate_limit must be {\"burst\": >=1, \"per_second\": >0}"
+                ) from None
+            return shared_bucket(key, burst, per_second)
+        raise Bitrix24ConfigError(description=f"rate_limit has an unsupported type: {type(rate_limit).__name__}")
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Bitrix24Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Bitrix24Client({self.portal_url!r}, auth={self.auth!r})"
+
+    # ------------------------------------------------------------------ single calls
+
+    def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call ``method`` and return the envelope's ``result``."""
+        return self.call_raw(method, params).get("result")
+
+    def call_raw(self, method: str, params: Mapping[str, Any] | None = None) -> dict:
+        """Call ``method`` and return the whole success envelope (``result``, ``next``, ``total``, ``time``)."""
+        method = _check_method(method)
+        return self._send(method, dict(params or {}), is_read_method(method))
+
+    # ------------------------------------------------------------------ transport + retry policy
+
+    def _send(self, method: str, params: dict, is_read: bool) -> dict:
+        attempt = 0
+        renewals = 0
+        while True:
+            body, credential = self.auth.prepare(params)
+            url = f"{self.auth.rest_base(self.portal_url)}/{method}"
+            if self.bucket is not None:
+                self.bucket.acquire()
+            try:
+                self.requests_sent += 1
+                resp = self.session.post(url, json=body, timeout=self.timeout, allow_redirects=False)
+            except requests.RequestException as exc:
+                never_sent = _never_reached_server(exc)
+                if not (is_read or never_sent):
+                    raise Bitrix24WriteMayHaveSucceeded(
+                        "",
+                        f"no reply ({type(exc).__name__})",
+                        method,
+                        None,
+                        hint=_write_hint(method),
+                    ) from None
+                if attempt >= self.max_retries:
+                    raise Bitrix24TransportError(
+                        "", f"{type(exc).__name__}: {scrub(exc)}", method, None,
+                        hint=f"gave up after {attempt + 1} attempts",
+                    ) from None
+                attempt += 1
+                self._backoff(attempt, method, type(exc).__name__)
+                continue
+
+            envelope = self._decode(resp, method)
+            error = classify(envelope, resp.status_code, method)
+            if error is None:
+                return envelope
+
+            if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:
+                renewals += 1
+                self.auth.renew(credential)  # raises with a hint when the strategy cannot renew
+                continue
+            if isinstance(error, Bitrix24TokenExpired):
+                error.hint = error.hint or self.auth.expired_hint()
+                raise error
+            if isinstance(error, Bitrix24RateLimited) and attempt < self.max_retries:
+                attempt += 1
+                if self.bucket is not None:
+                    self.bucket.penalize()
+                self._backoff(attempt, method, error.code)
+                continue
+            if isinstance(error, Bitrix24OperationLimit) and attempt < self.max_retries:
+                wait = self._operation_wait(error)
+                if wait is not None:
+                    attempt += 1
+                    log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
+                    self._sleep(wait)
+                    continue
+                raise error
+            if isinstance(error, Bitrix24ServerError) and resp.status_code >= 500:
+                if not is_read:
+                    raise Bitrix24WriteMayHaveSucceeded(
+                        error.code, error.description, method, resp.status_code, hint=_write_hint(method)
+                    )
+                if attempt < self.max_retries:
+                    attempt += 1
+                    self._backoff(attempt, method, error.code or str(resp.status_code))
+                    continue
+            raise error
+
+    def _decode(self, resp: requests.Response, method: str) -> Any:
+        if resp.status_code in (301, 302, 303, 307, 308):
+            location = resp.headers.get("Location", "")
+            parts = urlsplit(location)
+            new_portal = f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
+            err = Bitrix24PortalMoved(
+                "PORTAL_MOVED",
+                f"the portal redirects to {new_portal or 'an unknown address'}",
+                method,
+                resp.status_code,
+                hint="Its address changed: update the connection host to the new address",
+            )
+            err.new_url = new_portal
+            raise err
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    def _backoff(self, attempt: int, method: str, reason: str) -> None:
+        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        delay *= random.uniform(0.5, 1.0)  # jitter: parallel workers do not retry in lockstep
+        log.warning("%s: %s, retry %d/%d in %.2f s", method, reason, attempt, self.max_retries, delay)
+        self._sleep(delay)
+
+    def _operation_wait(self, error: Bitrix24OperationLimit) -> float | None:
+        """Seconds until the method's budget resets, or ``None`` when that is too long to wait."""
+        if error.reset_at is None:
+            wait = min(self.backoff_max, 60.0)
+        else:
+            wait = max(0.0, error.reset_at - time.time()) + random.uniform(0.0, 0.5)
+        if wait > self.max_operation_wait:
+            error.hint = (
+                f"the limit resets in {wait:.0f} s, longer than max_operation_wait={self.max_operation_wait:.0f} s; "
+                "retry later or spread the calls"
+            )
+            return None
+        return wait
+
+    # ------------------------------------------------------------------ batch
+
+    def batch(
+        self,
+        commands: Mapping[str, Any] | Iterable[Any],
+        halt: bool = False,
+    ) -> BatchResult:
+        """Run commands through ``batch``, 50 per HTTP request.
+
+        ``commands``: ``{key: (method, params)}`` or a list of ``(method, params)`` (keys are then
+        ``"0"``, ``"1"``, ...). A command may also be a ready ``"method?query"`` string.
+        ``$result[key][...]`` references resolve only within one chunk of 50. With ``halt`` the
+        portal stops at the first failing command and no further chunk is sent.
+        """
+        items = list(commands.items()) if isinstance(commands, Mapping) else list(enumerate(commands))
+        encoded: list[tuple[str, str, str]] = []  # (key, method, command string)
+        for key, command in items:
+            method, cmd = _encode_batch_command(command)
+            encoded.append((str(key), method, cmd))
+        out = BatchResult()
+        for start in range(0, len(encoded), BATCH_LIMIT):
+            chunk = encoded[start : start + BATCH_LIMIT]
+            self._batch_chunk(chunk, halt, out)
+            if halt and out.errors:
+                break
+        return out
+
+    def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
+        is_read = all(is_read_method(method) for _key, method, _cmd in chunk)
+        envelope = self._send("batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read)
+        body = envelope.get("result") or {}
+        keys = [k for k, _m, _c in chunk]
+        methods = {k: m for k, m, _c in chunk}
+        results = _keyed(body.get("result"), keys)
+        out.result.update(results)
+        for key, raw in _keyed(body.get("result_error"), keys).items():
+            err = classify(raw if isinstance(raw, dict) else {"error": raw}, None, methods.get(key))
+            if err is not None:
+                out.errors[key] = err
+        out.total.update({k: _to_int(v) for k, v in _keyed(body.get("result_total"), keys).items()})
+        out.next.update({k: _to_int(v) for k, v in _keyed(body.get("result_next"), keys).items()})
+        out.time.update(_keyed(body.get("result_time"), keys))
+
+    # ------------------------------------------------------------------ pagination
+
+    def paginate(
+        self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> Iterator[dict]:
+        """Yield every record of a list method, each exactly once.
+
+        Methods whose paging table entry allows it use a chained batch: 50 list commands per
+        request, command k filtering ``>ID`` by the last ID of command k-1 (``$result[...]``),
+        ``start=-1`` so the portal counts nothing: 2,500 records per HTTP request. Other
+        methods page with ``start``/``next``.
+        """
+        method = _check_method(method)
+        if limit is not None and limit <= 0:
+            return
+        params = dict(params or {})
+        spec = paging_spec(method)
+        progress = _Progress(method, self.progress_interval)
+        if spec.id_cursor and _cursor_compatible(params, spec):
+            pages = self._paginate_id_cursor(method, params, spec, limit, progress)
+        else:
+            pages = self._paginate_start(method, params, spec, progress)
+        emitted = 0
+        try:
+            for page in pages:
+                for record in page:
+                    yield record
+                    emitted += 1
+                    if limit is not None and emitted >= limit:
+                        return
+        finally:
+            progress.done(emitted)
+
+    def _paginate_start(self, method: str, params: dict, spec: PagingSpec, progress: _Progress) -> Iterator[list]:
+        start = params.pop("start", 0) or 0
+        while True:
+            before = self.requests_sent
+            envelope = self.call_raw(method, {**params, "start": start})
+            records = _records(envelope.get("result"), spec, method)
+            progress.page(len(records), self.requests_sent - before)
+            yield records
+            nxt = _to_int(envelope.get("next"))
+            if nxt is None or nxt <= _to_int(start) or not records:
+                return
+            start = nxt
+
+    def _paginate_id_cursor(
+        self, method: str, params: dict, spec: PagingSpec, limit: int | None, progress: _Progress
+    ) -> Iterator[list]:
+        filter_key = f">{spec.filter_id}"
+        user_filter = dict(params.get(spec.filter_param) or {})
+        cursor = _to_int(_pop_ci(user_filter, filter_key)) or 0
+        base = {k: v for k, v in params.items() if k not in (spec.filter_param, spec.order_param, "start")}
+        select = base.get("select")
+        if isinstance(select, list) and select and "*" not in select and not any(
+            str(s).lower() == spec.record_id.lower() for s in select
+        ):
+            base["select"] = [*select, spec.record_id]
+        path = f"[{spec.result_key}]" if spec.result_key else ""
+        fetched = 0
+        while True:
+            wanted = BATCH_LIMIT if limit is None else max(1, min(BATCH_LIMIT, -(-(limit - fetched) // PAGE_SIZE)))
+            commands = {}
+            for k in range(wanted):
+                ref = cursor if k == 0 else f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{spec.record_id}]"
+                commands[f"p{k}"] = (
+                    method,
+                    {
+                        **base,
+                        spec.filter_param: {**user_filter, filter_key: ref},
+                        spec.order_param: {spec.filter_id: "ASC"},
+                        "start": -1,
+                    },
+                )
+            before = self.requests_sent
+            result = self.batch(commands, halt=True)
+            progress.page(0, self.requests_sent - before)
+            chain_complete = True
+            for k in range(wanted):
+                key = f"p{k}"
+                if key in result.errors:
+                    raise result.errors[key]
+                records = _records(result.result.get(key), spec, method)
+                # Keep only records past the cursor: once a page is short, later commands'
+                # references resolve to nothing, the portal drops that filter and they restart
+                # from the first record. Everything after the first short page is discarded.
+                fresh = [r for r in records if (_to_int(r.get(spec.record_id)) or 0) > cursor]
+                if len(fresh) != len(records):
+                    chain_complete = False
+                if fresh:
+                    cursor = max(_to_int(r.get(spec.record_id)) or 0 for r in fresh)
+                    fetched += len(fresh)
+                    progress.page(len(fresh), 0)
+                    yield fresh
+                if len(records) < PAGE_SIZE or not chain_complete:
+                    if len(records) < PAGE_SIZE and chain_complete:
+                        return  # a short page: the list is exhausted
+                    break
+            if limit is not None and fetched >= limit:
+                return
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _Progress:
+    """Logs rows and rate of a long pagination every ``interval`` seconds and once at the end."""
+
+    def __init__(self, method: str, interval: float) -> None:
+        self.method = method
+        self.interval = interval
+        self.started = self.last_log = time.monotonic()
+        self.rows = 0
+        self.requests = 0
+
+    def page(self, rows: int, requests_made: int) -> None:
+        self.rows += rows
+        self.requests += requests_made
+        now = time.monotonic()
+        if now - self.last_log >= self.interval:
+            self.last_log = now
+            self._log("progress", now)
+
+    def done(self, emitted: int) -> None:
+        now = time.monotonic()
+        if now - self.started >= self.interval or self.requests > 1:
+            self._log("done", now, emitted)
+
+    def _log(self, stage: str, now: float, rows: int | None = None) -> None:
+        elapsed = max(now - self.started, 1e-9)
+        count = self.rows if rows is None else rows
+        log.info(
+            "paginate %s %s: %d rows in %.1f s (%.0f rows/s), %d HTTP requests",
+            self.method, stage, count, elapsed, count / elapsed, self.requests,
+        )
+
+
+def _check_method(method: str) -> str:
+    name = (method or "").strip().strip("/")
+    if not name or any(c in name for c in "/?# "):
+        raise Bitrix24ConfigError(description=f"invalid method name: {method!r}")
+    return name
+
+
+def _encode_batch_command(command: Any) -> tuple[str, str]:
+    if isinstance(command, str):
+        return command.split("?", 1)[0], command
+    if isinstance(command, Mapping):
+        method, params = command.get("method"), command.get("params")
+    else:
+        try:
+            method, params = command
+        except (TypeError, ValueError):
+            raise Bitrix24ConfigError(
+                description=f"batch command must be (method, params) or 'method?query', got {type(command).__name__}"
+            ) from None
+    method = _check_method(method)
+    if method.lower() == "batch":
+        raise Bitrix24ConfigError(description="batch cannot be nested inside batch")
+    return method, encode_command(method, params)
+
+
+def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:
+    """A batch sub-result as ``{key: value}``; PHP sends an array with keys 0..n-1 as a JSON list."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    return {}
+
+
+def _records(result: Any, spec: PagingSpec, method: str) -> list[dict]:
+    """The records of one list page, whatever wrapper the method uses."""
+    if result is None:
+        return []
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict):
+        if spec.result_key and spec.result_key in result:
+            return list(result[spec.result_key] or [])
+        lists = [v for v in result.values() if isinstance(v, list)]
+        if len(result) == 1 and len(lists) == 1:
+            return lists[0]
+        if result and all(str(k).isdigit() for k in result) and all(isinstance(v, dict) for v in result.values()):
+            return list(result.values())  # records keyed by ID
+        if not result:
+            return []
+    raise Bitrix24NotSupported(
+        "", f"cannot find the records in the result (type {type(result).__name__})", method, None,
+        hint="use call_raw() for this method",
+    )
+
+
+def _cursor_compatible(params: Mapping[str, Any], spec: PagingSpec) -> bool:
+    """The ID cursor needs ascending ID order and must own ``start``."""
+    if "start" in params:
+        return False
+    order = params.get(spec.order_param)
+    if not order:
+        return True
+    if isinstance(order, Mapping) and len(order) == 1:
+        (field_name, direction), = order.items()
+        return str(field_name).lower() == spec.filter_id.lower() and str(direction).upper() == "ASC"
+    return False
+
+
+def _pop_ci(mapping: dict, key: str) -> Any:
+    for existing in list(mapping):
+        if str(existing).lower() == key.lower():
+            return mapping.pop(existing)
+    return None
+
+
+def _to_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _never_reached_server(exc: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server (safe to resend even a write)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)
+        return isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    return False
+
+
+def _write_hint(method: str) -> str:
+    return (
+        f"The request may have been applied by the portal, so it was not resent. Check whether {method} "
+        "took effect (e.g. with the matching .get/.list method) before running it again"
+    )
