@@ -220,6 +220,26 @@ class WebhookAuth(Auth):
         return f"WebhookAuth(user_id={self.user_id!r}, code=***)"
 
 
+def parse_webhook_url(url: str) -> tuple[str, str, str]:
+    """Split a whole inbound-webhook URL into ``(portal_url, user_id, code)``.
+
+    Accepts ``https://x.bitrix24.com/rest/1/abc123/`` with or without a trailing method name.
+    """
+    parts = urlsplit(url.strip() if "://" in url else "https://" + url.strip())
+    segments = [s for s in parts.path.split("/") if s]
+    try:
+        i = segments.index("rest")
+        user_id, code = segments[i + 1], segments[i + 2]
+    except (ValueError, IndexError):
+        raise Bitrix24ConfigError(
+            description="webhook URL must look like https://<portal>/rest/<user_id>/<code>/"
+        ) from None
+    register_secret(code)
+    prefix = "/".join(segments[:i])
+    portal = f"{parts.scheme}://{parts.netloc}" + (f"/{prefix}" if prefix else "")
+    return portal, user_id, code
+
+
 class StaticTokenAuth(Auth):
     """A fixed access token sent as ``auth``; never refreshed."""
 

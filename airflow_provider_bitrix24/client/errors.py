@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _MASK = "***"
@@ -26,11 +27,41 @@ _SECRET_PATTERNS = (
 )
 
 
+_LISTENERS: list[Callable[[str], None]] = []
+
+
 def register_secret(value: str | None) -> None:
-    """Remember ``value`` so that :func:`scrub` masks it from now on (process-wide)."""
-    if value and len(value) >= _MIN_SECRET_LEN:
-        with _SECRETS_LOCK:
-            _SECRETS.add(value)
+    """Remember ``value`` so that :func:`scrub` masks it from now on (process-wide).
+
+    Listeners (e.g. the hook's bridge to Airflow's log masker) hear about every new secret,
+    including tokens that arrive later through a refresh.
+    """
+    if not value or len(value) < _MIN_SECRET_LEN:
+        return
+    with _SECRETS_LOCK:
+        if value in _SECRETS:
+            return
+        _SECRETS.add(value)
+        listeners = list(_LISTENERS)
+    for listener in listeners:
+        try:
+            listener(value)
+        except Exception:  # a masking bridge must never break a call
+            pass
+
+
+def add_secret_listener(listener: Callable[[str], None]) -> None:
+    """Call ``listener(secret)`` for every secret registered from now on and every one known already."""
+    with _SECRETS_LOCK:
+        if listener in _LISTENERS:
+            return
+        _LISTENERS.append(listener)
+        known = list(_SECRETS)
+    for value in known:
+        try:
+            listener(value)
+        except Exception:
+            pass
 
 
 def scrub(text: Any) -> str:

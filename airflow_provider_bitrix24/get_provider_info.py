@@ -1,0 +1,129 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Kept as a literal: Airflow calls this in every process that lists providers, so it must be cheap.
+"""
+
+from __future__ import annotations
+
+_INTEGRATION = "Bitrix24"
+
+
+def get_provider_info() -> dict:
+    return {
+        "package-name": "airflow-provider-bitrix24",
+        "name": "Bitrix24",
+        "description": "Bitrix24 REST API: hook, operators, sensors and triggers, with a local portal emulator.",
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://apidocs.bitrix24.com/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_bitrix24.hooks.bitrix24"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_bitrix24.hooks.bitrix24.Bitrix24Hook",
+                "hook-name": "Bitrix24",
+                "connection-type": "bitrix24",
+                "conn-fields": {
+                    "auth_type": {
+                        "label": "Auth type",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "webhook",
+                            "enum": ["webhook", "oauth2", "api_key"],
+                        },
+                        "description": (
+                            "webhook: User ID + webhook code (or the whole webhook URL) in Password. "
+                            "oauth2: Client ID/secret + refresh token. api_key: a fixed access token in Password."
+                        ),
+                    },
+                    "refresh_token": {
+                        "label": "Refresh token (oauth2)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Rotating OAuth refresh token; the newest one is kept in the token store.",
+                    },
+                    "access_token": {
+                        "label": "Access token (oauth2, optional)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Current access token; obtained with the refresh token when empty.",
+                    },
+                    "token_url": {
+                        "label": "Token URL (oauth2)",
+                        "schema": {"type": ["string", "null"], "default": "https://oauth.bitrix.info/oauth/token/"},
+                    },
+                    "token_store": {
+                        "label": "Token store (oauth2)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "Where rotated tokens are kept: 'variable:<key>' (Airflow Variable, default "
+                            "'variable:bitrix24_tokens_<conn_id>'), 'file:<path>' (shared by processes on one host) "
+                            "or 'memory'."
+                        ),
+                    },
+                    "rate_limit_burst": {
+                        "label": "Rate limit: burst",
+                        "schema": {"type": ["integer", "null"], "default": 50},
+                        "description": "Requests allowed at once (portal plan: 50, Enterprise 250).",
+                    },
+                    "rate_limit_per_second": {
+                        "label": "Rate limit: requests per second",
+                        "schema": {"type": ["number", "null"], "default": 2},
+                        "description": "Sustained request rate (portal plan: 2, Enterprise 5).",
+                    },
+                    "timeout": {
+                        "label": "Read timeout (s)",
+                        "schema": {"type": ["number", "null"], "default": 65},
+                    },
+                    "connect_timeout": {
+                        "label": "Connect timeout (s)",
+                        "schema": {"type": ["number", "null"], "default": 10},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "schema": {"type": ["integer", "null"], "default": 5},
+                        "description": "Resends of one call after rate limits or safe network errors.",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "Portal URL",
+                        "login": "User ID (webhook) / Client ID (OAuth)",
+                        "password": "Webhook code / Client secret / Access token",
+                    },
+                    "placeholders": {
+                        "host": "https://your-company.bitrix24.com",
+                        "login": "1  (webhook user id)  or  app.xxxxxxxx.xxxxxxxx  (OAuth client id)",
+                        "password": "webhook code, full webhook URL, client secret or access token",
+                        "extra": '{"auth_type": "webhook"}',
+                    },
+                },
+            }
+        ],
+    }

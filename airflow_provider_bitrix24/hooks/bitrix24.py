@@ -1,0 +1,350 @@
+"""Bitrix24Hook: turns an Airflow connection into a :class:`Bitrix24Client`.
+
+Connection fields (``conn_type="bitrix24"``):
+
+============  =====================================================================
+auth_type     extra ``auth_type``: ``webhook`` (default), ``oauth2`` or ``api_key``
+webhook       host = portal URL (scheme optional, https assumed; http for local portals);
+              login = user id; password = webhook code *or* the whole webhook URL
+              (``https://x.bitrix24.com/rest/1/abc/``; then host and login may be empty)
+oauth2        host = portal URL; login = client_id; password = client_secret;
+              extra ``refresh_token`` (required), ``access_token`` (optional),
+              ``token_url`` (default ``https://oauth.bitrix.info/oauth/token/``), ``token_store``
+api_key       host = portal URL; password = access token (never refreshed)
+============  =====================================================================
+
+Optional extras for every mode: ``rate_limit`` (``{"burst": 50, "per_second": 2}``, or flat
+``rate_limit_burst``/``rate_limit_per_second``; ``false`` disables the client-side limiter),
+``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``.
+
+Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
+outlive the process. ``token_store`` selects where it lives:
+
+* ``{"type": "variable", "key": ...}`` or ``"variable:<key>"`` - an Airflow Variable (default,
+  key ``bitrix24_tokens_<conn_id>``). Visible to every worker of the deployment, but Variables
+  can only be written from inside a running task; outside one (scripts, ``python -c``) the hook
+  warns and keeps tokens in memory. Variables have no cross-process lock: two workers refreshing
+  at the same instant are reconciled by the client's ``invalid_grant`` recovery (the loser
+  re-reads the Variable).
+* ``{"type": "file", "path": ...}`` or ``"file:<path>"`` - a JSON file with an ``fcntl`` lock:
+  exact one-refresh-per-expiry for all processes on one host.
+* ``"memory"`` - this process only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_bitrix24.client import (
+    DEFAULT_TOKEN_URL,
+    BatchResult,
+    Bitrix24Client,
+    Bitrix24ConfigError,
+    Bitrix24Error,
+    FileTokenStore,
+    MemoryTokenStore,
+    OAuth2Auth,
+    StaticTokenAuth,
+    TokenPair,
+    TokenStore,
+    WebhookAuth,
+)
+from airflow_provider_bitrix24.client.auth import Auth, parse_webhook_url
+from airflow_provider_bitrix24.client.errors import add_secret_listener, register_secret, scrub
+
+log = logging.getLogger(__name__)
+
+AUTH_TYPES = ("webhook", "oauth2", "api_key")
+DEFAULTS = {"timeout": 65.0, "connect_timeout": 10.0, "max_retries": 5}
+
+
+def _bridge_to_airflow_masker() -> None:
+    """Every secret the client core learns (incl. rotated tokens) is masked in Airflow logs too."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - very old task SDK
+        return
+    add_secret_listener(mask_secret)
+
+
+class VariableTokenStore:
+    """Token pair kept in an Airflow Variable (JSON). Usable only inside a running task."""
+
+    _locks: dict[str, threading.RLock] = {}
+    _locks_guard = threading.Lock()
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        with self._locks_guard:
+            self._lock = self._locks.setdefault(key, threading.RLock())
+
+    def load(self) -> TokenPair | None:
+        from airflow.sdk import Variable
+
+        raw = Variable.get(self.key, default=None)
+        if not raw:
+            return None
+        try:
+            return TokenPair.from_json(json.loads(raw) if isinstance(raw, str) else raw)
+        except ValueError:
+            log.warning("Variable %s does not hold a Bitrix24 token pair; ignoring it", self.key)
+            return None
+
+    def save(self, pair: TokenPair) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(self.key, json.dumps(pair.to_json()), description="Bitrix24 OAuth tokens (rotated by the provider)")
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return self._lock  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"VariableTokenStore({self.key!r})"
+
+
+def _in_running_task() -> bool:
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+class Bitrix24Hook(BaseHook):
+    """Interact with a Bitrix24 portal through the REST API.
+
+    :param bitrix24_conn_id: Airflow connection of type ``bitrix24`` (see module docstring).
+    """
+
+    conn_name_attr = "bitrix24_conn_id"
+    default_conn_name = "bitrix24_default"
+    conn_type = "bitrix24"
+    hook_name = "Bitrix24"
+
+    def __init__(self, bitrix24_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bitrix24_conn_id = bitrix24_conn_id
+
+    # ------------------------------------------------------------------ connection -> client
+
+    @cached_property
+    def _connection(self):
+        return self.get_connection(self.bitrix24_conn_id)
+
+    @cached_property
+    def _extra(self) -> dict:
+        extra = self._connection.extra_dejson
+        return extra if isinstance(extra, dict) else {}
+
+    @property
+    def auth_type(self) -> str:
+        """``webhook``, ``oauth2`` or ``api_key`` (validated)."""
+        value = str(self._extra.get("auth_type") or "webhook").strip().lower()
+        if value not in AUTH_TYPES:
+            raise self._config_error("extra.auth_type", f"unknown value {value!r}; use one of {', '.join(AUTH_TYPES)}")
+        return value
+
+    def get_conn(self) -> Bitrix24Client:
+        """The connection's client, built once per hook (keep-alive session, shared rate limiter)."""
+        return self._client
+
+    @cached_property
+    def _client(self) -> Bitrix24Client:
+        _bridge_to_airflow_masker()
+        conn = self._connection
+        for secret in (conn.password, self._extra.get("refresh_token"), self._extra.get("access_token")):
+            register_secret(secret)
+        portal, auth = self._build_auth()
+        try:
+            return Bitrix24Client(
+                portal,
+                auth,
+                timeout=(
+                    self._number("connect_timeout", DEFAULTS["connect_timeout"]),
+                    self._number("timeout", DEFAULTS["timeout"]),
+                ),
+                rate_limit=self._rate_limit(),
+                max_retries=int(self._number("max_retries", DEFAULTS["max_retries"])),
+            )
+        except Bitrix24ConfigError as exc:
+            raise self._config_error(_field_named(exc.description), exc.description) from None
+
+    def _build_auth(self) -> tuple[str, Auth]:
+        conn = self._connection
+        auth_type = self.auth_type
+        password = (conn.password or "").strip()
+        try:
+            if auth_type == "webhook":
+                if "/rest/" in password:
+                    portal, user_id, code = parse_webhook_url(password)
+                    return self._portal(default=portal), WebhookAuth(user_id, code)
+                if not password:
+                    raise self._config_error("password", "the webhook code (or the whole webhook URL) is missing")
+                if not (conn.login or "").strip():
+                    raise self._config_error("login", "the webhook user id is missing")
+                return self._portal(), WebhookAuth(conn.login, password)
+            if auth_type == "api_key":
+                if not password:
+                    raise self._config_error("password", "the access token is missing")
+                return self._portal(), StaticTokenAuth(password)
+            # oauth2
+            if not (conn.login or "").strip():
+                raise self._config_error("login", "the OAuth client_id is missing")
+            if not password:
+                raise self._config_error("password", "the OAuth client_secret is missing")
+            store = self._token_store()
+            if not self._extra.get("refresh_token") and store.load() is None:
+                raise self._config_error("extra.refresh_token", "an OAuth refresh token is required")
+            portal = self._portal()
+            return portal, OAuth2Auth(
+                conn.login.strip(),
+                password,
+                refresh_token=self._extra.get("refresh_token"),
+                access_token=self._extra.get("access_token"),
+                token_url=self._extra.get("token_url") or DEFAULT_TOKEN_URL,
+                store=store,
+                timeout=(
+                    self._number("connect_timeout", DEFAULTS["connect_timeout"]),
+                    self._number("timeout", DEFAULTS["timeout"]),
+                ),
+            )
+        except Bitrix24ConfigError as exc:
+            if exc.description.startswith(f"connection {self.bitrix24_conn_id!r}"):
+                raise
+            raise self._config_error(_field_named(exc.description), exc.description) from None
+
+    def _portal(self, default: str | None = None) -> str:
+        conn = self._connection
+        host = (conn.host or "").strip()
+        if not host:
+            if default:
+                return default
+            raise self._config_error("host", "the portal URL is missing, e.g. https://your-company.bitrix24.com")
+        if "://" not in host and conn.schema in ("http", "https"):
+            host = f"{conn.schema}://{host}"
+        if conn.port:
+            parts = urlsplit(host if "://" in host else f"https://{host}")
+            with contextlib.suppress(ValueError):
+                if parts.port is None:
+                    host = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{conn.port}"))
+        return host
+
+    def _token_store(self) -> TokenStore:
+        raw = self._extra.get("token_store")
+        if isinstance(raw, str):
+            kind, _, arg = raw.partition(":")
+            raw = {"type": kind.strip(), "path": arg.strip(), "key": arg.strip()}
+        if raw is None:
+            raw = {"type": "variable"}
+        if not isinstance(raw, Mapping):
+            raise self._config_error("extra.token_store", "must be 'variable:<key>', 'file:<path>', 'memory' or an object")
+        kind = str(raw.get("type") or "variable").lower()
+        if kind == "file":
+            if not raw.get("path"):
+                raise self._config_error("extra.token_store", "type 'file' needs a path")
+            return FileTokenStore(raw["path"])
+        if kind == "memory":
+            return MemoryTokenStore()
+        if kind == "variable":
+            key = raw.get("key") or f"bitrix24_tokens_{self.bitrix24_conn_id}"
+            if not _in_running_task():
+                log.warning(
+                    "Bitrix24 connection %r: token store 'variable' works only inside a running task; "
+                    "keeping rotated OAuth tokens in memory for this process. Use token_store "
+                    "'file:<path>' for scripts.",
+                    self.bitrix24_conn_id,
+                )
+                return MemoryTokenStore()
+            return VariableTokenStore(key)
+        raise self._config_error("extra.token_store", f"unknown type {kind!r}; use variable, file or memory")
+
+    def _rate_limit(self) -> Any:
+        extra = self._extra
+        value = extra.get("rate_limit", None)
+        if value is False:
+            return None
+        if isinstance(value, Mapping):
+            return dict(value)
+        if value is not None:
+            raise self._config_error("extra.rate_limit", 'must be {"burst": N, "per_second": R} or false')
+        burst, per_second = extra.get("rate_limit_burst"), extra.get("rate_limit_per_second")
+        if burst is None and per_second is None:
+            return {}  # the portal's documented defaults, shared per portal
+        return {k: v for k, v in (("burst", burst), ("per_second", per_second)) if v is not None}
+
+    def _number(self, key: str, default: float) -> float:
+        value = self._extra.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self._config_error(f"extra.{key}", f"must be a number, got {value!r}") from None
+        if number < 0:
+            raise self._config_error(f"extra.{key}", "must not be negative")
+        return number
+
+    def _config_error(self, field: str, problem: str) -> Bitrix24ConfigError:
+        return Bitrix24ConfigError(
+            description=f"connection {self.bitrix24_conn_id!r}, field {field}: {scrub(problem)}"
+        )
+
+    # ------------------------------------------------------------------ API
+
+    def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call a REST method; return its ``result``."""
+        return self.get_conn().call(method, params)
+
+    def call_raw(self, method: str, params: Mapping[str, Any] | None = None) -> dict:
+        """Call a REST method; return the whole envelope (``result``, ``next``, ``total``, ``time``)."""
+        return self.get_conn().call_raw(method, params)
+
+    def batch(self, commands: Mapping[str, Any] | Iterable[Any], halt: bool = False) -> BatchResult:
+        """Run many commands via ``batch`` (chunked by 50)."""
+        return self.get_conn().batch(commands, halt=halt)
+
+    def paginate(self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None) -> Iterator[dict]:
+        """Yield every record of a list method (see :meth:`Bitrix24Client.paginate`)."""
+        return self.get_conn().paginate(method, params, limit=limit)
+
+    def get_all(self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None) -> list[dict]:
+        """All records of a list method as a list."""
+        return list(self.paginate(method, params, limit=limit))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Call ``user.current`` (allowed for webhooks and applications alike)."""
+        try:
+            user = self.call("user.current")
+        except Bitrix24Error as exc:
+            return False, str(exc)
+        except Exception as exc:  # surfaced in the UI; never let secrets through
+            return False, scrub(f"{type(exc).__name__}: {exc}")
+        name = " ".join(str(user.get(k) or "") for k in ("NAME", "LAST_NAME")).strip() if isinstance(user, dict) else ""
+        who = f"user {user.get('ID')}" + (f" ({name})" if name else "") if isinstance(user, dict) else "the portal"
+        return True, f"Connected to {self.get_conn().portal_url} as {who} ({self.auth_type})"
+
+
+def _field_named(description: str) -> str:
+    """Map a client-core config message to the connection field it is about."""
+    for marker, field in (
+        ("(login)", "login"),
+        ("(password)", "password"),
+        ("token_url", "extra.token_url"),
+        ("refresh_token", "extra.refresh_token"),
+        ("webhook URL", "password"),
+        ("(host)", "host"),
+        ("rate_limit", "extra.rate_limit"),
+        ("max_retries", "extra.max_retries"),
+    ):
+        if marker in description:
+            return field
+    return "extra"
