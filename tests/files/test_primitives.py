@@ -1,0 +1,82 @@
+"""Units of client/files.py that need no portal: encoding, size guards, streamed bodies."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+
+from airflow_provider_bitrix24.client import files
+from airflow_provider_bitrix24.emulator.handlers.disk import _MultipartFile
+
+
+def _drain(body) -> bytes:
+    out = b"".join(iter(lambda: body.read(16384), b""))
+    assert len(out) == len(body)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["bytes", "path", "stream", "opener"])
+def test_base64_pair_reads_every_kind_of_source(tmp_path, kind):
+    data = bytes(range(256)) * 10
+    path = tmp_path / "report.pdf"
+    path.write_bytes(data)
+
+    class Opener:  # the ObjectStoragePath shape: .name and .open("rb")
+        name = "report.pdf"
+
+        def open(self, mode):
+            return open(path, mode)
+
+    source = {"bytes": data, "path": str(path), "stream": io.BytesIO(data), "opener": Opener()}[kind]
+    name, b64 = files.base64_pair(source, "report.pdf" if kind in ("bytes", "stream") else None)
+    assert name == "report.pdf"
+    assert base64.b64decode(b64) == data
+
+
+def test_size_guard_refuses_before_encoding(tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 101)
+    with pytest.raises(files.Bitrix24FileTooLarge, match="101 bytes"):
+        files.base64_pair(path, max_bytes=100)
+    assert files.file_data(b"abc", "a.txt", max_bytes=3) == {"fileData": ["a.txt", "YWJj"]}
+
+
+def test_multipart_body_round_trips_through_the_emulator_parser():
+    data = b"--not-a-boundary\r\n" * 5000 + b"\r\n--"
+    body, ctype = files.multipart_body("file", 'we"ird name.bin', io.BytesIO(data), len(data))
+    raw = _drain(body)
+    boundary = ctype.split("boundary=")[1].encode()
+    sink = io.BytesIO()
+
+    class Keep(io.BytesIO):
+        def close(self):
+            if not self.closed:
+                sink.write(self.getvalue())
+            super().close()
+
+    name, size = _MultipartFile(io.BytesIO(raw), len(raw), boundary).read_file("file", Keep)
+    assert size == len(data) and sink.getvalue() == data
+    assert name == "we%22ird name.bin"
+
+
+def test_json_body_with_file_equals_the_inline_json():
+    data = bytes(range(256)) * 4099  # not a multiple of the base64 read size
+    body = files.json_body_with_file({"id": 7, "fileContent": ["a.bin", None]}, ("fileContent", 1), io.BytesIO(data), len(data))
+    doc = json.loads(_drain(body))
+    assert doc["id"] == 7 and doc["fileContent"][0] == "a.bin"
+    assert base64.b64decode(doc["fileContent"][1]) == data
+
+
+def test_a_source_that_shrinks_while_sent_is_an_error():
+    body, _ = files.multipart_body("file", "a", io.BytesIO(b"short"), 10)
+    with pytest.raises(files.Bitrix24Error, match="ended 5 bytes early"):
+        _drain(body)
+
+
+def test_download_headers_follow_the_docs():
+    headers = files.download_headers("https://portal.example")
+    assert headers["Referer"] == "https://portal.example/"
+    assert headers["User-Agent"] and headers["Accept"] == "*/*" and "Accept-Language" in headers
