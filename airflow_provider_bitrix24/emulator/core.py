@@ -1,0 +1,223 @@
+"""The public :class:`Emulator`: a local Bitrix24 portal served over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable
+
+from . import dispatch  # noqa: F401  (registers ``batch``)
+from .entities import ENTITIES, seed_rows
+from .handlers import load_all
+from .server import EmulatorHTTPServer
+from .state import FAULT_KINDS, CostModel, Fault, Portal, RequestRecord
+
+
+class Emulator:
+    """A Bitrix24 portal on ``http://host:port`` (port 0 picks a free one) run in a thread.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`. Every attribute is safe to
+    read from tests while clients talk to it.
+    """
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        load_all()
+        self.portal = Portal()
+        self._host, self._port = host, port
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "Emulator":
+        self._server = EmulatorHTTPServer((self._host, self._port), self.portal)
+        self.portal.base_url = self.url
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="bitrix24-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Run in the foreground (the CLI)."""
+        self._server = EmulatorHTTPServer((self._host, self._port), self.portal)
+        self.portal.base_url = self.url
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    # -- addresses and credentials -------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("emulator is not running")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def webhook_user_id(self) -> int:
+        return self.portal.webhook_user_id
+
+    @property
+    def webhook_code(self) -> str:
+        return self.portal.webhook_code
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}/rest/{self.webhook_user_id}/{self.webhook_code}/"
+
+    @property
+    def client_id(self) -> str:
+        return self.portal.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.portal.client_secret
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/oauth/token/"
+
+    def issue_tokens(self, expires_in: int | None = 3600, user_id: int | None = None) -> tuple[str, str]:
+        access, refresh, _ = self.portal.issue_tokens(user_id, expires_in)
+        return access, refresh
+
+    def expire_access_tokens(self) -> None:
+        self.portal.expire_access_tokens()
+
+    @property
+    def refresh_count(self) -> int:
+        """How many refresh_token grants succeeded since the last reset."""
+        return self.portal.refresh_count
+
+    # -- data --------------------------------------------------------------------------------
+    def seed(self, entity: str, rows: Iterable[dict], **options: Any) -> list[int]:
+        """Insert rows into an entity table (``"crm.deal"``, ``"user"``, ``"tasks.task"``, ...)
+        and return their ids. Field names may be given in either case; missing timestamps and
+        documented defaults are filled in. ``crm.item`` takes ``entity_type_id=``."""
+        spec, table = self._table(entity, options)
+        with self.portal.lock:
+            return seed_rows(spec, table, list(rows), self.webhook_user_id)
+
+    def seed_generated(self, entity: str, count: int, factory: Callable[[int], dict] | None = None, **options: Any) -> range:
+        """Append ``count`` rows built on demand from their id (no per-row memory), for exports of
+        a million rows. ``factory(id) -> dict`` defaults to the entity's sample generator."""
+        spec, table = self._table(entity, options)
+        make = factory or spec.sample
+        if make is None:
+            raise ValueError(f"{entity} has no sample generator; pass factory=")
+        with self.portal.lock:
+            return table.add_generated(count, make)
+
+    def _table(self, entity: str, options: dict):
+        from .handlers.crm import item_table_name
+
+        if entity == "crm.item":
+            name = item_table_name(int(options.get("entity_type_id", 0)))
+            spec = ENTITIES[name.split("#", 1)[0]]
+            return spec, self.portal.table(name)
+        if entity not in ENTITIES:
+            raise KeyError(f"unknown emulator entity {entity!r}; known: {sorted(ENTITIES)}")
+        return ENTITIES[entity], self.portal.table(entity)
+
+    def table(self, entity: str, **options: Any):
+        """The live :class:`~.table.Table` of an entity (for assertions on stored rows)."""
+        return self._table(entity, options)[1]
+
+    def rows(self, entity: str, **options: Any) -> list[dict]:
+        """Every stored row of an entity, canonical field names, datetimes as epoch seconds."""
+        table = self.table(entity, **options)
+        with self.portal.lock:
+            rows, _, _ = table.query({}, [], 0, len(table), False)
+        return rows
+
+    # -- observation ---------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self.portal.lock:
+            return list(self.portal.requests)
+
+    def calls(self, method: str | None = None) -> list[RequestRecord]:
+        """Every executed method call, batch commands flattened in order; filter by method."""
+        out = []
+        for record in self.requests:
+            if record.is_batch:
+                out.extend(record.sub_calls)
+            else:
+                out.append(record)
+        return [r for r in out if method is None or r.method == method.lower()]
+
+    def clear_requests(self) -> None:
+        with self.portal.lock:
+            self.portal.requests.clear()
+
+    @property
+    def count_queries(self) -> int:
+        """List calls that ran the COUNT query (``start >= 0``) since the last reset."""
+        return self.portal.count_queries
+
+    # -- behaviour ---------------------------------------------------------------------------
+    def inject_fault(
+        self,
+        status: int = 500,
+        error: Any = "INTERNAL_SERVER_ERROR",
+        description: str = "",
+        count: int = 1,
+        method: str | None = None,
+        *,
+        kind: str = "error",
+        delay: float = 0.0,
+        location: str | None = None,
+    ) -> Fault:
+        """Make the next ``count`` matching requests fail.
+
+        ``kind="error"`` answers ``{"error", "error_description"}`` with ``status`` (200 puts the
+        error inside a success status; ``error`` may be numeric or empty). Transport kinds:
+        ``drop_before`` (connection reset, request not executed), ``drop_after`` (executed, then
+        reset), ``delay`` (executed, reply held ``delay`` seconds), ``html`` (an HTML error page
+        with ``status``, not executed), ``truncated`` (executed, half the JSON), ``redirect`` (302 to
+        ``location`` + the same path, not executed). ``method`` limits it to one REST method
+        (``"oauth/token"`` targets the token endpoint); by default it hits any REST request.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
+        if kind == "redirect":
+            status = 302 if status == 500 else status
+            if not location:
+                raise ValueError("redirect fault needs location=")
+        if kind == "html" and status == 500:
+            status = 502
+        fault = Fault(kind, status, error, description, count, method.lower() if method else None, delay, location)
+        with self.portal.lock:
+            self.portal.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.portal.lock:
+            self.portal.faults.clear()
+
+    def configure(self, **options: Any) -> None:
+        """Change limits and behaviour. Options: ``rate_limit`` (``{"burst", "per_second"}``, a
+        (burst, per_second) pair or None), ``operating_limit`` (seconds or None),
+        ``operating_basket_seconds``, ``operating_baskets``, ``cost`` (:class:`CostModel` or None),
+        ``access_token_lifetime``, ``scopes`` (granted scopes or None for all),
+        ``timezone_hours`` (portal UTC offset)."""
+        self.portal.configure(**options)
+
+    def reset(self) -> None:
+        self.portal.reset()
+
+
+__all__ = ["Emulator", "CostModel", "RequestRecord", "Fault"]

@@ -1,0 +1,91 @@
+"""Request-parameter decoding the way a PHP portal sees it.
+
+Bitrix24 is PHP: query strings and form bodies use bracketed keys (``filter[>ID]=5``,
+``fields[PHONE][0][VALUE]=...``, ``select[]=ID``) that PHP folds into nested arrays. JSON bodies
+arrive already nested. Both end up as plain dicts/lists here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+_KEY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+def _split_key(key: str) -> list[str]:
+    """``fields[PHONE][0][VALUE]`` -> ``["fields", "PHONE", "0", "VALUE"]``; ``a[]`` -> ``["a", ""]``."""
+    head, bracket, rest = key.partition("[")
+    if not bracket:
+        return [key]
+    parts = [head]
+    tail = "[" + rest
+    pos = 0
+    while pos < len(tail):
+        match = _KEY_PART.match(tail, pos)
+        if not match:  # PHP keeps an unbalanced remainder as part of the last key
+            break
+        parts.append(match.group(1))
+        pos = match.end()
+    return parts
+
+
+def _listify(node: Any) -> Any:
+    """Turn dicts whose keys are exactly 0..n-1 into lists, recursively (PHP's packed arrays)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _listify(value)
+        if node and all(k.isdigit() for k in node) and sorted(int(k) for k in node) == list(range(len(node))):
+            return [node[str(i)] for i in range(len(node))]
+    return node
+
+
+def parse_php_query(query: str) -> dict:
+    """Decode an URL-encoded query string with PHP bracket nesting into nested dicts/lists."""
+    root: dict = {}
+    for raw_key, value in parse_qsl(query, keep_blank_values=True):
+        parts = _split_key(raw_key)
+        node = root
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if part == "":  # `[]` appends
+                part = str(sum(1 for k in node if k.isdigit()))
+            if last:
+                node[part] = value
+            else:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+    return _listify(root)
+
+
+def parse_body(body: bytes, content_type: str) -> dict:
+    """Decode a request body (JSON or form-encoded). Raises ValueError on malformed JSON."""
+    if not body:
+        return {}
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    text = body.decode("utf-8")
+    if ctype == "application/json" or (not ctype and text.lstrip()[:1] in "{["):
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("JSON body must be an object")
+        return data
+    return parse_php_query(text)
+
+
+def as_bool(value: Any) -> bool:
+    """Bitrix24 booleans arrive as true/false, 1/0, "Y"/"N", "true"/"false"."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "y", "true", "yes")
+    return bool(value)
+
+
+def as_int(value: Any, default: int | None = None) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,175 @@
+"""The HTTP side: routes, request decoding, transport faults and writing replies."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from .dispatch import Outcome, authenticate_token, authenticate_webhook, execute, failure, token_endpoint
+from .params import parse_body, parse_php_query
+from .state import TOKEN_ENDPOINT, Portal, RequestRecord
+
+_HTML_PAGE = "<html><head><title>{status} Error</title></head><body><center><h1>{status} Error</h1></center><hr><center>nginx</center></body></html>"
+_SECRET_PARAMS = ("auth", "client_secret", "refresh_token", "client_id", "code")
+
+
+def encode_json(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_route(path: str) -> tuple[str, str | None, tuple[str, str] | None]:
+    """(kind, method, webhook credentials) for a request path. kind: "token" | "rest" | "unknown"."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] == ["oauth", "token"] and len(parts) == 2:
+        return "token", TOKEN_ENDPOINT, None
+    if not parts or parts[0] != "rest" or len(parts) not in (2, 4):
+        return "unknown", None, None
+    name = parts[-1]
+    for suffix in (".json",):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    credentials = (parts[1], parts[2]) if len(parts) == 4 else None
+    return "rest", name.lower(), credentials
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "EmulatorHTTPServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _abort(self) -> None:
+        """Reset the connection without a reply (the client sees a connection error)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json; charset=utf-8", headers: dict | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+
+    def _read_params(self, query: str) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        params = parse_php_query(query) if query else {}
+        params.update(parse_body(body, self.headers.get("Content-Type", "")))
+        return params
+
+    # -- one request -------------------------------------------------------------------------
+    def _serve(self) -> None:
+        portal: Portal = self.server.portal
+        started = time.time()
+        url = urlsplit(self.path)
+        kind, name, credentials = parse_route(url.path)
+        record = RequestRecord(method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=url.path)
+        if kind == "unknown":
+            self._finish(record, failure(404, "ERROR_METHOD_NOT_FOUND", "Method not found!"), started)
+            return
+        early = portal.take_fault(name, ("drop_before", "redirect", "html"))
+        if early is not None:
+            record.fault = early.kind
+            record.http_status = 0 if early.kind == "drop_before" else early.status
+            portal.log(record)
+            if early.kind == "drop_before":
+                self._abort()
+            elif early.kind == "redirect":
+                self.close_connection = True
+                location = (early.location or "").rstrip("/") + self.path
+                self._send(early.status or 302, b"", "text/html", {"Location": location})
+            else:
+                self._send(early.status, _HTML_PAGE.format(status=early.status).encode(), "text/html; charset=utf-8")
+            return
+        try:
+            params = self._read_params(url.query)
+        except (ValueError, UnicodeDecodeError):
+            self._finish(record, failure(400, "INVALID_REQUEST", "Malformed request body"), started)
+            return
+        record.params = {k: v for k, v in params.items() if k not in _SECRET_PARAMS}
+        if kind == "token":
+            record.params = {"grant_type": params.get("grant_type")}
+            outcome = self._api_fault(portal, name) or token_endpoint(portal, params)
+            body = outcome.result if outcome.ok else outcome.envelope()
+            self._finish(record, outcome, started, body=body)
+            return
+        outcome = self._api_fault(portal, name) or self._rest(portal, name, credentials, params, record)  # type: ignore[arg-type]
+        self._finish(record, outcome, started)
+
+    def _api_fault(self, portal: Portal, name: str | None) -> Outcome | None:
+        fault = portal.take_fault(name, ("error",))
+        if fault is None:
+            return None
+        return failure(fault.status, fault.error, fault.description)
+
+    def _rest(self, portal: Portal, name: str, credentials: tuple[str, str] | None, params: dict, record: RequestRecord) -> Outcome:
+        if credentials is not None:
+            identity = authenticate_webhook(portal, *credentials)
+        else:
+            identity = authenticate_token(portal, params.get("auth"))
+        if isinstance(identity, Outcome):
+            return identity
+        record.auth_kind = identity.kind
+        if portal.rate is not None and not portal.rate.try_acquire():
+            return failure(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+        params.pop("auth", None)
+        return execute(portal, identity, name, params, record)
+
+    def _finish(self, record: RequestRecord, outcome: Outcome, started: float, body: Any = None) -> None:
+        portal: Portal = self.server.portal
+        cost = portal.cost
+        pending = outcome.cost + (cost.latency if cost else 0.0)
+        if cost is not None and cost.sleep and pending > 0:
+            time.sleep(pending)
+        if outcome.ok and outcome.time:
+            outcome.time["finish"] = max(outcome.time["finish"], time.time())
+            outcome.time["duration"] = outcome.time["finish"] - started
+            outcome.time["start"] = started
+        payload = encode_json(body if body is not None else outcome.envelope())
+        record.http_status, record.error, record.count_query = outcome.status, outcome.error, outcome.count_query or record.count_query
+        record.duration = time.time() - started
+        late = portal.take_fault(record.method, ("drop_after", "delay", "truncated"))
+        if late is not None:
+            record.fault = late.kind
+        portal.log(record)
+        if late is not None and late.kind == "drop_after":
+            self._abort()
+            return
+        if late is not None and late.kind == "delay":
+            time.sleep(late.delay)
+        if late is not None and late.kind == "truncated":
+            payload = payload[: max(1, len(payload) // 2)]
+        self._send(outcome.status, payload)
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], portal: Portal) -> None:
+        super().__init__(address, _RequestHandler)
+        self.portal = portal
