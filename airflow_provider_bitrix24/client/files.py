@@ -443,8 +443,16 @@ class Drive:
         return str(self.client.portal_url)
 
     def _method_url(self, method: str) -> tuple[str, dict]:
-        """URL and auth body keys for a raw method POST (only for streamed bodies)."""
-        return self.client.method_url(method)
+        """URL and auth body keys for a method POST whose body we stream ourselves.
+
+        Such a call bypasses the client's retry loop on purpose (an upload is never resent);
+        it still waits for the client's rate limiter.
+        """
+        client = self.client
+        auth_body, _ = client.auth.prepare({})
+        if getattr(client, "bucket", None) is not None:
+            client.bucket.acquire()
+        return f"{client.auth.rest_base(client.portal_url)}/{method}", auth_body
 
     # -- reads
     def get_file(self, file_id: int) -> dict:
