@@ -1,0 +1,33 @@
+"""Sensor on a task reaching a status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
+from airflow_provider_bitrix24.triggers.polling import TaskStatusProbe, task_status_code
+
+
+class Bitrix24TaskStatusSensor(Bitrix24BaseSensor):
+    """Wait until a task has one of ``statuses``.
+
+    Returns ``{"id", "status"}`` (pushed to XCom).
+
+    :param task_id: the Bitrix24 task ID (templated; not Airflow's ``task_id``).
+    :param statuses: status codes (2-6) or names: ``pending``, ``in_progress``,
+        ``awaiting_control``, ``completed``, ``deferred``. Default: ``completed``.
+    """
+
+    template_fields: Sequence[str] = (*Bitrix24BaseSensor.template_fields, "bitrix24_task_id", "statuses")
+
+    def __init__(self, *, bitrix24_task_id: int | str, statuses: Sequence[int | str] | int | str = ("completed",), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bitrix24_task_id = bitrix24_task_id
+        self.statuses = [statuses] if isinstance(statuses, (int, str)) else list(statuses)
+        for status in self.statuses:
+            if "{{" not in str(status):
+                task_status_code(status)
+
+    def build_probe(self) -> TaskStatusProbe:
+        return TaskStatusProbe(int(self.bitrix24_task_id), [task_status_code(s) for s in self.statuses])

@@ -1,0 +1,451 @@
+"""Polling logic shared by sensors (poke / reschedule) and triggers (deferrable, event-driven).
+
+A *probe* is one condition to look for on a portal ("deal 42 reached WON", "tasks changed since
+T"). ``probe.check(hook)`` makes one look with the hook's synchronous client and returns an
+:class:`Outcome`. Probes are plain dataclasses of JSON-able fields, so a trigger can serialize
+one, a triggerer can rebuild it after a restart, and the same instance works in a worker.
+
+Probes that follow a stream of changes (records, files) carry a cursor: ``outcome.next_probe``
+is the same probe moved past what it just reported, for an event-driven trigger that keeps
+watching after it fires. Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, ClassVar
+
+from airflow_provider_bitrix24.client.errors import (
+    Bitrix24Error,
+    Bitrix24OperationLimit,
+    Bitrix24RateLimited,
+    Bitrix24ServerError,
+    Bitrix24TransportError,
+    Bitrix24WriteMayHaveSucceeded,
+)
+
+log = logging.getLogger(__name__)
+
+# Errors after which the next poll may well succeed: the client already retried them, so a poller
+# waits for its next turn instead of failing the task.
+TRANSIENT_ERRORS: tuple[type[Bitrix24Error], ...] = (
+    Bitrix24RateLimited,
+    Bitrix24OperationLimit,
+    Bitrix24ServerError,
+    Bitrix24TransportError,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Time values
+# --------------------------------------------------------------------------------------------
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A portal or user time value as an aware datetime (naive values are taken as UTC)."""
+    if value in (None, "", False):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip().replace(" ", "T", 1)
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def format_timestamp(value: Any) -> str:
+    """A time value in the ISO 8601 form Bitrix24 filters accept (``2026-01-31T09:00:00+00:00``)."""
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise ValueError(f"not a time value: {value!r}")
+    return parsed.replace(microsecond=0).isoformat()
+
+
+# --------------------------------------------------------------------------------------------
+# CRM entities as data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrmEntity:
+    """How one CRM entity is read: its methods and the names of the fields that matter."""
+
+    get_method: str
+    list_method: str
+    id_field: str = "ID"
+    stage_field: str | None = "STAGE_ID"
+    modified_field: str = "DATE_MODIFY"
+    # crm.item.* takes the SPA/entity type and wraps records in {"item": ...} / {"items": [...]}
+    universal: bool = False
+
+
+CRM_ENTITIES: dict[str, CrmEntity] = {
+    "deal": CrmEntity("crm.deal.get", "crm.deal.list"),
+    "lead": CrmEntity("crm.lead.get", "crm.lead.list", stage_field="STATUS_ID"),
+    "contact": CrmEntity("crm.contact.get", "crm.contact.list", stage_field=None),
+    "company": CrmEntity("crm.company.get", "crm.company.list", stage_field=None),
+    "quote": CrmEntity("crm.quote.get", "crm.quote.list", stage_field="STATUS_ID"),
+    "item": CrmEntity(
+        "crm.item.get", "crm.item.list", id_field="id", stage_field="stageId",
+        modified_field="updatedTime", universal=True,
+    ),
+}
+
+
+def crm_entity(name: str) -> CrmEntity:
+    try:
+        return CRM_ENTITIES[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown CRM entity {name!r}; choose one of {sorted(CRM_ENTITIES)}") from None
+
+
+def _require_entity_type(entity: CrmEntity, entity_type_id: int | None) -> dict:
+    if not entity.universal:
+        return {}
+    if entity_type_id is None:
+        raise ValueError("entity='item' needs entity_type_id (e.g. 2 for deals, 128+ for a smart process)")
+    return {"entityTypeId": int(entity_type_id)}
+
+
+# --------------------------------------------------------------------------------------------
+# Probes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """Result of one look: ``done`` and the value to hand downstream; ``next_probe`` continues a stream."""
+
+    done: bool
+    value: Any = None
+    next_probe: Probe | None = None
+
+
+PROBES: dict[str, type[Probe]] = {}
+
+
+@dataclass
+class Probe:
+    """One condition to poll for. Subclasses set ``kind`` and implement :meth:`check`."""
+
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            PROBES[cls.kind] = cls
+
+    def check(self, hook: Any) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Probe:
+        data = dict(data)
+        kind = data.pop("kind")
+        try:
+            cls = PROBES[kind]
+        except KeyError:
+            raise ValueError(f"unknown probe kind {kind!r}") from None
+        return cls(**data)
+
+
+def check_once(probe: Probe, hook: Any) -> Outcome:
+    """One look, treating errors the client already retried as "not yet" instead of a failure.
+
+    Every poller (sensor poke, trigger loop) goes through here so they treat errors alike.
+    """
+    try:
+        return probe.check(hook)
+    except Bitrix24WriteMayHaveSucceeded:
+        raise  # probes only read; a write error here is a bug worth surfacing
+    except TRANSIENT_ERRORS as err:
+        log.warning("Bitrix24 poll of %s hit a transient error, will look again: %s", probe.describe(), err)
+        return Outcome(done=False)
+
+
+@dataclass
+class CrmStageProbe(Probe):
+    """A CRM record (deal, lead, quote or crm.item) sits in one of ``stages``."""
+
+    kind: ClassVar[str] = "crm_stage"
+
+    entity: str
+    record_id: int
+    stages: list[str]
+    entity_type_id: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.entity} {self.record_id} in stages {self.stages}"
+
+    def check(self, hook: Any) -> Outcome:
+        entity = crm_entity(self.entity)
+        if not entity.stage_field:
+            raise ValueError(f"CRM entity {self.entity!r} has no stages")
+        params = {**_require_entity_type(entity, self.entity_type_id), "id": int(self.record_id)}
+        record = hook.call(entity.get_method, params)
+        if entity.universal:
+            record = (record or {}).get("item") or {}
+        stage = record.get(entity.stage_field)
+        log.info("%s %s is in stage %s (waiting for %s)", self.entity, self.record_id, stage, self.stages)
+        if stage in self.stages:
+            return Outcome(True, {"id": int(self.record_id), "stage": stage, "record": record})
+        return Outcome(False)
+
+
+@dataclass
+class CrmChangesProbe(Probe):
+    """CRM records matching ``filter`` created or modified at or after ``since``.
+
+    ``seen_ids`` are records already reported with a modification time equal to ``since``: the
+    portal's clock has one-second resolution, so a cursor at ``>= since`` must skip them rather
+    than use ``> since`` and miss a record changed later in that same second.
+    """
+
+    kind: ClassVar[str] = "crm_changes"
+
+    entity: str
+    since: str
+    filter: dict = field(default_factory=dict)
+    entity_type_id: int | None = None
+    seen_ids: list[int] = field(default_factory=list)
+    max_ids: int = 10000
+
+    def describe(self) -> str:
+        return f"{self.entity} changes since {self.since}"
+
+    def check(self, hook: Any) -> Outcome:
+        entity = crm_entity(self.entity)
+        since = format_timestamp(self.since)
+        params = {
+            **_require_entity_type(entity, self.entity_type_id),
+            "filter": {**self.filter, f">={entity.modified_field}": since},
+            "select": [entity.id_field, entity.modified_field],
+        }
+        seen = {int(i) for i in self.seen_ids}
+        since_dt = parse_timestamp(since)
+        changed: list[tuple[datetime, int]] = []
+        for row in hook.paginate(entity.list_method, params):
+            record_id = int(row[entity.id_field])
+            modified = parse_timestamp(row.get(entity.modified_field)) or since_dt
+            if modified == since_dt and record_id in seen:
+                continue
+            changed.append((modified, record_id))
+            if len(changed) >= self.max_ids:
+                log.warning("More than %s changed %s records; reporting the first %s", self.max_ids, self.entity, self.max_ids)
+                break
+        if not changed:
+            return Outcome(False)
+        changed.sort()
+        ids = [record_id for _, record_id in changed]
+        newest = changed[-1][0]
+        at_newest = [record_id for modified, record_id in changed if modified == newest]
+        if newest == since_dt:
+            at_newest = sorted(seen | set(at_newest))
+        log.info("%s %s record(s) changed since %s", len(ids), self.entity, since)
+        return Outcome(True, ids, dataclasses.replace(self, since=newest.isoformat(), seen_ids=at_newest))
+
+
+# tasks.task.* status codes by the names users think in.
+TASK_STATUSES: dict[str, int] = {
+    "pending": 2,
+    "in_progress": 3,
+    "awaiting_control": 4,
+    "completed": 5,
+    "deferred": 6,
+}
+
+
+def task_status_code(value: int | str) -> int:
+    if isinstance(value, int) or str(value).isdigit():
+        return int(value)
+    try:
+        return TASK_STATUSES[str(value).lower()]
+    except KeyError:
+        raise ValueError(f"unknown task status {value!r}; use a code or one of {sorted(TASK_STATUSES)}") from None
+
+
+@dataclass
+class TaskStatusProbe(Probe):
+    """A task (tasks.task.get) has one of ``statuses`` (codes or names such as ``completed``)."""
+
+    kind: ClassVar[str] = "task_status"
+
+    task_id: int
+    statuses: list = field(default_factory=lambda: ["completed"])
+
+    def describe(self) -> str:
+        return f"task {self.task_id} in statuses {self.statuses}"
+
+    def check(self, hook: Any) -> Outcome:
+        wanted = {task_status_code(s) for s in self.statuses}
+        result = hook.call("tasks.task.get", {"taskId": int(self.task_id), "select": ["ID", "STATUS"]})
+        task = (result or {}).get("task") or {}
+        status = task.get("status", task.get("STATUS"))
+        log.info("task %s has status %s (waiting for %s)", self.task_id, status, sorted(wanted))
+        if status is not None and int(status) in wanted:
+            return Outcome(True, {"id": int(self.task_id), "status": int(status)})
+        return Outcome(False)
+
+
+@dataclass
+class WorkflowFinishedProbe(Probe):
+    """A business-process instance is no longer running.
+
+    bizproc.workflow.instances lists running instances only, so "finished" means "no longer
+    listed"; the portal keeps no record of how it ended.
+    """
+
+    kind: ClassVar[str] = "workflow_finished"
+
+    workflow_id: str
+
+    def describe(self) -> str:
+        return f"workflow {self.workflow_id} finished"
+
+    def check(self, hook: Any) -> Outcome:
+        running = hook.call(
+            "bizproc.workflow.instances",
+            {"SELECT": ["ID", "MODIFIED"], "FILTER": {"ID": self.workflow_id}},
+        )
+        if running:
+            log.info("workflow %s is still running", self.workflow_id)
+            return Outcome(False)
+        return Outcome(True, {"id": self.workflow_id, "finished": True})
+
+
+@dataclass
+class DriveFolderProbe(Probe):
+    """Files in a Drive folder, optionally matching a name pattern, added or changed after ``since``.
+
+    ``since=None`` fires on any matching file. ``seen`` holds ``"ID@UPDATE_TIME"`` keys already
+    reported at exactly ``since`` (same one-second-resolution reasoning as :class:`CrmChangesProbe`).
+    """
+
+    kind: ClassVar[str] = "drive_folder"
+
+    folder_id: int
+    pattern: str = "*"
+    since: str | None = None
+    seen: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return f"files {self.pattern!r} in Drive folder {self.folder_id} since {self.since}"
+
+    def check(self, hook: Any) -> Outcome:
+        since_dt = parse_timestamp(self.since) if self.since else None
+        seen = set(self.seen)
+        found: list[tuple[datetime, dict]] = []
+        params = {"id": int(self.folder_id), "filter": {"TYPE": "file"}}
+        for item in hook.paginate("disk.folder.getchildren", params):
+            if str(item.get("TYPE", "file")).lower() != "file":
+                continue
+            if not fnmatch.fnmatchcase(str(item.get("NAME", "")), self.pattern):
+                continue
+            updated = parse_timestamp(item.get("UPDATE_TIME") or item.get("CREATE_TIME"))
+            updated = updated or datetime.min.replace(tzinfo=timezone.utc)
+            key = f"{item.get('ID')}@{item.get('UPDATE_TIME')}"
+            if since_dt is not None and (updated < since_dt or (updated == since_dt and key in seen)):
+                continue
+            found.append((updated, {k: item.get(k) for k in ("ID", "NAME", "SIZE", "UPDATE_TIME", "CREATE_TIME")}))
+        if not found:
+            return Outcome(False)
+        found.sort(key=lambda pair: (pair[0], str(pair[1]["ID"])))
+        files = [f for _, f in found]
+        newest = found[-1][0]
+        keys_at_newest = [f"{f['ID']}@{f['UPDATE_TIME']}" for t, f in found if t == newest]
+        if since_dt is not None and newest == since_dt:
+            keys_at_newest = sorted(seen | set(keys_at_newest))
+        log.info("%s file(s) matching %r in folder %s", len(files), self.pattern, self.folder_id)
+        return Outcome(True, files, dataclasses.replace(self, since=newest.isoformat(), seen=keys_at_newest))
+
+
+@dataclass
+class OfflineEventsProbe(Probe):
+    """Offline events wait in the application's queue (read with event.offline.list, which changes nothing).
+
+    The probe only looks; taking events happens on a worker with :func:`reserve_offline_events`, so
+    a triggerer that dies mid-poll never takes events that nobody will process.
+    """
+
+    kind: ClassVar[str] = "offline_events"
+
+    event_names: list[str] = field(default_factory=list)
+    auth_connector: str | None = None
+
+    def describe(self) -> str:
+        return f"offline events {self.event_names or '(any)'}"
+
+    def queue_filter(self) -> dict:
+        names = [n.upper() for n in self.event_names]
+        if not names:
+            return {}
+        return {"=EVENT_NAME": names[0] if len(names) == 1 else names}
+
+    def _connector(self) -> dict:
+        return {"auth_connector": self.auth_connector} if self.auth_connector else {}
+
+    def check(self, hook: Any) -> Outcome:
+        page = hook.call("event.offline.list", {"filter": {**self.queue_filter(), "ERROR": 0}, **self._connector()})
+        rows = page if isinstance(page, list) else []
+        free = [r for r in rows if not r.get("PROCESS_ID")]
+        # A full page of rows reserved by other consumers may hide free ones behind it: let the
+        # reservation step decide in that case.
+        if free or len(rows) >= 50:
+            return Outcome(True, {"waiting": len(free)})
+        return Outcome(False)
+
+    def reserve(self, hook: Any, limit: int = 50) -> dict | None:
+        """Take up to ``limit`` events without deleting them; ``None`` when none were free.
+
+        The events stay on the portal, hidden from other readers, until :func:`clear_offline_events`
+        confirms them by ``process_id``: a failure before that loses nothing.
+        """
+        result = hook.call(
+            "event.offline.get",
+            {"filter": self.queue_filter(), "limit": int(limit), "clear": 0, **self._connector()},
+        )
+        events = (result or {}).get("events") or []
+        if not events:
+            return None
+        return {"process_id": result.get("process_id"), "events": events}
+
+
+def clear_offline_events(
+    hook: Any,
+    process_id: str,
+    event_ids: list[int | str] | None = None,
+    failed_message_ids: list[str] | None = None,
+) -> dict:
+    """Confirm processed offline events and mark failed ones.
+
+    With ``event_ids=None`` every event reserved under ``process_id`` is cleared; otherwise only
+    those ids are, and the rest stay reserved (``event.offline.get`` with the same ``process_id``
+    hands them out again). ``failed_message_ids`` go to event.offline.error first.
+    """
+    if failed_message_ids:
+        hook.call("event.offline.error", {"process_id": process_id, "message_id": list(failed_message_ids)})
+    params: dict[str, Any] = {"process_id": process_id}
+    if event_ids is not None:
+        if not event_ids:
+            return {"process_id": process_id, "cleared": 0, "failed": len(failed_message_ids or [])}
+        params["id"] = [int(i) if str(i).isdigit() else i for i in event_ids]
+    hook.call("event.offline.clear", params)
+    return {
+        "process_id": process_id,
+        "cleared": "all" if event_ids is None else len(event_ids),
+        "failed": len(failed_message_ids or []),
+    }
