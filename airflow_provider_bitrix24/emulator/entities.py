@@ -63,6 +63,7 @@ class EntitySpec:
     created_by_field: str | None = "CREATED_BY_ID"
     modified_by_field: str | None = "MODIFY_BY_ID"
     not_found: tuple[int, str, str] = (400, "", "Not found")
+    get_missing: Any = None  # when not None, ``get`` of a missing id returns this instead of an error
     methods: dict[str, str] = field(default_factory=dict)  # operation -> REST method name
     sample: Callable[[int], dict] | None = None  # row generator for seed_generated
     filter_param: str = "filter"
@@ -181,6 +182,8 @@ def entity_add(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -
 def entity_get(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Any:
     row = table.get(_row_id(spec, params))
     if row is None:
+        if spec.get_missing is not None:
+            return spec.get_missing
         raise ApiError(*spec.not_found)
     ctx.extra["rows"] = 1
     return _wrap(spec, spec.item_key, spec.render(row, ctx.portal.tz))

@@ -59,3 +59,23 @@ class CallContext:
     method: str
     app: bool = False  # True when called with an OAuth application token
     extra: dict = field(default_factory=dict)
+
+
+# Plain HTTP routes that are not REST method calls (signed file links and the like). A route gets
+# the server's request handler (``_send``, ``_abort``, ``rfile``, ``headers``), the portal and the
+# decoded query string, and writes the whole reply itself.
+RawRoute = Callable[[Any, Any, dict], None]
+RAW_ROUTES: dict[tuple[str, str], RawRoute] = {}
+
+
+def raw_route(verb: str, path: str) -> Callable[[RawRoute], RawRoute]:
+    """Register ``fn`` for ``verb`` requests to ``path`` (matched without a trailing slash)."""
+
+    def register(fn: RawRoute) -> RawRoute:
+        key = (verb.upper(), path.rstrip("/").lower())
+        if key in RAW_ROUTES and RAW_ROUTES[key] is not fn:
+            raise RuntimeError(f"emulator route {key} registered twice")
+        RAW_ROUTES[key] = fn
+        return fn
+
+    return register

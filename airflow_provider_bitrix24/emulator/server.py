@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .dispatch import Outcome, authenticate_token, authenticate_webhook, execute, failure, token_endpoint
 from .params import parse_body, parse_php_query
+from .registry import RAW_ROUTES
 from .state import TOKEN_ENDPOINT, Portal, RequestRecord
 
 _HTML_PAGE = "<html><head><title>{status} Error</title></head><body><center><h1>{status} Error</h1></center><hr><center>nginx</center></body></html>"
@@ -84,6 +85,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         portal: Portal = self.server.portal
         started = time.time()
         url = urlsplit(self.path)
+        raw = RAW_ROUTES.get((self.command, url.path.rstrip("/").lower()))
+        if raw is not None:
+            raw(self, portal, parse_php_query(url.query) if url.query else {})
+            return
         kind, name, credentials = parse_route(url.path)
         record = RequestRecord(method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=url.path)
         if kind == "unknown":
