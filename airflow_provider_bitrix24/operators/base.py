@@ -1,0 +1,278 @@
+"""Shared machinery of the catalogue operators.
+
+Every catalogue action is a subclass of :class:`Bitrix24ActionOperator` that names its
+``action_id``; the catalogue row supplies the method(s), the parameter contract and the flags,
+so a plain action needs no code of its own. Actions that chain calls or move files override
+:meth:`Bitrix24ActionOperator.run` (``run`` must not use ``super()``: the generic
+:class:`Bitrix24Operator` borrows it).
+
+Order of work in ``execute``: render (Airflow) -> decode JSON strings and encode ``files`` ->
+check the parameters against the catalogue row and the methods' documented names -> refuse
+app-only actions on a webhook -> log a deprecation once -> call. Nothing is sent before the
+checks pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_bitrix24.catalogue import Action, get_action, methods
+from airflow_provider_bitrix24.catalogue.params import ParameterError, check, decode_json
+from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError, Bitrix24NotSupported, scrub
+from airflow_provider_bitrix24.operators import _files
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "bitrix24_default"
+
+_deprecations_logged: set[str] = set()
+_deprecations_lock = threading.Lock()
+
+
+def log_deprecation_once(action: Action) -> None:
+    """Name the documented successor of a deprecated action, once per process."""
+    with _deprecations_lock:
+        if action.action_id in _deprecations_logged:
+            return
+        _deprecations_logged.add(action.action_id)
+    successor = f"; its documented successor is {action.successor}" if action.successor else ""
+    log.warning(
+        "Bitrix24 action %s uses %s, which Bitrix24 has stopped developing%s.",
+        action.action_id, ", ".join(action.methods), successor,
+    )
+
+
+def not_supported(action: Action) -> Bitrix24NotSupported:
+    return Bitrix24NotSupported(
+        "NOT_SUPPORTED",
+        f"action {action.action_id!r} ({action.resource}: {action.action}) is not supported by the "
+        "Bitrix24 REST API: no documented method offers it",
+    )
+
+
+class Bitrix24ActionOperator(BaseOperator):
+    """Run one catalogue action against a Bitrix24 portal.
+
+    :param parameters: the REST parameters of the action (a dict, or a JSON string). Values of
+        object/array parameters such as ``filter``, ``order``, ``select`` or ``fields`` may also be
+        JSON strings. Named ``parameters`` because ``params`` is Airflow's own DAG-params argument.
+    :param bitrix24_conn_id: Airflow connection of the portal.
+    :param files: parameter path -> file (local path or ``ObjectStoragePath``, or a list of them);
+        each file is base64-encoded into that parameter in the shape the action documents, e.g.
+        ``{"fields.FILES": ["/tmp/a.pdf"]}``. A dotted path reaches inside objects.
+    :param output_path: list actions: write every row as JSON Lines there and return
+        ``{"path", "count"}`` instead of the rows; download actions: where the file goes.
+    :param limit: list actions: stop after this many rows.
+    :param continue_on_fail: on any error return ``{"error", "resource", "timestamp"}`` and succeed.
+
+    Actions with alternative methods also accept the argument named by the catalogue row's
+    ``selector`` (``entity``, ``target``, ``mode``, ``closed_by``...), kept in ``self.variant``.
+    """
+
+    action_id: ClassVar[str] = ""
+    template_fields: Sequence[str] = ("parameters", "files", "output_path", "limit", "variant")
+    template_fields_renderers = {"parameters": "json", "files": "json"}
+    ui_color = "#2fc6f6"
+
+    def __init__(
+        self,
+        *,
+        parameters: Mapping[str, Any] | str | None = None,
+        bitrix24_conn_id: str = DEFAULT_CONN_ID,
+        files: Mapping[str, Any] | None = None,
+        output_path: Any = None,
+        limit: int | str | None = None,
+        continue_on_fail: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        action = self._action_from(kwargs)
+        if action.not_offered:
+            raise not_supported(action)
+        self.variant = kwargs.pop(action.selector, None) if action.selector else None
+        super().__init__(**kwargs)
+        self.parameters = parameters if parameters is not None else {}
+        self.bitrix24_conn_id = bitrix24_conn_id
+        self.files = files
+        self.output_path = output_path
+        self.limit = limit
+        self.continue_on_fail = continue_on_fail
+
+    # ------------------------------------------------------------------ catalogue row
+
+    def _action_from(self, kwargs: dict) -> Action:
+        """The catalogue row of this operator (the generic operator takes it from ``kwargs``)."""
+        if not type(self).action_id:
+            raise TypeError(f"{type(self).__name__} must set action_id")
+        return get_action(type(self).action_id)
+
+    @property
+    def action(self) -> Action:
+        return get_action(self.action_id)
+
+    @cached_property
+    def hook(self) -> Bitrix24Hook:
+        from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+        return Bitrix24Hook(bitrix24_conn_id=self.bitrix24_conn_id)
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> Any:
+        try:
+            params = self.prepare()
+            hook = self.hook
+            self.check_auth(hook)
+            if self.action.deprecated:
+                log_deprecation_once(self.action)
+            return self._implementation().run(self, hook, params)
+        except Exception as exc:
+            if not self.continue_on_fail or _is_control_flow(exc):
+                raise
+            return self.failure_record(exc)
+
+    def _implementation(self) -> type[Bitrix24ActionOperator]:
+        return type(self)
+
+    def prepare(self) -> dict:
+        """Rendered ``parameters`` decoded, files encoded, checked; raises before any request."""
+        action = self.action
+        params = decode_json(action.action_id, "parameters", self.parameters)
+        if not isinstance(params, Mapping):
+            raise ParameterError(action.action_id, f"parameters must be an object, got {type(params).__name__}")
+        params = dict(params)
+        if self.files:
+            name_param = "FILENAME" if any(p.name == "FILENAME" for p in action.optional.params()) else None
+            _files.encode_into(params, self.files, action.upload, name_param)
+        self._check_options()
+        checked = check(
+            action.action_id, params, action.required, action.optional, action.documented_params(), action.doc()
+        )
+        for warning in checked.warnings:
+            log.warning("%s: %s", action.action_id, warning)
+        return checked.params
+
+    def _check_options(self) -> None:
+        action = self.action
+        if action.selector and self.variant is not None and self.variant not in action.choices:
+            raise ParameterError(
+                action.action_id, f"{action.selector} must be one of {', '.join(action.choices)} (got {self.variant!r})"
+            )
+        if self.limit not in (None, ""):
+            try:
+                self.limit = int(self.limit)
+            except (TypeError, ValueError):
+                raise ParameterError(action.action_id, f"limit must be a whole number (got {self.limit!r})") from None
+        else:
+            self.limit = None
+        if action.binary_down and not self.output_path:
+            raise ParameterError(action.action_id, "output_path is required: it names where the file is written")
+
+    def check_auth(self, hook: Bitrix24Hook) -> None:
+        action = self.action
+        if action.app_only and hook.auth_type == "webhook":
+            raise Bitrix24ConfigError(
+                "APP_ONLY",
+                f"action {action.action_id!r} ({', '.join(action.methods)}) needs an OAuth application: "
+                "Bitrix24 accepts it only with an installed application's token, not an incoming webhook. "
+                f"Use an oauth2 connection instead of {self.bitrix24_conn_id!r}",
+            )
+
+    def failure_record(self, exc: BaseException) -> dict:
+        message = scrub(str(exc) or type(exc).__name__)
+        log.error("%s failed, continuing as asked (continue_on_fail): %s", self.action_id, message)
+        return {
+            "error": message,
+            "resource": self.action.resource,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+        }
+
+    # ------------------------------------------------------------------ the work
+
+    def method(self, step: int = -1) -> str:
+        """The method of ``step`` for the chosen variant."""
+        return self.action.method_for(self.variant, step)
+
+    def run(self, hook: Bitrix24Hook, params: dict) -> Any:
+        """One call (every page of it for PAGED actions). Multi-call actions override this."""
+        action = self.action
+        if len(action.steps) != 1:
+            raise NotImplementedError(f"{type(self).__name__} must implement run() for {action.action_id}")
+        method = self.method()
+        if action.paged:
+            return self.fetch_all(hook, method, params)
+        return hook.call(method, params)
+
+    def fetch_all(self, hook: Bitrix24Hook, method: str, params: dict) -> Any:
+        """Every row of a list method: a list, or ``{"path", "count"}`` when ``output_path`` is set."""
+        rows = hook.paginate(method, params, limit=self.limit)
+        if not self.output_path:
+            return list(rows)
+        return write_json_lines(self.output_path, rows)
+
+    def download(self, hook: Bitrix24Hook, url: str, dest: Any = None, expected_size: int | None = None) -> dict:
+        """Stream a file link of the portal to ``dest`` (``output_path`` by default)."""
+        target = _files.as_destination(dest if dest is not None else self.output_path)
+        client = hook.get_conn()
+        size = _files.download(client, url, target, expected_size)
+        return {"path": str(target), "size": size}
+
+
+class Bitrix24Operator(Bitrix24ActionOperator):
+    """Any catalogue action by id: ``Bitrix24Operator(task_id=..., action_id="crm_deal_get",
+    parameters={"id": 1})``. Behaves exactly like the action's own operator class."""
+
+    template_fields: Sequence[str] = (*Bitrix24ActionOperator.template_fields,)
+
+    def __init__(self, *, action_id: str, **kwargs: Any) -> None:
+        self.action_id = action_id
+        super().__init__(**kwargs)
+
+    def _action_from(self, kwargs: dict) -> Action:
+        return get_action(self.action_id)
+
+    def _implementation(self) -> type[Bitrix24ActionOperator]:
+        from airflow_provider_bitrix24.operators import operator_class
+
+        return operator_class(self.action_id)
+
+
+def write_json_lines(path: Any, rows: Iterable[Any]) -> dict:
+    """Stream ``rows`` to ``path`` (local path or ``ObjectStoragePath``) as JSON Lines."""
+    target = _files.as_destination(path)
+    count = 0
+    with target.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, default=str))
+            fh.write("\n")
+            count += 1
+    return {"path": str(target), "count": count}
+
+
+def _is_control_flow(exc: BaseException) -> bool:
+    """Airflow signals (timeouts, skips, deferrals) must never be turned into data."""
+    from airflow.sdk import exceptions as af
+
+    names = ("AirflowTaskTimeout", "AirflowTaskTerminated", "AirflowSkipException", "TaskDeferred",
+             "DownstreamTasksSkipped")
+    return isinstance(exc, tuple(getattr(af, n) for n in names if hasattr(af, n)))
+
+
+def documented_or_warn(method: str) -> str:
+    """Lower-case ``method``; log a warning when the REST docs do not list it."""
+    name = method.strip().lower()
+    if name not in methods():
+        log.warning("Bitrix24 method %r is not in the documented method index; sending it anyway", method)
+    return name
