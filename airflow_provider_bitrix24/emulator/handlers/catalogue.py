@@ -1,0 +1,167 @@
+"""Generic handlers for every catalogue method the emulator core does not model itself.
+
+Driven by data (:mod:`.catalogue_shapes`): a create answers a new integer id and remembers the
+record, a get answers the stored record (or a minimal one for an unknown id: these families do
+not model existence), a list answers a paged list of what was created, ``fields`` a field map,
+and other verbs ``true``. Documented shapes that differ are listed in ``catalogue_shapes``.
+
+Registration is order-independent: this module first imports the emulator core's batch method
+and every sibling handler module, then registers only the names still unserved, so a module
+that models a method for real always wins and nothing is registered twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from typing import Any
+
+from airflow_provider_bitrix24.catalogue import actions
+
+from .. import dispatch  # noqa: F401  (the core's ``batch``)
+from ..params import as_int
+from ..registry import HANDLERS, CallContext, Reply, method, raw_route
+from ..state import RequestRecord
+from . import catalogue_shapes as shapes
+
+PAGE = 50
+DOWNLOAD_PATH = "/documentgenerator/download"
+LIST_FILE_PATH = "/bitrix/tools/disk/uf.php"
+
+
+def _load_siblings() -> None:
+    package = __name__.rsplit(".", 1)[0]
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if not info.name.startswith("catalogue"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
+def _family(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def _store(ctx: CallContext, family: str) -> dict[int, dict]:
+    return ctx.portal.state.setdefault("catalogue", {}).setdefault(family, {})
+
+
+def _id_key(family: str) -> str:
+    return "id" if family in shapes.CAMEL_ID else "ID"
+
+
+def _wrap(family: str, value: Any, many: bool) -> Any:
+    keys = shapes.WRAPPED.get(family)
+    return {keys[1 if many else 0]: value} if keys else value
+
+
+def _requested_id(params: dict) -> int | None:
+    for key in ("id", "ID", "taskId", "TASKID", "eventId", "CONFIG_ID", "BOT_ID", "COMMAND_ID", "MESSAGE_ID", "ELEMENT_ID"):
+        if key in params:
+            return as_int(params[key])
+    return None
+
+
+def _record(family: str, new_id: int, params: dict) -> dict:
+    body = params.get("fields") or params.get("FIELDS") or params.get("field") or {
+        k: v for k, v in params.items() if not isinstance(v, (dict, list))
+    }
+    record = dict(body) if isinstance(body, dict) else {}
+    record[_id_key(family)] = new_id
+    record.setdefault("createdTime" if family in shapes.CAMEL_ID else "DATE_CREATE", time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
+    return record
+
+
+def _create(ctx: CallContext, name: str, params: dict) -> Any:
+    family = _family(name)
+    store = _store(ctx, family)
+    new_id = max(store, default=0) + 1
+    store[new_id] = _record(family, new_id, params)
+    if name in shapes.CREATE_RETURNS_TRUE:
+        return True
+    if family in shapes.WRAPPED:
+        return _wrap(family, store[new_id], many=False)
+    return new_id
+
+
+def _get(ctx: CallContext, name: str, params: dict) -> Any:
+    family = _family(name)
+    if name in shapes.LIST_GETS:
+        return _list(ctx, name, params)
+    wanted = _requested_id(params) or 1
+    record = _store(ctx, family).get(wanted) or {_id_key(family): wanted}
+    if family == "documentgenerator.document":
+        record = {**record, **_document_links(ctx, wanted)}
+    return _wrap(family, record, many=False)
+
+
+def _list(ctx: CallContext, name: str, params: dict) -> Reply:
+    family = _family(name)
+    rows = list(_store(ctx, family).values())
+    start = as_int(params.get("start", params.get("START")), 0) or 0
+    page = rows[max(start, 0): max(start, 0) + PAGE]
+    following = start + PAGE if start >= 0 and start + PAGE < len(rows) else None
+    return Reply(_wrap(family, page, many=True), next=following, total=len(rows) if start >= 0 else None)
+
+
+def _document_links(ctx: CallContext, doc_id: int) -> dict:
+    base = f"{ctx.portal.base_url}{DOWNLOAD_PATH}?id={doc_id}"
+    return {
+        "downloadUrl": f"{base}&format=docx", "downloadUrlMachine": f"{base}&format=docx",
+        "pdfUrl": f"{base}&format=pdf", "pdfUrlMachine": f"{base}&format=pdf",
+        "imageUrl": None, "publicUrl": None,
+    }
+
+
+def answer(ctx: CallContext, params: dict) -> Any:
+    """The one handler of every generic method: dispatch on the method's verb and shape data."""
+    name = ctx.method
+    verb = name.rsplit(".", 1)[1]
+    if name in shapes.FIXED:
+        return shapes.FIXED[name]
+    if name == "lists.element.get.file.url":
+        return [f"{LIST_FILE_PATH}?attachedId={as_int(params.get('ELEMENT_ID'), 1) or 1}&action=download"]
+    if verb in shapes.CREATE_VERBS:
+        return _create(ctx, name, params)
+    if verb in shapes.GET_VERBS:
+        return _get(ctx, name, params)
+    if verb in shapes.LIST_VERBS:
+        return _list(ctx, name, params)
+    if verb in shapes.FIELDS_VERBS:
+        return shapes.FIELD_MAP
+    return True
+
+
+def _serve_bytes(handler: Any, portal: Any, name: str, body: bytes, content_type: str) -> None:
+    started = time.time()
+    handler._send(200, body, content_type)
+    record = RequestRecord(method=name, params={}, auth_kind=None, http_method="GET", path=handler.path.split("?")[0])
+    record.duration = time.time() - started
+    portal.log(record)
+
+
+@raw_route("GET", DOWNLOAD_PATH)
+def download_document(handler: Any, portal: Any, query: dict) -> None:
+    kind = "pdf" if query.get("format") == "pdf" else "docx"
+    body = f"emulated {kind} document {query.get('id', '')}".encode()
+    _serve_bytes(handler, portal, "documentgenerator.download", body, "application/octet-stream")
+
+
+@raw_route("GET", LIST_FILE_PATH)
+def download_list_file(handler: Any, portal: Any, query: dict) -> None:
+    _serve_bytes(handler, portal, "lists.file.download", f"emulated list file {query.get('attachedId', '')}".encode(), "application/octet-stream")
+
+
+def catalogue_methods() -> set[str]:
+    return {m for a in actions() for m in a.methods if m != "*"}
+
+
+def register_unserved() -> list[str]:
+    """Serve every catalogue method no other module serves; return the names registered now."""
+    _load_siblings()
+    missing = sorted(name for name in catalogue_methods() if name not in HANDLERS)
+    if missing:
+        method(*missing)(answer)
+    return missing
+
+
+register_unserved()

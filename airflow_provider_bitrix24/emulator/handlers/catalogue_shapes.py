@@ -1,0 +1,84 @@
+"""Result shapes of the catalogue methods served by the generic handlers (data, no logic).
+
+Methods are grouped by *family* (the name without its last segment). A family listed in
+:data:`WRAPPED` answers inside an object, as its pages document (``{"type": {...}}``,
+``{"types": [...]}``); :data:`CAMEL_ID` families key records by ``id`` instead of ``ID``.
+:data:`FIXED` holds replies that do not depend on stored records.
+"""
+
+from __future__ import annotations
+
+# family -> (key of one record, key of a list of records)
+WRAPPED: dict[str, tuple[str, str]] = {
+    "crm.type": ("type", "types"),
+    "documentgenerator.document": ("document", "documents"),
+    "documentgenerator.template": ("template", "templates"),
+    "userfieldconfig": ("field", "fields"),
+    "crm.timeline.logmessage": ("logMessage", "logMessages"),
+    "crm.category": ("category", "categories"),
+}
+
+CAMEL_ID = frozenset({
+    "crm.type", "documentgenerator.document", "documentgenerator.template", "userfieldconfig",
+    "crm.timeline.logmessage", "crm.category", "crm.timeline.note", "crm.timeline.layout.blocks",
+})
+
+# Verbs (last name segment) by what they answer.
+CREATE_VERBS = frozenset({"add", "register"})
+GET_VERBS = frozenset({"get", "getbyid", "getbyentitytypeid"})
+LIST_VERBS = frozenset({"list", "getlist", "instances"})
+FIELDS_VERBS = frozenset({"fields", "getfields"})
+
+# `.get` methods that return every matching record (filtered lists), not one record.
+LIST_GETS = frozenset({
+    "entity.get", "entity.section.get", "entity.item.get", "entity.item.property.get", "lists.get",
+    "lists.element.get", "lists.section.get", "calendar.event.get", "calendar.section.get",
+    "event.get", "telephony.externalline.get", "voximplant.sip.get", "voximplant.statistic.get",
+    "imopenlines.config.list.get", "im.chat.user.list", "imbot.chat.user.list",
+})
+
+# Creates whose page documents `true` rather than a new id.
+CREATE_RETURNS_TRUE = frozenset({
+    "bizproc.robot.add", "entity.add", "entity.item.property.add", "event.bind",
+    "crm.timeline.bindings.bind", "crm.duplicate.volatiletype.register",
+})
+
+_FIELD = {"type": "string", "isRequired": False, "isReadOnly": False, "isImmutable": False, "isMultiple": False, "isDynamic": False}
+
+FIXED: dict[str, object] = {
+    "crm.userfield.types": [{"ID": "string", "title": "String"}, {"ID": "integer", "title": "Integer"},
+                            {"ID": "date", "title": "Date"}, {"ID": "file", "title": "File"}],
+    "crm.duplicate.volatiletype.list": {"items": []},
+    "crm.entity.mergebatch": {"STATUS": "SUCCESS", "ENTITY_IDS": [], "CONFLICTS": []},
+    "crm.item.details.configuration.get": [
+        {"name": "main", "title": "About", "type": "section", "elements": [{"name": "TITLE"}]}
+    ],
+    "crm.timeline.note.get": {"itemType": 1, "itemId": 1, "ownerTypeId": 2, "ownerId": 1, "text": "", "updatedBy": 1},
+    "crm.timeline.layout.blocks.get": {"blocks": {}},
+    "documentgenerator.region.list": {"regions": {"1": {"id": "1", "title": "Region", "languageId": "en"}}},
+    "documentgenerator.template.getfields": {"templateFields": {"Title": {"title": "Title", "value": ""}}},
+    "bizproc.robot.list": ["emulated_robot"],
+    "messageservice.sender.list": ["emulated_sender"],
+    "calendar.meeting.status.get": "Y",
+    "calendar.accessibility.get": {"1": []},
+    "im.dialog.messages.get": {"messages": [], "users": [], "files": [], "chat_id": 1},
+    "im.notify.get": {"notifications": [], "users": [], "total_count": 0, "total_unread_count": 0},
+    "im.notify.schema.get": {"im": {"NAME": "Chat and Calls", "NOTIFY": {"message": {"NAME": "Private messages"}}}},
+    "im.chat.user.list": [1],
+    "imbot.chat.user.list": [1],
+    "imopenlines.config.list.get": [{"ID": "1", "LINE_NAME": "Open line", "ACTIVE": "Y"}],
+    "voximplant.line.get": {"1": {"ID": "1", "NUMBER": "reg1", "NAME": "Cloud PBX"}},
+    "voximplant.sip.connector.status": {"FREE_MINUTES": 0, "PAID": False, "PAID_DATE_END": ""},
+    "lists.field.type.get": {"S": "String", "N": "Number", "L": "List", "F": "File"},
+    "lists.get.iblock.type.id": "lists",
+    "lists.field.add": "PROPERTY_1",
+    "telephony.externalcall.searchcrmentities": [],
+    "telephony.externalcall.attachrecord": {"FILE_ID": 1},
+    "user.userfield.list": [],
+    "crm.duplicate.findbycomm": {"CONTACT": [1]},
+    "disk.rights.gettasks": [{"ID": "1", "NAME": "disk_access_read", "TITLE": "Read"}],
+}
+for _entity in ("lead", "deal", "contact", "company", "quote"):
+    FIXED[f"crm.{_entity}.userfield.list"] = []
+
+FIELD_MAP = {"ID": {**_FIELD, "type": "integer", "isReadOnly": True, "title": "ID"}, "TITLE": {**_FIELD, "title": "Title"}}
