@@ -11,6 +11,7 @@ The retry policy lives in :meth:`Bitrix24Client._send` and nowhere else:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -43,6 +44,20 @@ from .methods import PagingSpec, is_read_method, paging_spec
 from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, LeakyBucket, shared_bucket
 
 log = logging.getLogger(__name__)
+
+
+class _ScrubFilter(logging.Filter):
+    """urllib3 logs request lines at DEBUG; a webhook URL carries its code in the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())
 
 BATCH_LIMIT = 50  # commands per batch request (portal limit)
 PAGE_SIZE = 50  # records per list page (portal limit)
@@ -135,6 +150,8 @@ class Bitrix24Client:
             }
         )
         self.requests_sent = 0  # HTTP requests to the portal (observability, tests)
+        # Last ``operating_reset_at`` seen per method: the portal's 429 reply itself has none.
+        self._operating_reset: dict[str, float] = {}
 
     def _make_bucket(self, rate_limit: Any) -> LeakyBucket | None:
         if rate_limit is None or isinstance(rate_limit, LeakyBucket):
@@ -213,6 +230,7 @@ class Bitrix24Client:
             envelope = self._decode(resp, method)
             error = classify(envelope, resp.status_code, method)
             if error is None:
+                self._note_operating(method, envelope.get("time") if isinstance(envelope, dict) else None)
                 return envelope
 
             if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:
@@ -229,7 +247,7 @@ class Bitrix24Client:
                 self._backoff(attempt, method, error.code)
                 continue
             if isinstance(error, Bitrix24OperationLimit) and attempt < self.max_retries:
-                wait = self._operation_wait(error)
+                wait = self._operation_wait(error, method)
                 if wait is not None:
                     attempt += 1
                     log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
@@ -272,12 +290,24 @@ class Bitrix24Client:
         log.warning("%s: %s, retry %d/%d in %.2f s", method, reason, attempt, self.max_retries, delay)
         self._sleep(delay)
 
-    def _operation_wait(self, error: Bitrix24OperationLimit) -> float | None:
-        """Seconds until the method's budget resets, or ``None`` when that is too long to wait."""
-        if error.reset_at is None:
-            wait = min(self.backoff_max, 60.0)
+    def _note_operating(self, method: str, time_block: Any) -> None:
+        if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                self._operating_reset[method.lower()] = float(time_block["operating_reset_at"])
+
+    def _operation_wait(self, error: Bitrix24OperationLimit, method: str) -> float | None:
+        """Seconds until the method's budget resets, or ``None`` when that is too long to wait.
+
+        The reset time comes from the error if present, else from the last successful reply of
+        the same method (as the limits guide advises); without either, a plain backoff.
+        """
+        reset_at = error.reset_at or self._operating_reset.get(method.lower())
+        # The portal sends whole seconds: the basket really resets within one second after it.
+        until = (reset_at + 1.0 - time.time()) if reset_at is not None else 0.0
+        if until <= 0:
+            wait = min(self.backoff_max, self.backoff_base * 5)
         else:
-            wait = max(0.0, error.reset_at - time.time()) + random.uniform(0.0, 0.5)
+            wait = until + random.uniform(0.0, 0.25)
         if wait > self.max_operation_wait:
             error.hint = (
                 f"the limit resets in {wait:.0f} s, longer than max_operation_wait={self.max_operation_wait:.0f} s; "
@@ -327,7 +357,11 @@ class Bitrix24Client:
                 out.errors[key] = err
         out.total.update({k: _to_int(v) for k, v in _keyed(body.get("result_total"), keys).items()})
         out.next.update({k: _to_int(v) for k, v in _keyed(body.get("result_next"), keys).items()})
-        out.time.update(_keyed(body.get("result_time"), keys))
+        times = _keyed(body.get("result_time"), keys)
+        out.time.update(times)
+        for key, block in times.items():
+            if key in methods:
+                self._note_operating(methods[key], block)
 
     # ------------------------------------------------------------------ pagination
 
@@ -389,6 +423,7 @@ class Bitrix24Client:
             base["select"] = [*select, spec.record_id]
         path = f"[{spec.result_key}]" if spec.result_key else ""
         fetched = 0
+        operation_waits = 0
         while True:
             wanted = BATCH_LIMIT if limit is None else max(1, min(BATCH_LIMIT, -(-(limit - fetched) // PAGE_SIZE)))
             commands = {}
@@ -409,8 +444,18 @@ class Bitrix24Client:
             chain_complete = True
             for k in range(wanted):
                 key = f"p{k}"
-                if key in result.errors:
-                    raise result.errors[key]
+                error = result.errors.get(key)
+                if isinstance(error, Bitrix24OperationLimit) and operation_waits < self.max_retries:
+                    wait = self._operation_wait(error, method)
+                    if wait is None:
+                        raise error
+                    operation_waits += 1
+                    log.warning("%s hit OPERATION_TIME_LIMIT inside batch; waiting %.1f s", method, wait)
+                    self._sleep(wait)
+                    chain_complete = False  # resume from the cursor with a new batch
+                    break
+                if error is not None:
+                    raise error
                 records = _records(result.result.get(key), spec, method)
                 # Keep only records past the cursor: once a page is short, later commands'
                 # references resolve to nothing, the portal drops that filter and they restart

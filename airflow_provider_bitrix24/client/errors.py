@@ -114,6 +114,14 @@ class Bitrix24Error(Exception):
             text += f". {self.hint}"
         return text
 
+    def __str__(self) -> str:  # reflects a hint added after construction
+        return self._message()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "hint" and value:
+            value = scrub(value)
+        super().__setattr__(name, value)
+
     def __reduce__(self):  # keep pickling (Airflow, multiprocessing) working with keyword args
         return (_rebuild, (type(self), self.__dict__.copy()))
 

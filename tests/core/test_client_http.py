@@ -1,0 +1,389 @@
+"""The client core over real HTTP against the emulator: auth modes, token rotation under
+threads and processes, limits, error shapes, batch and chained-batch pagination."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from airflow_provider_bitrix24.client import (
+    Bitrix24Client,
+    Bitrix24Error,
+    Bitrix24NotFound,
+    Bitrix24OperationLimit,
+    Bitrix24PortalMoved,
+    Bitrix24ServerError,
+    Bitrix24TokenExpired,
+    Bitrix24TransportError,
+    Bitrix24WriteMayHaveSucceeded,
+    FileTokenStore,
+    OAuth2Auth,
+    StaticTokenAuth,
+    WebhookAuth,
+)
+
+FAST = {"rate_limit": None, "backoff_base": 0.01, "backoff_max": 0.05}
+
+
+@pytest.fixture
+def webhook_client(emu):
+    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **FAST) as client:
+        yield client
+
+
+@pytest.fixture
+def token_path(tmp_path):
+    return tmp_path / "tokens.json"
+
+
+def oauth_client(emu, store_path, access=None, refresh=None, **kwargs):
+    if refresh is None:
+        access, refresh = emu.issue_tokens()
+    auth = OAuth2Auth(
+        emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url, store=FileTokenStore(store_path)
+    )
+    return Bitrix24Client(emu.url, auth, **{**FAST, **kwargs})
+
+
+def seed_deals(emu, n):
+    return emu.seed("crm.deal", [{"TITLE": f"Deal {i}"} for i in range(n)]) if n else []
+
+
+# ------------------------------------------------------------------ auth modes end to end
+
+
+def test_webhook_end_to_end(emu, webhook_client):
+    deal_id = webhook_client.call("crm.deal.add", {"fields": {"TITLE": "Webhook deal"}})
+    assert webhook_client.call("crm.deal.get", {"id": deal_id})["TITLE"] == "Webhook deal"
+    assert emu.requests[-1].auth_kind == "webhook"
+
+
+def test_oauth_end_to_end(emu, token_path):
+    with oauth_client(emu, token_path) as client:
+        assert client.call("user.current")["ID"]
+        emu.expire_access_tokens()
+        deal_id = client.call("crm.deal.add", {"fields": {"TITLE": "after refresh"}})
+    assert emu.refresh_count == 1
+    assert [r["TITLE"] for r in emu.rows("crm.deal")] == ["after refresh"] and deal_id
+    saved = json.loads(token_path.read_text())
+    assert saved["refresh_token"] and saved["access_token"]  # persisted for the next process
+    assert oct(token_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_oauth_starts_without_access_token(emu, token_path):
+    _access, refresh = emu.issue_tokens()
+    with oauth_client(emu, token_path, access=None, refresh=refresh) as client:
+        assert client.call("user.current")["ID"]
+    assert emu.refresh_count == 1
+
+
+def test_api_key_end_to_end_and_expiry_message(emu):
+    access, _refresh = emu.issue_tokens()
+    with Bitrix24Client(emu.url, StaticTokenAuth(access), **FAST) as client:
+        assert client.call("user.current")["ID"]
+        emu.expire_access_tokens()
+        with pytest.raises(Bitrix24TokenExpired) as info:
+            client.call("user.current")
+    message = str(info.value)
+    assert "api_key" in message and "fresh token" in message and access not in message
+    assert emu.refresh_count == 0
+
+
+def test_wrong_webhook_code_is_auth_error_without_secret(emu):
+    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, "wrong-code-123"), **FAST) as client:
+        with pytest.raises(Bitrix24Error) as info:
+            client.call("user.current")
+    assert info.value.code == "NO_AUTH_FOUND" and info.value.http_status == 401
+    assert "wrong-code-123" not in str(info.value)
+
+
+# ------------------------------------------------------------------ token rotation
+
+
+def test_expiry_in_the_middle_of_pagination(emu, token_path):
+    ids = seed_deals(emu, 6000)
+    with oauth_client(emu, token_path) as client:
+        rows = client.paginate("crm.deal.list", {"select": ["ID", "TITLE"]})
+        seen = [next(rows)["ID"] for _ in range(2600)]  # past the first batch of 2,500
+        emu.expire_access_tokens()
+        seen += [r["ID"] for r in rows]
+    assert sorted(map(int, seen)) == ids  # nothing lost, nothing twice
+    assert emu.refresh_count == 1
+
+
+def test_eight_threads_one_refresh(emu, token_path):
+    with oauth_client(emu, token_path) as client:
+        client.call("user.current")
+        emu.expire_access_tokens()
+        barrier = threading.Barrier(8)
+        results, errors = [], []
+
+        def work():
+            barrier.wait()
+            try:
+                results.append(client.call("user.current")["ID"])
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert not errors and len(results) == 8
+    assert emu.refresh_count == 1
+    expired = [r for r in emu.requests if r.error == "expired_token"]
+    assert len(expired) >= 2  # several threads really did race on the expired token
+
+
+STALE_WORKER = textwrap.dedent(
+    """
+    import sys
+    from airflow_provider_bitrix24.client import Bitrix24Client, FileTokenStore, OAuth2Auth
+    url, client_id, secret, token_url, access, refresh, path = sys.argv[1:8]
+    auth = OAuth2Auth(client_id, secret, refresh, access, token_url=token_url, store=FileTokenStore(path))
+    client = Bitrix24Client(url, auth, rate_limit=None)
+    print("first", client.call("user.current")["ID"], flush=True)
+    sys.stdin.readline()  # wait until the parent has rotated the tokens
+    print("second", client.call("user.current")["ID"], flush=True)
+    print("refreshes", auth.refresh_count, flush=True)
+    """
+)
+
+
+def test_second_process_with_stale_refresh_token_recovers(emu, token_path):
+    access, refresh = emu.issue_tokens()
+    worker = subprocess.Popen(
+        [sys.executable, "-c", STALE_WORKER, emu.url, emu.client_id, emu.client_secret, emu.token_url, access, refresh, str(token_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert worker.stdout.readline().startswith("first")
+        # This process refreshes first: the worker's in-memory refresh token is now rotated away.
+        with oauth_client(emu, token_path, access=access, refresh=refresh) as client:
+            emu.expire_access_tokens()
+            client.call("user.current")
+        assert emu.refresh_count == 1
+        out, err = worker.communicate("go\n", timeout=60)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, err
+    assert "second" in out and "refreshes 0" in out
+    assert emu.refresh_count == 1  # the worker adopted the stored pair instead of refreshing
+    assert access not in err and refresh not in err
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_query_limit_exceeded_is_retried_even_for_writes(emu, webhook_client):
+    emu.inject_fault(status=503, error="QUERY_LIMIT_EXCEEDED", description="Too many requests", count=2)
+    deal_id = webhook_client.call("crm.deal.add", {"fields": {"TITLE": "throttled"}})
+    assert deal_id and len(emu.rows("crm.deal")) == 1
+    assert [r.http_status for r in emu.requests] == [503, 503, 200]
+
+
+def test_query_limit_gives_up_after_max_retries(emu):
+    emu.inject_fault(status=503, error="QUERY_LIMIT_EXCEEDED", count=10)
+    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_retries=2, **FAST) as client:
+        with pytest.raises(Bitrix24Error, match="QUERY_LIMIT_EXCEEDED"):
+            client.call("crm.deal.list")
+    assert len(emu.requests) == 3
+
+
+def test_client_bucket_keeps_under_portal_rate_limit(emu):
+    emu.configure(rate_limit={"burst": 5, "per_second": 20})
+    with Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit={"burst": 5, "per_second": 20}
+    ) as client:
+        started = time.monotonic()
+        for _ in range(15):
+            client.call("user.current")
+        elapsed = time.monotonic() - started
+    assert all(r.http_status == 200 for r in emu.requests)  # never refused
+    assert elapsed >= 0.4  # 10 requests beyond the burst at 20/s
+
+
+def test_operation_time_limit_waits_for_reset(emu, webhook_client):
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    emu.configure(operating_limit=0.05, operating_basket_seconds=0.5, operating_baskets=2, cost=CostModel(per_call=0.1, sleep=False))
+    webhook_client.call("crm.deal.list")  # books 0.1 s > limit: the next call is blocked
+    started = time.monotonic()
+    assert webhook_client.call("crm.deal.list") == []
+    waited = time.monotonic() - started
+    statuses = [r.http_status for r in emu.requests]
+    assert statuses[1] == 429 and statuses[-1] == 200
+    assert 0 < waited < 5
+
+
+def test_operation_time_limit_beyond_max_wait_raises(emu):
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    emu.configure(operating_limit=0.05, operating_basket_seconds=30, operating_baskets=10, cost=CostModel(per_call=0.1, sleep=False))
+    slept = []
+    client = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_operation_wait=5, sleep=slept.append, **FAST
+    )
+    client.call("crm.deal.list")  # reset_at is ~300 s away now
+    with pytest.raises(Bitrix24OperationLimit, match="max_operation_wait") as info:
+        client.call("crm.deal.list")
+    assert not slept and info.value.http_status == 429
+
+
+def test_operation_time_limit_without_reset_time_backs_off(emu):
+    emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", description="blocked", count=1)
+    slept = []
+    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    assert client.call("crm.deal.list") == []
+    assert len(slept) == 1 and [r.http_status for r in emu.requests] == [429, 200]
+
+
+# ------------------------------------------------------------------ error shapes and transport
+
+
+def test_error_inside_http_200(emu, webhook_client):
+    emu.inject_fault(status=200, error="ERROR_CORE", description="Something failed", method="crm.deal.add")
+    with pytest.raises(Bitrix24Error) as info:
+        webhook_client.call("crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert (info.value.code, info.value.http_status, info.value.method) == ("ERROR_CORE", 200, "crm.deal.add")
+    emu.inject_fault(status=400, error=123, description="numeric")
+    with pytest.raises(Bitrix24Error, match="123"):
+        webhook_client.call("crm.deal.list")
+
+
+def test_non_json_body(emu, webhook_client):
+    emu.inject_fault(kind="html", status=502, count=1)
+    no_retry = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_retries=0, **FAST)
+    with pytest.raises(Bitrix24ServerError, match="not JSON") as info:
+        no_retry.call("crm.deal.list")
+    assert info.value.http_status == 502 and len(str(info.value)) < 600
+    assert emu.webhook_code not in str(info.value)
+    emu.clear_faults()
+    emu.inject_fault(kind="html", status=502, count=1)
+    assert webhook_client.call("crm.deal.list") == []  # a read is retried
+
+
+def test_write_is_never_resent_after_lost_reply(emu, webhook_client):
+    emu.inject_fault(kind="drop_after", method="crm.deal.add")
+    with pytest.raises(Bitrix24WriteMayHaveSucceeded, match="may have been applied") as info:
+        webhook_client.call("crm.deal.add", {"fields": {"TITLE": "once"}})
+    assert len(emu.calls("crm.deal.add")) == 1 and len(emu.rows("crm.deal")) == 1
+    assert emu.webhook_code not in str(info.value)
+
+
+def test_write_after_5xx_is_not_resent(emu, webhook_client):
+    emu.inject_fault(status=500, error="INTERNAL_SERVER_ERROR", method="crm.deal.update")
+    with pytest.raises(Bitrix24WriteMayHaveSucceeded):
+        webhook_client.call("crm.deal.update", {"id": 1, "fields": {"TITLE": "x"}})
+    assert len([r for r in emu.requests if r.method == "crm.deal.update"]) == 1
+
+
+def test_read_is_retried_after_lost_reply(emu, webhook_client):
+    seed_deals(emu, 3)
+    emu.inject_fault(kind="drop_after", method="crm.deal.list")
+    assert len(webhook_client.call("crm.deal.list")) == 3
+    assert len(emu.requests) == 2
+
+
+def test_unreachable_portal_is_transport_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = Bitrix24Client(f"http://127.0.0.1:{port}", WebhookAuth(1, "code-abcdef"), max_retries=1, **FAST)
+    with pytest.raises(Bitrix24TransportError) as info:
+        client.call("crm.deal.add", {"fields": {}})  # never reached a server: safe to retry, then give up
+    assert not isinstance(info.value, Bitrix24WriteMayHaveSucceeded)
+    assert "code-abcdef" not in str(info.value)
+
+
+def test_redirect_means_portal_moved(emu, webhook_client):
+    emu.inject_fault(kind="redirect", location="https://new-name.bitrix24.com")
+    with pytest.raises(Bitrix24PortalMoved) as info:
+        webhook_client.call("crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert info.value.new_url == "https://new-name.bitrix24.com"
+    assert "new-name.bitrix24.com" in str(info.value) and emu.webhook_code not in str(info.value)
+
+
+def test_unknown_method(emu, webhook_client):
+    with pytest.raises(Bitrix24NotFound):
+        webhook_client.call("crm.nothing.here")
+
+
+# ------------------------------------------------------------------ batch
+
+
+def test_batch_120_commands_chunked(emu, webhook_client):
+    result = webhook_client.batch([("crm.deal.add", {"fields": {"TITLE": f"B{i}"}}) for i in range(120)])
+    assert len(result.result) == 120 and not result.errors
+    assert len([r for r in emu.requests if r.method == "batch"]) == 3
+    assert sorted(r["TITLE"] for r in emu.rows("crm.deal")) == sorted(f"B{i}" for i in range(120))
+
+
+def test_batch_references_and_errors(emu, webhook_client):
+    result = webhook_client.batch(
+        {
+            "add": ("crm.deal.add", {"fields": {"TITLE": "Ref & co", "OPPORTUNITY": 10}}),
+            "get": ("crm.deal.get", {"id": "$result[add]"}),
+            "bad": ("crm.deal.get", {"id": 999999}),
+        }
+    )
+    assert result.result["get"]["TITLE"] == "Ref & co"
+    assert set(result.errors) == {"bad"} and result.errors["bad"].method == "crm.deal.get"
+    with pytest.raises(Bitrix24Error):
+        result.raise_for_errors()
+
+
+# ------------------------------------------------------------------ pagination
+
+
+def test_paginate_10000_deals_request_budget(emu, webhook_client):
+    emu.seed_generated("crm.deal", 10_000)
+    emu.clear_requests()
+    rows = list(webhook_client.paginate("crm.deal.list", {"select": ["ID"]}))
+    assert len(rows) == 10_000 and len({r["ID"] for r in rows}) == 10_000
+    assert len(emu.requests) <= math.ceil(10_000 / 2500) + 2
+    assert emu.count_queries == 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 49, 50, 2500, 2501, 2550, 2551])
+def test_paginate_short_page_pitfall_exact_set(emu, webhook_client, n):
+    ids = seed_deals(emu, n)
+    rows = list(webhook_client.paginate("crm.deal.list", {"select": ["TITLE"]}))
+    assert [int(r["ID"]) for r in rows] == ids  # every record exactly once, in ID order
+
+
+def test_paginate_with_user_filter_and_limit(emu, webhook_client):
+    emu.seed("crm.deal", [{"TITLE": "keep" if i % 2 else "skip"} for i in range(300)])
+    rows = list(webhook_client.paginate("crm.deal.list", {"filter": {"TITLE": "keep"}, "select": ["ID", "TITLE"]}))
+    assert len(rows) == 150 and {r["TITLE"] for r in rows} == {"keep"}
+    assert len(list(webhook_client.paginate("crm.deal.list", {}, limit=120))) == 120
+
+
+def test_paginate_wrapped_camelcase_results(emu, webhook_client):
+    emu.seed("tasks.task", [{"TITLE": f"T{i}"} for i in range(130)])
+    tasks = list(webhook_client.paginate("tasks.task.list", {"select": ["ID", "TITLE"]}))
+    assert len({t["id"] for t in tasks}) == 130
+
+
+def test_paginate_start_next_fallback(emu, webhook_client):
+    seed_deals(emu, 120)
+    rows = list(webhook_client.paginate("crm.deal.list", {"order": {"TITLE": "DESC"}}))
+    assert len({r["ID"] for r in rows}) == 120  # custom order: start/next paging
+
+
+def test_paginate_logs_progress_without_secrets(emu, webhook_client, caplog):
+    seed_deals(emu, 2600)
+    with caplog.at_level(logging.DEBUG):
+        assert len(list(webhook_client.paginate("crm.deal.list"))) == 2600
+    assert "2600 rows" in caplog.text
+    assert emu.webhook_code not in caplog.text
