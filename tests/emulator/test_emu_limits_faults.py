@@ -1,0 +1,147 @@
+"""Leaky bucket, operating-time limit, cost model and every injected fault kind."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from airflow_provider_bitrix24.emulator import CostModel
+
+
+def test_leaky_bucket_refuses_over_burst_then_leaks(emu, rest):
+    emu.configure(rate_limit={"burst": 5, "per_second": 2})
+    statuses = [rest.post("server.time").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [503]
+    assert rest.post("server.time").json() == {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
+    time.sleep(0.55)
+    assert rest.post("server.time").status_code == 200
+
+
+def test_default_limits_after_reset(emu, rest):
+    emu.reset()  # the fixture disables limits; reset restores the 50 / 2 per second portal
+    statuses = [rest.post("server.time").status_code for _ in range(52)]
+    assert statuses.count(200) in (50, 51) and statuses[-1] == 503
+
+
+def test_operating_limit_blocks_one_method_for_one_identity(emu, rest):
+    emu.configure(operating_limit=1.0, operating_basket_seconds=0.1, cost=CostModel(per_call=0.4, sleep=False))
+    times = [rest.result("crm.deal.list")["time"] for _ in range(3)]
+    assert [round(t["operating"], 1) for t in times] == [0.4, 0.8, 1.2]
+    assert isinstance(times[0]["operating_reset_at"], int)
+    assert times[0]["operating_reset_at"] >= int(times[0]["start"])
+    blocked = rest.post("crm.deal.list")
+    assert (blocked.status_code, blocked.json()["error"]) == (429, "OPERATION_TIME_LIMIT")
+    assert rest.post("crm.lead.list").status_code == 200  # other methods keep working
+    access, _ = emu.issue_tokens()
+    assert rest.post("crm.deal.list", token=access).status_code == 200  # other identities too
+    time.sleep(1.05)  # 10 baskets of 0.1 s
+    assert rest.post("crm.deal.list").status_code == 200
+
+
+def test_batch_outer_call_is_not_metered_but_commands_are(emu, rest):
+    emu.configure(operating_limit=1.0, cost=CostModel(per_call=0.6, sleep=False))
+    result = rest.result("batch", {"cmd": {"a": "crm.deal.list", "b": "crm.deal.list", "c": "crm.deal.list"}})["result"]
+    assert set(result["result"]) == {"a", "b"}
+    assert result["result_error"]["c"]["error"] == "OPERATION_TIME_LIMIT"
+    assert rest.post("crm.deal.list").status_code == 429
+    assert rest.post("batch", {"cmd": {"t": "server.time"}}).status_code == 200
+
+
+def test_cost_model_sleeps_and_count_grows_with_table(emu, rest):
+    emu.seed_generated("crm.deal", 20_000)
+    emu.configure(cost=CostModel(latency=0.15, count_per_row=1e-5))
+    started = time.monotonic()
+    counted = rest.result("crm.deal.list", {"start": 0})
+    assert time.monotonic() - started >= 0.35  # 0.15 latency + 20k rows * 1e-5 count
+    assert counted["time"]["processing"] >= 0.2
+    uncounted = rest.result("crm.deal.list", {"start": -1, "filter": {">ID": 19_990}})
+    assert uncounted["time"]["processing"] < 0.05
+
+
+def test_realistic_cost_keeps_the_documented_proportion():
+    model = CostModel.realistic()
+    with_count = model.latency + model.call_cost(50, 2_387_743)
+    without = model.latency + model.call_cost(50, 0)
+    assert with_count == pytest.approx(49.9, rel=0.01)
+    assert without == pytest.approx(0.1, rel=0.1)
+
+
+# -- faults ------------------------------------------------------------------------------------
+def test_api_error_fault_counts_down_and_can_target_a_method(emu, rest):
+    emu.inject_fault(503, "QUERY_LIMIT_EXCEEDED", "Too many requests", count=2, method="crm.deal.list")
+    assert rest.post("server.time").status_code == 200
+    assert [rest.post("crm.deal.list").status_code for _ in range(3)] == [503, 503, 200]
+    assert [r.error for r in emu.requests[1:]] == ["QUERY_LIMIT_EXCEEDED", "QUERY_LIMIT_EXCEEDED", None]
+
+
+@pytest.mark.parametrize("code", ["QUERY_LIMIT_EXCEEDED", 0, 502, ""])
+def test_error_inside_http_200_and_odd_codes(emu, rest, code):
+    emu.inject_fault(200, code, "odd")
+    response = rest.post("server.time")
+    assert response.status_code == 200 and response.json() == {"error": code, "error_description": "odd"}
+
+
+def test_drop_before_does_not_execute(emu, rest):
+    emu.inject_fault(kind="drop_before", method="crm.deal.add")
+    with pytest.raises(requests.ConnectionError):
+        rest.post("crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert len(emu.table("crm.deal")) == 0
+    assert emu.requests[-1].fault == "drop_before"
+    assert rest.post("crm.deal.add", {"fields": {"TITLE": "x"}}).status_code == 200
+
+
+def test_drop_after_executes_the_write(emu, rest):
+    emu.inject_fault(kind="drop_after")
+    with pytest.raises(requests.ConnectionError):
+        rest.post("crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert len(emu.table("crm.deal")) == 1
+
+
+def test_delay_causes_read_timeout_after_executing(emu):
+    emu.inject_fault(kind="delay", delay=0.6)
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(emu.webhook_url + "crm.deal.add", json={"fields": {"TITLE": "x"}}, timeout=(2, 0.2))
+    assert len(emu.table("crm.deal")) == 1
+
+
+def test_html_page_is_not_executed(emu, rest):
+    emu.inject_fault(502, kind="html")
+    response = rest.post("crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert response.status_code == 502 and response.headers["Content-Type"].startswith("text/html")
+    assert "<html>" in response.text and len(emu.table("crm.deal")) == 0
+
+
+def test_truncated_json_after_executing(emu, rest):
+    emu.inject_fault(kind="truncated")
+    response = rest.post("crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.text)
+    assert len(emu.table("crm.deal")) == 1
+
+
+def test_redirect_to_another_base_url(emu):
+    emu.inject_fault(kind="redirect", location="http://127.0.0.1:9/moved")
+    response = requests.post(emu.webhook_url + "crm.deal.add", json={"fields": {"TITLE": "x"}}, allow_redirects=False, timeout=5)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"http://127.0.0.1:9/moved/rest/{emu.webhook_user_id}/{emu.webhook_code}/crm.deal.add"
+    assert len(emu.table("crm.deal")) == 0
+
+
+def test_fault_on_token_endpoint_only(emu):
+    _, refresh = emu.issue_tokens()
+    emu.inject_fault(503, "temporarily_unavailable", method="oauth/token")
+    params = {"grant_type": "refresh_token", "client_id": emu.client_id, "client_secret": emu.client_secret, "refresh_token": refresh}
+    assert requests.get(emu.webhook_url + "server.time", timeout=5).status_code == 200
+    assert requests.get(emu.token_url, params=params, timeout=5).status_code == 503
+    assert requests.get(emu.token_url, params=params, timeout=5).status_code == 200  # refresh token not spent
+
+
+def test_unknown_fault_kind_is_rejected(emu):
+    with pytest.raises(ValueError):
+        emu.inject_fault(kind="explode")
+    with pytest.raises(ValueError):
+        emu.inject_fault(kind="redirect")
