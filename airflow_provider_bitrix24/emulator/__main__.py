@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         emulator.configure(rate_limit=None, operating_limit=None)
     if args.seed_deals:
         emulator.seed_generated("crm.deal", args.seed_deals)
-    server_thread = emulator.start()
+    emulator.start()
     access, refresh = emulator.issue_tokens(expires_in=3600)
     print(f"Bitrix24 emulator on {emulator.url}", flush=True)
     print(f"  webhook URL:    {emulator.webhook_url}")
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  seeded {args.seed_deals} crm.deal rows")
     print("Ctrl+C to stop.", flush=True)
     try:
-        server_thread._thread.join()  # type: ignore[union-attr]
+        emulator.wait()
     except KeyboardInterrupt:
         pass
     finally:

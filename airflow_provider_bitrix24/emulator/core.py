@@ -46,14 +46,10 @@ class Emulator:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def serve_forever(self) -> None:
-        """Run in the foreground (the CLI)."""
-        self._server = EmulatorHTTPServer((self._host, self._port), self.portal)
-        self.portal.base_url = self.url
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
+    def wait(self) -> None:
+        """Block until the server stops (the CLI's foreground mode)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
 
     # -- addresses and credentials -------------------------------------------------------------
     @property

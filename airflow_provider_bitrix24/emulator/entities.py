@@ -70,6 +70,8 @@ class EntitySpec:
     operations: tuple[str, ...] = ("add", "get", "update", "delete", "list", "fields")
 
     def __post_init__(self) -> None:
+        self._out_names: dict[str, str] = {}
+        self._date_fields = frozenset(self.datetime_fields)
         for op in self.operations:
             self.methods.setdefault(op, f"{self.name}.{op}")
 
@@ -97,16 +99,26 @@ class EntitySpec:
 
     # -- values ----------------------------------------------------------------------------
     def render(self, row: dict, tz, select: list[str] | None = None) -> dict:
+        """A stored row as the API shows it (hot path of every export: keep it lean)."""
+        names = self._out_names
+        dates = self._date_fields
+        stringify = self.stringify
         out = {}
         for column, value in row.items():
             if select is not None and column not in select:
                 continue
-            kind = self.fields.get(column)
-            if kind == "datetime" and isinstance(value, float):
-                value = format_datetime(value, tz)
-            elif self.stringify and isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = f"{value:.2f}" if isinstance(value, float) else str(value)
-            out[self.out_name(column)] = value
+            cls = value.__class__
+            if cls is float:
+                if column in dates:
+                    value = format_datetime(value, tz)
+                elif stringify:
+                    value = f"{value:.2f}"
+            elif cls is int and stringify:
+                value = str(value)
+            name = names.get(column)
+            if name is None:
+                name = names[column] = self.out_name(column)
+            out[name] = value
         return out
 
     def describe(self) -> dict:

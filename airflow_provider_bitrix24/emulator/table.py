@@ -205,10 +205,24 @@ class Table:
         return row
 
     def _packed(self, row_id: int) -> tuple | None:
+        """Stored tuple of a row (generated rows are packed only when they are about to change)."""
         packed = self._rows.get(row_id)
         if packed is None and self._generated is not None and row_id in self._generated:
             packed = self._pack(self._factory(row_id))  # type: ignore[misc]
         return packed
+
+    def _row(self, row_id: int) -> dict:
+        """The row as a dict; generated rows come straight from the factory (the export hot path)."""
+        packed = self._rows.get(row_id)
+        if packed is not None:
+            return self._unpack(row_id, packed)
+        row = self._factory(row_id)  # type: ignore[misc]
+        for column in self.datetime_columns:
+            value = row.get(column)
+            if value is not None and value.__class__ is not float:
+                row[column] = self._normalise(column, value)
+        row[self.id_column] = row_id
+        return row
 
     def contains(self, row_id: int) -> bool:
         pos = bisect_left(self._ids, row_id)
@@ -248,7 +262,7 @@ class Table:
     def get(self, row_id: int) -> dict | None:
         if not self.contains(row_id):
             return None
-        return self._unpack(row_id, self._packed(row_id))  # type: ignore[arg-type]
+        return self._row(row_id)
 
     def update(self, row_id: int, fields: dict) -> bool:
         if not self.contains(row_id):
@@ -321,15 +335,10 @@ class Table:
             for pos in range(lo, hi):
                 yield ids[pos]
 
-    def _matches(self, row_id: int, packed: tuple, conditions: list[Condition]) -> bool:
-        width = len(packed)
+    @staticmethod
+    def _matches(row: dict, conditions: list[Condition]) -> bool:
         for cond in conditions:
-            if cond.column == self.id_column:
-                stored: Any = row_id
-            else:
-                index = self._col_index.get(cond.column)
-                stored = packed[index] if index is not None and index < width else None
-            if not cond.matches(stored):
+            if not cond.matches(row.get(cond.column)):
                 return False
         return True
 
@@ -354,27 +363,26 @@ class Table:
             window = range(lo, hi)
             if descending:
                 window = window[::-1]
-            page_ids = [self._ids[p] for p in window[offset:offset + limit]]
-            rows = [self._unpack(i, self._packed(i)) for i in page_ids]  # type: ignore[arg-type]
+            rows = [self._row(self._ids[p]) for p in window[offset:offset + limit]]
             return rows, (total if count else None), len(rows)
         if by_id_only:
             rows, matched, scanned = [], 0, 0
             for row_id in self._iter_ids(lo, hi, descending):
-                packed = self._packed(row_id)
+                row = self._row(row_id)
                 scanned += 1
-                if not self._matches(row_id, packed, conditions):  # type: ignore[arg-type]
+                if not self._matches(row, conditions):
                     continue
                 if offset <= matched < offset + limit:
-                    rows.append(self._unpack(row_id, packed))  # type: ignore[arg-type]
+                    rows.append(row)
                 matched += 1
                 if not count and matched >= offset + limit:
                     break
             return rows, (matched if count else None), scanned
         matches = []
         for row_id in self._iter_ids(lo, hi, False):
-            packed = self._packed(row_id)
-            if self._matches(row_id, packed, conditions):  # type: ignore[arg-type]
-                matches.append(self._unpack(row_id, packed))  # type: ignore[arg-type]
+            row = self._row(row_id)
+            if self._matches(row, conditions):
+                matches.append(row)
         for column, desc in reversed(order):
             matches.sort(key=lambda row, c=column: _sort_key(row.get(c)), reverse=desc)
         return matches[offset:offset + limit], (len(matches) if count else None), hi - lo
