@@ -19,15 +19,17 @@ def operator_class(action_id: str) -> type:
     return getattr(module, action.operator_name)
 
 
-_GENERIC = {
+# Public names that are not a catalogue row's own class: name -> module.
+_EXTRA_NAMES = {
     "Bitrix24ActionOperator": "base",
     "Bitrix24Operator": "base",
+    "CloseOpenLineSessionOperator": "openlines",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _GENERIC:
-        return getattr(importlib.import_module(f"{__name__}.{_GENERIC[name]}"), name)
+    if name in _EXTRA_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_EXTRA_NAMES[name]}"), name)
     from airflow_provider_bitrix24.catalogue import actions
 
     for action in actions():

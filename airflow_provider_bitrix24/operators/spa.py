@@ -1,5 +1,10 @@
 """Smart process (SPA) operators: types (crm.type.*) and items (crm.item.*)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_bitrix24.catalogue.params import find
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
 
@@ -21,6 +26,32 @@ class SpaGetSpaInfoOperator(Bitrix24ActionOperator): action_id = "spa_get_spa_in
 class SpaInstallSpaOperator(Bitrix24ActionOperator): action_id = "spa_install_spa"  # noqa: E701
 class SpaUninstallSpaOperator(Bitrix24ActionOperator): action_id = "spa_uninstall_spa"  # noqa: E701
 class SpaUpdateSpaOperator(Bitrix24ActionOperator): action_id = "spa_update_spa"  # noqa: E701
-class SpaGetSpaStatusOperator(Bitrix24ActionOperator): action_id = "spa_get_spa_status"  # noqa: E701
+
+
+class SpaGetSpaStatusOperator(Bitrix24ActionOperator):
+    """Pipelines (categories) of a smart process and the stages of each.
+
+    Returns ``{"categories": [...], "stages": {category_id: [...]}}``. With ``filter.ENTITY_ID``
+    given, only that stage list is read.
+    """
+
+    action_id = "spa_get_spa_status"
+
+    def run(self, hook: Any, params: dict) -> Any:
+        type_id = params[find(params, "entityTypeId")]
+        reply = hook.call(self.method(0), {"entityTypeId": type_id})
+        categories = reply.get("categories", []) if isinstance(reply, dict) else list(reply or [])
+        user_filter = dict(params.get(find(params, "filter") or "filter") or {})
+        entity_key = find(user_filter, "ENTITY_ID")
+        if entity_key:
+            stages = hook.call(self.method(1), {"filter": user_filter})
+            return {"categories": categories, "stages": {user_filter[entity_key]: stages}}
+        stages = {}
+        for category in categories:
+            entity_id = f"DYNAMIC_{type_id}_STAGE_{category['id']}"
+            stages[category["id"]] = hook.call(self.method(1), {"filter": {**user_filter, "ENTITY_ID": entity_id}})
+        return {"categories": categories, "stages": stages}
+
+
 class SpaGetSpaSettingsOperator(Bitrix24ActionOperator): action_id = "spa_get_spa_settings"  # noqa: E701
 class SpaSetSpaPermissionsOperator(Bitrix24ActionOperator): action_id = "spa_set_spa_permissions"  # noqa: E701

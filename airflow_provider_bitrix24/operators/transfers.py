@@ -223,20 +223,13 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
 
 
 def _list_method_of_action(action_id: str) -> str:
-    """The list method behind a catalogue action (first method of the row)."""
-    from airflow_provider_bitrix24.catalogue import actions
+    """The list method behind a paged catalogue action (its single call)."""
+    from airflow_provider_bitrix24.catalogue import get_action
 
-    for row in actions():
-        row_id = row.get("action_id") if isinstance(row, dict) else getattr(row, "action_id", None)
-        if row_id == action_id:
-            methods = row.get("methods") if isinstance(row, dict) else getattr(row, "methods", "")
-            if isinstance(methods, str):
-                methods = methods.replace(",", "|").split("|")
-            method = str(list(methods)[0]).strip()
-            if not method.rsplit(".", 1)[-1].startswith(("list", "get")):
-                raise ValueError(f"action {action_id!r} uses {method}, which is not a list method")
-            return method
-    raise ValueError(f"unknown catalogue action {action_id!r}")
+    action = get_action(action_id)
+    if not action.paged or len(action.steps) != 1:
+        raise ValueError(f"action {action_id!r} is not a single paged list call; pass method= instead")
+    return action.steps[0][0]
 
 
 # ------------------------------------------------------------------------------------------

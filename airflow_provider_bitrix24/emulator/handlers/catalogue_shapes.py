@@ -76,6 +76,8 @@ FIXED: dict[str, object] = {
     "telephony.externalcall.attachrecord": {"FILE_ID": 1},
     "user.userfield.list": [],
     "crm.duplicate.findbycomm": {"CONTACT": [1]},
+    # every smart process has its default pipeline
+    "crm.category.list": {"categories": [{"id": 1, "name": "General", "sort": 500, "entityTypeId": 0, "isDefault": "Y"}]},
     "disk.rights.gettasks": [{"ID": "1", "NAME": "disk_access_read", "TITLE": "Read"}],
 }
 for _entity in ("lead", "deal", "contact", "company", "quote"):
