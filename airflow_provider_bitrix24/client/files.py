@@ -587,9 +587,12 @@ class Drive:
                 yield posixpath.join(rel_dir, fname) if rel_dir else fname, record
 
     # -- download
-    def download(self, file_id: int, dest: Any) -> dict:
-        """Stream file ``file_id`` into ``dest``; returns its record. Size is verified."""
-        record = self.get_file(file_id)
+    def download(self, file_id: int, dest: Any, *, record: dict | None = None) -> dict:
+        """Stream file ``file_id`` into ``dest``; returns its record. Size is verified.
+
+        ``record``: the file's ``disk.file.get`` reply when the caller already has it.
+        """
+        record = record if record is not None else self.get_file(file_id)
         if record is None:
             raise Bitrix24NotFound("ERROR_NOT_FOUND", f"file {file_id} not found", "disk.file.get")
         url = record.get("DOWNLOAD_URL")

@@ -846,4 +846,5 @@ def serve_download(portal: Any, query: dict, headers: Any) -> Download:
                 fault.count -= 1
                 drop = fault.after_bytes
                 break
-    return Download(int(obj["SIZE"]), obj["NAME"], state.blob_path(obj["FILE_ID"]), drop)
+    path = state.blob_path(obj["FILE_ID"])
+    return Download(os.path.getsize(path), obj["NAME"], path, drop)
