@@ -1,0 +1,132 @@
+"""Bitrix24ToObjectStorageOperator: exact incremental row sets, atomic replacement, streaming."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_bitrix24.client.errors import Bitrix24AccessDenied
+from airflow_provider_bitrix24.operators import transfers
+from airflow_provider_bitrix24.operators.transfers import Bitrix24ToObjectStorageOperator
+
+DAY = datetime(2026, 3, 1, tzinfo=timezone.utc)
+ROWS = 50_000
+# Deal n was last modified n minutes after DAY - 10 days: about 1,440 deals per day.
+FIRST = DAY - timedelta(days=10)
+
+
+def modified_at(deal_id: int) -> datetime:
+    return FIRST + timedelta(minutes=deal_id)
+
+
+def factory(deal_id: int) -> dict:
+    return {
+        "TITLE": f"Deal {deal_id}",
+        "STAGE_ID": "NEW",
+        "OPPORTUNITY": deal_id % 1000,
+        "DATE_CREATE": FIRST.isoformat(),
+        "DATE_MODIFY": modified_at(deal_id).isoformat(),
+    }
+
+
+def interval_context(start: datetime, end: datetime) -> dict:
+    return {"data_interval_start": start, "data_interval_end": end}
+
+
+def read_ids(path: ObjectStoragePath) -> list[int]:
+    raw = path.read_bytes()
+    text = gzip.decompress(raw).decode() if path.name.endswith(".gz") else raw.decode()
+    return [int(json.loads(line)["ID"]) for line in text.splitlines()]
+
+
+@pytest.fixture
+def deals(emu, webhook_conn):
+    emu.seed_generated("crm.deal", ROWS, factory)
+    return emu
+
+
+def test_export_interval_exact_rows_rerun_identical_and_fault_keeps_previous(deals, tmp_path):
+    target = ObjectStoragePath(f"file://{tmp_path}/deals/2026-03-01.jsonl.gz")
+    start, end = DAY - timedelta(days=20), DAY + timedelta(days=30)  # most of the table
+    expected = [i for i in range(1, ROWS + 1) if start <= modified_at(i) < end]
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="export", method="crm.deal.list", path=str(target), params={"select": ["ID", "TITLE", "DATE_MODIFY"]}
+    )
+
+    began = time.monotonic()
+    result = op.execute(interval_context(start, end))
+    elapsed = time.monotonic() - began
+    assert result == {"path": str(target), "rows": len(expected)}
+    assert read_ids(target) == expected  # no loss, no duplicates, ID order
+    first = target.read_bytes()
+
+    # a re-run of the same interval yields a byte-identical object
+    op.execute(interval_context(start, end))
+    assert target.read_bytes() == first
+
+    # a fault midway: the export fails, the previous object stays intact, no temp file is left
+    real_write = transfers._LineWriter.write
+
+    def write_then_fail(self, record):
+        real_write(self, record)
+        if self.rows == 20_000:
+            deals.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1)
+
+    transfers._LineWriter.write = write_then_fail
+    try:
+        with pytest.raises(Bitrix24AccessDenied):
+            op.execute(interval_context(start, end))
+    finally:
+        transfers._LineWriter.write = real_write
+    assert target.read_bytes() == first
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+    assert elapsed < 30, f"50k-row export took {elapsed:.1f}s"
+
+
+def test_incremental_day_and_full_export(deals, tmp_path):
+    day_path = ObjectStoragePath(f"file://{tmp_path}/day.jsonl")
+    op = Bitrix24ToObjectStorageOperator(task_id="day", method="crm.deal.list", path=str(day_path), params={"select": ["ID"]})
+    result = op.execute(interval_context(DAY, DAY + timedelta(days=1)))
+    expected = [i for i in range(1, ROWS + 1) if DAY <= modified_at(i) < DAY + timedelta(days=1)]
+    assert result["rows"] == len(expected) == 1440
+    assert read_ids(day_path) == expected
+
+    full_path = ObjectStoragePath(f"file://{tmp_path}/all.jsonl")
+    full = Bitrix24ToObjectStorageOperator(
+        task_id="full", method="crm.deal.list", path=str(full_path), incremental=False,
+        params={"select": ["ID"], "filter": {"<=ID": 3000}},
+    )
+    assert full.execute({})["rows"] == 3000
+
+
+def test_incremental_needs_an_interval(webhook_conn, tmp_path):
+    op = Bitrix24ToObjectStorageOperator(task_id="x", method="crm.deal.list", path=f"file://{tmp_path}/x.jsonl")
+    with pytest.raises(ValueError, match="data interval"):
+        op.execute({})
+
+
+def test_action_id_resolves_to_its_list_method():
+    op = Bitrix24ToObjectStorageOperator(task_id="x", action="crm_deal_get_all", path="file:///tmp/x.jsonl")
+    assert op.method == "crm.deal.list"
+    with pytest.raises(ValueError, match="not a single paged list"):
+        Bitrix24ToObjectStorageOperator(task_id="y", action="crm_deal_get", path="file:///tmp/x.jsonl")
+
+
+def test_crm_items_use_updated_time(emu, webhook_conn, tmp_path):
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    hook = Bitrix24Hook()
+    ids = [hook.call("crm.item.add", {"entityTypeId": 2, "fields": {"title": f"i{n}"}})["item"]["id"] for n in range(3)]
+    now = datetime.now(timezone.utc)
+    path = ObjectStoragePath(f"file://{tmp_path}/items.jsonl")
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="items", method="crm.item.list", path=str(path), params={"entityTypeId": 2, "select": ["id", "title"]}
+    )
+    assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
+    assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ids
+    assert op.execute(interval_context(now + timedelta(hours=1), now + timedelta(hours=2)))["rows"] == 0
