@@ -94,12 +94,13 @@ COMPANY = register_entity(EntitySpec(
 # entityTypeId of the classic types; crm.item on them reads and writes the classic tables.
 CLASSIC_TYPES = {1: LEAD.name, 2: DEAL.name, 3: CONTACT.name, 4: COMPANY.name}
 FIRST_DYNAMIC_TYPE = 128
+SMART_INVOICE_TYPE = 31  # built-in dynamic type of the new invoices
 
 
 def item_table_name(entity_type_id: int) -> str:
     if entity_type_id in CLASSIC_TYPES:
         return CLASSIC_TYPES[entity_type_id]
-    if entity_type_id >= FIRST_DYNAMIC_TYPE:
+    if entity_type_id >= FIRST_DYNAMIC_TYPE or entity_type_id == SMART_INVOICE_TYPE:
         return f"crm.item#{entity_type_id}"
     raise ApiError(400, "NOT_FOUND", "SPA not found")
 
