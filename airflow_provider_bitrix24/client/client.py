@@ -424,8 +424,12 @@ class Bitrix24Client:
         path = f"[{spec.result_key}]" if spec.result_key else ""
         fetched = 0
         operation_waits = 0
+        # The first request probes with one page: small results (the common case for filtered
+        # lists) then cost one query instead of a chain of 50 whose tail the portal still runs.
+        chain = 1
         while True:
-            wanted = BATCH_LIMIT if limit is None else max(1, min(BATCH_LIMIT, -(-(limit - fetched) // PAGE_SIZE)))
+            wanted = chain if limit is None else max(1, min(chain, -(-(limit - fetched) // PAGE_SIZE)))
+            chain = BATCH_LIMIT
             commands = {}
             for k in range(wanted):
                 ref = cursor if k == 0 else f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{spec.record_id}]"

@@ -1,0 +1,71 @@
+"""Shared by demo.py and test.py: create or reuse ``.venv`` with the package installed.
+
+Only the Python standard library is used here, so a fresh machine needs nothing but
+Python 3.10+. The install is skipped when a stamp file shows that pyproject.toml, the extras
+and the interpreter are unchanged since the last successful install (the package itself is
+installed editable, so code changes never need a reinstall).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("B24_VENV", ROOT / ".venv"))
+EXTRAS = "test"
+STAMP = VENV / ".airflow-provider-bitrix24.stamp"
+
+
+def _python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    digest.update((ROOT / "pyproject.toml").read_bytes())
+    digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}".encode())
+    return digest.hexdigest()
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def ensure_venv() -> Path:
+    """Return the venv's python, creating the venv and installing ``.[test]`` when needed."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"Python 3.10+ is required, this is {sys.version.split()[0]}")
+    python = _python(VENV)
+    if not python.exists():
+        say(f"Creating virtual environment {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    want = _fingerprint()
+    if STAMP.exists() and STAMP.read_text().strip() == want:
+        return python
+    say(f"Installing airflow-provider-bitrix24[{EXTRAS}] into {VENV} (first run takes a few minutes)")
+    started = time.monotonic()
+    command = [
+        str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+        "-e", f"{ROOT}[{EXTRAS}]",
+    ]
+    if os.environ.get("CI"):
+        command.insert(4, "-q")
+    subprocess.run(command, check=True, cwd=ROOT)
+    STAMP.write_text(want + "\n")
+    say(f"Installed in {time.monotonic() - started:.0f} s")
+    return python
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def reexec_in_venv(script: str, argv: list[str]) -> None:
+    """Run ``script`` again with the venv's interpreter (never returns)."""
+    python = ensure_venv()
+    os.execv(str(python), [str(python), script, *argv])
