@@ -331,6 +331,31 @@ def post_json_with_file(
     return _decode_reply(response, what)
 
 
+def upload_via_url(
+    client: Any,
+    method: str,
+    params: dict,
+    source: Any,
+    *,
+    filename: str | None = None,
+    url_key: str = "uploadUrl",
+    field_key: str = "field",
+) -> Any:
+    """The documented two-step upload: call ``method`` without the file content to get an
+    upload URL and a form field name, then stream ``source`` there as multipart/form-data.
+
+    Drive (``disk.folder.uploadfile``: ``uploadUrl`` + ``field``) and call records
+    (``telephony.externalcall.attachrecord``: ``uploadUrl`` + ``fieldName``) work this way.
+    Returns the ``result`` of the second request.
+    """
+    step = client.call(method, params)
+    url = step.get(url_key) if isinstance(step, dict) else None
+    if not url:
+        raise Bitrix24Error("NO_UPLOAD_URL", f"the reply has no {url_key}", method)
+    field = step.get(field_key) or "file"
+    return post_multipart(client.session, url, field=field, source=source, filename=filename, what=method)
+
+
 def _remove(dest: Any) -> None:
     with contextlib.suppress(Exception):
         if isinstance(dest, (str, os.PathLike)):
@@ -545,12 +570,8 @@ class Drive:
         folder_id = target.id if target.kind == "folder" else int(
             self.client.call("disk.storage.get", {"id": target.id})["ROOT_OBJECT_ID"]
         )
-        step = self.client.call("disk.folder.uploadfile", {"id": folder_id, "data": {"NAME": name}, **extra})
-        upload_url, field = step.get("uploadUrl"), step.get("field") or "file"
-        if not upload_url:
-            raise Bitrix24Error("NO_UPLOAD_URL", "disk.folder.uploadfile returned no uploadUrl", "disk.folder.uploadfile")
-        return post_multipart(
-            self._session, upload_url, field=field, source=source, filename=name, what="disk.folder.uploadfile"
+        return upload_via_url(
+            self.client, "disk.folder.uploadfile", {"id": folder_id, "data": {"NAME": name}, **extra}, source, filename=name
         )
 
     def upload_version(self, file_id: int, source: Any, *, name: str | None = None) -> dict:

@@ -68,6 +68,8 @@ class DriveState:
     storages: dict[int, dict] = field(default_factory=dict)
     objects: dict[int, dict] = field(default_factory=dict)
     faults: list[DownloadFault] = field(default_factory=list)
+    call_records: dict[str, int] = field(default_factory=dict)  # CALL_ID -> Drive file id
+    record_urls: dict[str, str] = field(default_factory=dict)  # CALL_ID -> RECORD_URL given
     lock: threading.RLock = field(default_factory=threading.RLock)
     next_id: int = 1
     next_blob: int = 1
@@ -121,44 +123,47 @@ class DriveState:
         self.objects[obj_id] = obj
         return obj
 
-    def add_file_from(self, parent: dict, name: str, fill: Callable[[BinaryIO], int], *, user_id: int, unique: bool) -> dict:
-        """Create a file in ``parent`` whose bytes are written by ``fill`` (returns the size)."""
+    def write_blob(self, fill: Callable[[BinaryIO], int]) -> tuple[int, int]:
+        """A new blob filled by ``fill`` (which returns the byte count): (blob id, size).
+        Enforces the size limit; nothing is left behind on failure."""
         blob_id, path = self.new_blob()
         try:
             with open(path, "wb") as fh:
                 size = fill(fh)
             self._check_size(size, "DISK_FILE_22006")
+        except BaseException:
+            _unlink(path)
+            raise
+        return blob_id, size
+
+    def adopt_blob(self, parent: dict, name: str, blob_id: int, size: int, *, user_id: int, unique: bool) -> dict:
+        """A new file in ``parent`` holding blob ``blob_id``; the blob is dropped on a name clash."""
+        try:
             with self.lock:
-                name = self.free_name(parent, name, unique)
+                name = self.free_name(parent, _check_name(name), unique)
                 return self._insert(
                     "file", name, parent["STORAGE_ID"], parent["ID"], user_id=user_id,
                     FILE_ID=blob_id, SIZE=size, GLOBAL_CONTENT_VERSION=1,
                 )
         except BaseException:
-            _unlink(path)
+            _unlink(self.blob_path(blob_id))
             raise
 
-    def add_file(self, parent_id: int, name: str, data: bytes, *, update_time: float | None = None) -> dict:
-        """Test helper: put ``data`` into folder ``parent_id`` (optionally back-dated)."""
-        obj = self.add_file_from(self.folder(parent_id), name, lambda fh: fh.write(data), user_id=1, unique=False)
-        if update_time is not None:
-            obj["UPDATE_TIME"] = obj["CREATE_TIME"] = update_time
-        return obj
-
-    def new_version(self, obj: dict, fill: Callable[[BinaryIO], int], *, user_id: int) -> dict:
-        blob_id, path = self.new_blob()
-        try:
-            with open(path, "wb") as fh:
-                size = fill(fh)
-            self._check_size(size, "DISK_FILE_22006")
-        except BaseException:
-            _unlink(path)
-            raise
+    def replace_blob(self, obj: dict, blob_id: int, size: int, *, user_id: int) -> dict:
+        """Make blob ``blob_id`` the current version of file ``obj``."""
         with self.lock:
             old = obj["FILE_ID"]
             obj.update(FILE_ID=blob_id, SIZE=size, UPDATE_TIME=time.time(), UPDATED_BY=user_id)
             obj["GLOBAL_CONTENT_VERSION"] = int(obj.get("GLOBAL_CONTENT_VERSION") or 1) + 1
         _unlink(self.blob_path(old))
+        return obj
+
+    def add_file(self, parent_id: int, name: str, data: bytes, *, update_time: float | None = None) -> dict:
+        """Test helper: put ``data`` into folder ``parent_id`` (optionally back-dated)."""
+        blob_id, size = self.write_blob(lambda fh: fh.write(data))
+        obj = self.adopt_blob(self.folder(parent_id), name, blob_id, size, user_id=1, unique=False)
+        if update_time is not None:
+            obj["UPDATE_TIME"] = obj["CREATE_TIME"] = update_time
         return obj
 
     def _check_size(self, size: int, code: str) -> None:
@@ -437,8 +442,8 @@ def _upload(ctx: CallContext, state: DriveState, parent: dict, params: dict) -> 
     name = _data_name(params)
     content_name, data = _decode_content(params.get("fileContent"))
     unique = as_bool(params.get("generateUniqueName", False))
-    obj = state.add_file_from(parent, name or content_name or "file", lambda fh: fh.write(data), user_id=ctx.user_id, unique=unique)
-    return state.view(obj)
+    blob_id, size = state.write_blob(lambda fh: fh.write(data))
+    return state.view(state.adopt_blob(parent, name or content_name or "file", blob_id, size, user_id=ctx.user_id, unique=unique))
 
 
 @method("disk.folder.get")
@@ -472,7 +477,7 @@ def folder_uploadfile(ctx: CallContext, params: dict) -> dict:
         # Two-step flow: hand out a signed URL; the name comes from data.NAME or the multipart part.
         data = params.get("data") if isinstance(params.get("data"), dict) else {}
         payload = {
-            "folder": folder["ID"], "user": ctx.user_id, "name": data.get("NAME"),
+            "target": "disk", "folder": folder["ID"], "user": ctx.user_id, "name": data.get("NAME"),
             "unique": as_bool(params.get("generateUniqueName", False)),
         }
         return {"field": "file", "uploadUrl": state.link("upload", payload)}
@@ -668,7 +673,8 @@ def file_uploadversion(ctx: CallContext, params: dict) -> dict:
     state = _state(ctx)
     obj = state.file(params["id"])
     _, data = _decode_content(params["fileContent"])
-    return state.view(state.new_version(obj, lambda fh: fh.write(data), user_id=ctx.user_id))
+    blob_id, size = state.write_blob(lambda fh: fh.write(data))
+    return state.view(state.replace_blob(obj, blob_id, size, user_id=ctx.user_id))
 
 
 # --------------------------------------------------------------------------- plain HTTP legs
@@ -762,39 +768,74 @@ class _MultipartFile:
             self.buf += chunk
 
 
+# Where a finished two-step upload goes, by the ``target`` of its signed token: a function of
+# (state, token payload, file name from the form, blob id, size) returning the reply's result.
+UploadCommit = Callable[[DriveState, dict, "str | None", int, int], Any]
+UPLOAD_COMMITS: dict[str, UploadCommit] = {}
+
+
+def _commit_to_folder(state: DriveState, payload: dict, filename: str | None, blob_id: int, size: int) -> dict:
+    folder = state.folder(payload["folder"])
+    obj = state.adopt_blob(
+        folder, payload.get("name") or filename or "file", blob_id, size,
+        user_id=int(payload.get("user") or 1), unique=bool(payload.get("unique")),
+    )
+    return state.view(obj)
+
+
+UPLOAD_COMMITS["disk"] = _commit_to_folder
+
+
 def serve_upload(portal: Any, query: dict, headers: Any, rfile: BinaryIO) -> dict:
-    """Handle ``POST /rest/upload.json``: store the multipart file part; returns the envelope.
+    """Handle ``POST /rest/upload.json``: stream the multipart file part to a blob and hand it
+    to the token's target (a Drive folder, a call record...); returns the envelope.
 
     Raises :class:`ApiError` for a bad token, a missing part or the size limit.
     """
     state = drive(portal)
     payload = state.verify(query.get("token"), "upload")
-    folder = state.folder(payload["folder"])
+    commit = UPLOAD_COMMITS.get(payload.get("target", "disk"))
+    if commit is None:
+        raise ApiError(400, "ERROR_ARGUMENT", "Unknown upload target")
+    if payload.get("folder"):
+        state.folder(payload["folder"])  # fail fast, before reading the body
     ctype = headers.get("Content-Type", "")
     match = re.search(r"boundary=\"?([^\";]+)\"?", ctype)
     length = as_int(headers.get("Content-Length"))
     if not ctype.lower().startswith("multipart/form-data") or not match or length is None:
         raise ApiError(400, "ERROR_ARGUMENT", "Expected a multipart/form-data body with Content-Length")
     reader = _MultipartFile(rfile, length, match.group(1).encode())
-    blob_id, path = state.new_blob()
-    try:
-        found = reader.read_file("file", lambda: open(path, "wb"))
+    field_name = str(payload.get("field") or "file")
+    names: list[str | None] = []
+
+    def fill(fh: BinaryIO) -> int:
+        found = reader.read_file(field_name, lambda: _Borrowed(fh))
         if reader.left > 0:  # drain the rest (closing boundary) so the connection stays usable
             _copy_exact(rfile, _Null(), reader.left)
         if found is None:
-            raise ApiError(400, "ERROR_ARGUMENT", "The form has no field 'file'")
-        filename, size = found
-        state._check_size(size, "DISK_FILE_22006")
-        with state.lock:
-            name = state.free_name(folder, _check_name(payload.get("name") or filename or "file"), bool(payload.get("unique")))
-            obj = state._insert(
-                "file", name, folder["STORAGE_ID"], folder["ID"], user_id=int(payload.get("user") or 1),
-                FILE_ID=blob_id, SIZE=size, GLOBAL_CONTENT_VERSION=1,
-            )
+            raise ApiError(400, "ERROR_ARGUMENT", f"The form has no field '{field_name}'")
+        names.append(found[0])
+        return found[1]
+
+    blob_id, size = state.write_blob(fill)
+    try:
+        return {"result": commit(state, payload, names[0], blob_id, size)}
     except BaseException:
-        _unlink(path)
+        _unlink(state.blob_path(blob_id))
         raise
-    return {"result": state.view(obj)}
+
+
+class _Borrowed:
+    """A context manager over an open file that leaves it open."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+
+    def __enter__(self) -> BinaryIO:
+        return self.fh
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 class _Null:
