@@ -46,12 +46,17 @@ OPERATOR_NAMES = {
 
 # Free-text parameter cells rewritten into the notation the loader parses.
 PARAM_REWRITES = {
-    "method; params (JSON body for that method)": "method,params{...}",
     "SESSION_ID (or CHAT_ID)": "SESSION_ID|CHAT_ID",
     "SESSION_ID (or CHAT_ID),TRANSFER_ID|USER_ID|QUEUE_ID": "SESSION_ID|CHAT_ID,TRANSFER_ID|USER_ID|QUEUE_ID",
     "moduleId,field (per field)": "moduleId,fields[]",
     "rights (storage variant)": "rights",
     "STATUS (terminate only)": "STATUS",
+}
+
+# Rows whose cells are rewritten as a whole (column -> notation).
+ROW_REWRITES = {
+    # the method's parameters are optional: many methods take none
+    "direct_api_call": {"required": "method", "optional": "params{...}"},
 }
 
 # `a|b` rows: the operator argument that picks the alternative and its value per method.
@@ -154,8 +159,10 @@ def build(reference: Path) -> list[dict]:
             "module": MODULES[row["resource"]],
             "operator": operator_name(row["action_id"]),
             "methods": methods,
-            "required": PARAM_REWRITES.get(row["required"], row["required"]),
-            "optional": PARAM_REWRITES.get(row["optional"], row["optional"]),
+            **{
+                column: ROW_REWRITES.get(row["action_id"], {}).get(column, PARAM_REWRITES.get(row[column], row[column]))
+                for column in ("required", "optional")
+            },
             "flags": ",".join(flags_of(row["notes"])),
             "successor": successor_of(row["notes"]),
             "upload": upload_of(row),

@@ -329,6 +329,8 @@ def _check_value(action_id: str, value: Any, param: Param, label: str, doc: str 
         raise ParameterError(action_id, f"parameter {label!r} must be one of {', '.join(param.choices)} (got {value!r})", doc)
     if param.maximum is not None and isinstance(value, (int, str)) and str(value).isdigit() and int(value) > param.maximum:
         raise ParameterError(action_id, f"parameter {label!r} may be at most {param.maximum} (got {value})", doc)
+    if param.is_object and value is not None and not isinstance(value, dict):
+        raise ParameterError(action_id, f"parameter {label!r} must be an object", doc)
     if param.is_array and value is not None and not isinstance(value, (list, tuple)):
         raise ParameterError(action_id, f"parameter {label!r} must be a list", doc)
     if param.keys and isinstance(value, dict) and not param.open:

@@ -37,17 +37,19 @@ class DuplicateFindDuplicatesOperator(Bitrix24ActionOperator):
 
 
 def _communications(item: dict) -> dict[str, list[str]]:
-    """Phone numbers and e-mails of a CRM item (``fm`` of crm.item.get, or legacy PHONE/EMAIL)."""
+    """Phone numbers and e-mails of a CRM item: ``fm`` entries of crm.item.get, plus the
+    ``phone``/``email`` fields (a string, or legacy lists of ``{"VALUE": ...}``)."""
     out: dict[str, list[str]] = {"PHONE": [], "EMAIL": []}
     for entry in item.get("fm") or []:
-        kind = str(entry.get("typeId") or entry.get("TYPE_ID") or "").upper()
+        kind = str(entry.get("typeId") or "").upper()
         if kind in out and entry.get("value"):
             out[kind].append(str(entry["value"]))
-    for kind in out:
-        for entry in item.get(kind) or []:
+    for kind, values in out.items():
+        raw = item.get(find(item, kind) or kind)
+        for entry in raw if isinstance(raw, list) else [raw]:
             value = entry.get("VALUE") if isinstance(entry, dict) else entry
-            if value and str(value) not in out[kind]:
-                out[kind].append(str(value))
+            if value and str(value) not in values:
+                values.append(str(value))
     return out
 
 

@@ -1,0 +1,77 @@
+"""Walk the catalogue: every action's operator imports, runs against the emulator with its
+required parameters, and the emulator sees exactly the documented method(s) of its row."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from airflow_provider_bitrix24.catalogue import actions
+from airflow_provider_bitrix24.client.errors import Bitrix24NotSupported
+from airflow_provider_bitrix24.operators import operator_class
+
+from .conftest import distinct, rest_calls
+from .samples import operator_kwargs, seed
+
+ACTIONS = actions()
+
+
+def _module_exists(action) -> bool:
+    return importlib.util.find_spec(f"airflow_provider_bitrix24.operators.{action.module}") is not None
+
+
+def expected_methods(action, variant=None) -> list[str]:
+    return [action.method_for(variant, step) for step in range(len(action.steps))]
+
+
+# Emulator defects reported to its owner; strict, so the mark must go once they are fixed.
+EMULATOR_GAPS = {
+    "user_add": "the emulator's user.add reads fields{} instead of the documented top-level EMAIL, NAME, ...",
+}
+
+
+def _params(actions_):
+    return [
+        pytest.param(a, id=a.action_id, marks=[pytest.mark.xfail(reason=EMULATOR_GAPS[a.action_id], strict=True)])
+        if a.action_id in EMULATOR_GAPS else pytest.param(a, id=a.action_id)
+        for a in actions_
+    ]
+
+
+@pytest.mark.parametrize("action", _params(ACTIONS))
+def test_every_action_runs_its_documented_methods(action, emu, webhook_conn, request, tmp_path):
+    if not _module_exists(action):
+        pytest.skip(f"operators/{action.module}.py is not there yet (owned by another helper)")
+    cls = operator_class(action.action_id)
+    if action.not_offered:
+        with pytest.raises(Bitrix24NotSupported, match="not supported by the Bitrix24 REST API"):
+            cls(task_id="walk")
+        return
+    if action.app_only:
+        request.getfixturevalue("oauth_conn")
+    ids = seed(emu)
+    emu.clear_requests()
+    operator = cls(task_id="walk", **operator_kwargs(action, ids, tmp_path))
+    operator.execute({})
+    if action.action_id == "direct_api_batch":  # one batch request carrying the commands
+        assert [r.method for r in emu.requests] == ["batch"]
+        assert distinct(rest_calls(emu)) == ["user.current"]
+    elif action.is_generic:
+        assert distinct(rest_calls(emu)) == ["user.current"]
+    else:
+        assert distinct(rest_calls(emu)) == expected_methods(action)
+
+
+ALTERNATIVES = [(a, c) for a in ACTIONS if a.selector for c in a.choices]
+
+
+@pytest.mark.parametrize("action,choice", ALTERNATIVES, ids=[f"{a.action_id}-{c}" for a, c in ALTERNATIVES])
+def test_selector_picks_the_alternative(action, choice, emu, webhook_conn, tmp_path):
+    if not _module_exists(action):
+        pytest.skip(f"operators/{action.module}.py is not there yet (owned by another helper)")
+    ids = seed(emu)
+    emu.clear_requests()
+    operator = operator_class(action.action_id)(task_id="alt", **operator_kwargs(action, ids, tmp_path, choice))
+    operator.execute({})
+    assert distinct(rest_calls(emu)) == expected_methods(action, choice)
