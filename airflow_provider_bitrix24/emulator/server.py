@@ -79,9 +79,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
-    def _read_params(self, query: str) -> dict:
+    def _drain_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _read_params(self, query: str) -> dict:
+        body = self._drain_body()
         params = parse_php_query(query) if query else {}
         params.update(parse_body(body, self.headers.get("Content-Type", "")))
         return params
@@ -107,7 +110,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             portal.log(record)
             if early.kind == "drop_before":
                 self._abort()
-            elif early.kind == "redirect":
+                return
+            self._drain_body()  # an unread body would be parsed as the next keep-alive request
+            if early.kind == "redirect":
                 self.close_connection = True
                 location = (early.location or "").rstrip("/") + self.path
                 self._send(early.status or 302, b"", "text/html", {"Location": location})
