@@ -254,7 +254,9 @@ class Bitrix24Client:
                     self._sleep(wait)
                     continue
                 raise error
-            if isinstance(error, Bitrix24ServerError) and resp.status_code >= 500:
+            # A 5xx, or a success status whose body did not arrive whole (truncated, not JSON):
+            # the method may have run, so only a read is resent.
+            if isinstance(error, Bitrix24ServerError) and (resp.status_code >= 500 or not isinstance(envelope, dict)):
                 if not is_read:
                     raise Bitrix24WriteMayHaveSucceeded(
                         error.code, error.description, method, resp.status_code, hint=_write_hint(method)
