@@ -1,0 +1,29 @@
+"""Fixtures of the reliability suite: fast clients over real HTTP against the session's emulator
+(``emu`` from tests/conftest.py). Backoff delays are shrunk so a retry storm costs milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+from reliability_helpers import FAST, make_oauth_client
+
+from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch):
+    """Hook-built clients (operators, sensors, triggers) retry in milliseconds too."""
+    defaults = dict(Bitrix24Client.__init__.__kwdefaults__)
+    defaults.update(backoff_base=FAST["backoff_base"], backoff_max=FAST["backoff_max"])
+    monkeypatch.setattr(Bitrix24Client.__init__, "__kwdefaults__", defaults)
+
+
+@pytest.fixture
+def webhook_client(emu):
+    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **FAST) as client:
+        yield client
+
+
+@pytest.fixture
+def oauth_client(emu, tmp_path):
+    with make_oauth_client(emu, tmp_path / "tokens.json") as client:
+        yield client
