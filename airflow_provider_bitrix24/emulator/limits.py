@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 
 class LeakyBucket:
-    """Every HTTP request adds one; the level drains at ``leak_per_second``. A request that would
-    take the level above ``capacity`` is refused (and not counted)."""
+    """Every HTTP request adds one; the level drains at ``leak_per_second``. As the limits page
+    words it, once the counter *exceeds* ``capacity`` the following request is refused (and not
+    counted): from empty, ``capacity + 1`` requests pass and the next one gets 503."""
 
     def __init__(self, capacity: float, leak_per_second: float, clock=time.monotonic) -> None:
         self.capacity = capacity
@@ -25,7 +26,7 @@ class LeakyBucket:
             now = self._clock()
             self._level = max(0.0, self._level - (now - self._stamp) * self.leak_per_second)
             self._stamp = now
-            if self._level + 1 > self.capacity:
+            if self._level > self.capacity:
                 return False
             self._level += 1
             return True

@@ -1,4 +1,5 @@
-"""Emulated crm.duplicate.findbycomm, which the import job uses to match records by phone or e-mail.
+"""Emulated methods the sync jobs and example DAGs need: crm.duplicate.findbycomm (the import
+job matches records by phone or e-mail with it) and im.message.add (the deal-won example posts to a chat).
 
 Phones match on their digits (extensions and formatting ignored), e-mails case-insensitively.
 Registered only when no other handler module serves the method.
@@ -59,3 +60,16 @@ def find_by_comm(ctx: CallContext, params: dict) -> Any:
             if len(ids) >= DUPLICATE_CAP:
                 break  # the portal stops looking at other types once one has 20 or more
     return found or []
+
+
+@_serve("im.message.add")
+def message_add(ctx: CallContext, params: dict) -> int:
+    """Store a chat message (the example DAGs notify a chat); returns the message ID."""
+    dialog_id = str(_ci(params, "DIALOG_ID", "") or "")
+    message = _ci(params, "MESSAGE")
+    if not dialog_id:
+        raise ApiError(400, "DIALOG_ID_EMPTY", "Dialog ID can't be empty")
+    if not message and not _ci(params, "ATTACH"):
+        raise ApiError(400, "MESSAGE_EMPTY", "Message can't be empty")
+    table = ctx.portal.table("im.message")
+    return table.insert({"DIALOG_ID": dialog_id, "MESSAGE": message, "AUTHOR_ID": ctx.user_id})
