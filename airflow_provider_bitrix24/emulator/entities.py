@@ -67,6 +67,7 @@ class EntitySpec:
     methods: dict[str, str] = field(default_factory=dict)  # operation -> REST method name
     sample: Callable[[int], dict] | None = None  # row generator for seed_generated
     filter_param: str = "filter"
+    fields_param: str | None = "fields"  # None: fields are the top-level parameters (user.add)
     operations: tuple[str, ...] = ("add", "get", "update", "delete", "list", "fields")
 
     def __post_init__(self) -> None:
@@ -154,8 +155,10 @@ def _row_id(spec: EntitySpec, params: dict) -> int:
     return row_id
 
 
-def _fields_param(params: dict) -> dict:
-    fields = params.get("fields", params.get("FIELDS", {}))
+def _fields_param(spec: EntitySpec, params: dict) -> dict:
+    if spec.fields_param is None:
+        return {k: v for k, v in params.items() if k.lower() != spec.id_param.lower()}
+    fields = params.get(spec.fields_param, params.get(spec.fields_param.upper(), {}))
     if fields in ([], ""):  # PHP sends an empty array for {}
         fields = {}
     if not isinstance(fields, dict):
@@ -177,7 +180,7 @@ def _stamp(spec: EntitySpec, ctx: CallContext, fields: dict, creating: bool) -> 
 
 
 def entity_add(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Any:
-    fields = spec.in_fields(_fields_param(params), table)
+    fields = spec.in_fields(_fields_param(spec, params), table)
     fields.pop(spec.id_field, None)
     missing = [name for name in spec.required if fields.get(name) in (None, "")]
     if missing:
@@ -203,7 +206,7 @@ def entity_get(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -
 
 def entity_update(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Any:
     row_id = _row_id(spec, params)
-    fields = spec.in_fields(_fields_param(params), table)
+    fields = spec.in_fields(_fields_param(spec, params), table)
     fields.pop(spec.id_field, None)
     _stamp(spec, ctx, fields, creating=False)
     if not table.update(row_id, fields):

@@ -150,3 +150,11 @@ def test_open_line_sessions(emu, rest):
     assert rest.post("imopenlines.operator.finish", {"CHAT_ID": 99}).json()["error"] == "CHAT_TYPE"
     assert rest.post("imopenlines.bot.session.finish", {}).json()["error"] == "CHAT_ID_EMPTY"
     assert rest.post("imopenlines.dialog.get", {"CHAT_ID": 99}).json()["error"] == "ACCESS_ERROR"
+
+
+def test_user_add_and_update_take_top_level_fields(emu, rest):
+    user_id = rest.result("user.add", {"EMAIL": "new@x", "NAME": "New"})["result"]
+    assert rest.result("user.update", {"ID": user_id, "LAST_NAME": "Person"})["result"] is True
+    user = rest.result("user.get", {"ID": user_id})["result"][0]
+    assert (user["EMAIL"], user["NAME"], user["LAST_NAME"]) == ("new@x", "New", "Person")
+    assert rest.post("user.add", {"NAME": "no email"}).status_code == 400

@@ -19,6 +19,7 @@ USER = register_entity(EntitySpec(
     defaults={"ACTIVE": True, "NAME": "", "LAST_NAME": "", "SECOND_NAME": "", "IS_ONLINE": "N", "TIME_ZONE": "",
               "UF_DEPARTMENT": [1], "USER_TYPE": "employee", "WORK_POSITION": ""},
     id_param="ID",
+    fields_param=None,  # user.add / user.update take the fields as top-level parameters
     created_field="DATE_REGISTER",
     modified_field="TIMESTAMP_X",
     created_by_field=None,
