@@ -1,0 +1,210 @@
+"""OAuth expiry and rotation under pagination, batches, triggers, threads and processes.
+
+Bitrix24 rotates the refresh token on every refresh: a second refresh with the same token is
+refused (``invalid_grant``). So one expiry must cost exactly one refresh however many threads
+and processes notice it, and nobody may fail while it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from reliability_helpers import FAST, make_oauth_client, seed_deals
+
+from airflow_provider_bitrix24.client import Bitrix24AuthError, Bitrix24Client, Bitrix24TokenExpired, StaticTokenAuth, WebhookAuth
+
+WORKER = str(Path(__file__).with_name("portal_worker.py"))
+
+
+def test_expiry_in_the_middle_of_chained_pagination(emu, oauth_client):
+    ids = seed_deals(emu, 5200)
+    rows = oauth_client.paginate("crm.deal.list", {"select": ["ID"]})
+    seen = [next(rows)["ID"] for _ in range(2550)]  # inside the second batch of 2,500
+    emu.expire_access_tokens()
+    seen += [r["ID"] for r in rows]
+    assert sorted(map(int, seen)) == ids and len(seen) == len(ids)
+    assert emu.refresh_count == 1
+    assert any(r.error == "expired_token" for r in emu.requests)
+
+
+def test_expiry_in_the_middle_of_start_next_pagination(emu, oauth_client):
+    emu.seed("user", [{"NAME": f"U{i}", "ACTIVE": True} for i in range(120)])
+    rows = oauth_client.paginate("user.get", {})
+    seen = [next(rows)["ID"] for _ in range(60)]  # into the second page of 50
+    emu.expire_access_tokens()
+    seen += [r["ID"] for r in rows]
+    assert len(seen) == len(set(seen)) == 121  # 120 + the portal admin
+    assert emu.refresh_count == 1
+
+
+def test_expiry_before_a_batch_of_writes_resends_it_once(emu, oauth_client):
+    oauth_client.call("user.current")
+    emu.expire_access_tokens()
+    commands = [("crm.deal.add", {"fields": {"TITLE": f"b{n}"}}) for n in range(5)]
+    result = oauth_client.batch(commands)
+    assert not result.errors and len(result.result) == 5
+    assert sorted(r["TITLE"] for r in emu.rows("crm.deal")) == [f"b{n}" for n in range(5)]  # no duplicates
+    batches = [r for r in emu.requests if r.method == "batch"]
+    assert [r.error for r in batches] == ["expired_token", None]  # refused unrun, then run once
+    assert emu.refresh_count == 1
+
+
+def test_expiry_during_a_sensor_trigger(emu, oauth_conn, monkeypatch):
+    from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
+    from airflow_provider_bitrix24.triggers.polling import CrmStageProbe
+
+    deal_id = seed_deals(emu, 1)[0]
+    trigger = Bitrix24PollTrigger(CrmStageProbe("deal", deal_id, ["WON"]), poll_interval=0.05)
+    admin = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **FAST)
+
+    def expire_and_win() -> None:
+        emu.expire_access_tokens()
+        admin.call("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "WON"}})
+
+    async def run():
+        agen = trigger.run()
+        timer = threading.Timer(0.3, expire_and_win)
+        timer.start()
+        try:
+            return await asyncio.wait_for(agen.__anext__(), 15)
+        finally:
+            timer.join()
+            await agen.aclose()
+
+    event = asyncio.run(run())
+    assert event.payload["status"] == "success" and event.payload["value"]["stage"] == "WON"
+    assert emu.refresh_count == 1
+    assert any(r.error == "expired_token" for r in emu.requests)
+
+
+def test_revoked_refresh_token_fails_the_trigger_with_a_clear_message(emu, oauth_conn):
+    from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
+    from airflow_provider_bitrix24.triggers.polling import CrmStageProbe
+
+    deal_id = seed_deals(emu, 1)[0]
+    emu.portal.refresh_tokens.clear()  # the administrator removed the application's grant
+    emu.expire_access_tokens()
+    trigger = Bitrix24PollTrigger(CrmStageProbe("deal", deal_id, ["WON"]), poll_interval=0.05)
+
+    async def run():
+        agen = trigger.run()
+        try:
+            return await asyncio.wait_for(agen.__anext__(), 15)
+        finally:
+            await agen.aclose()
+
+    event = asyncio.run(run())
+    message = event.payload["message"]
+    assert event.payload["status"] == "error"
+    assert "invalid_grant" in message and "refresh_token" in message and "Authorise the application again" in message
+    extra = json.loads(__import__("os").environ["AIRFLOW_CONN_BITRIX24_DEFAULT"])["extra"]
+    assert extra["refresh_token"] not in message and extra["access_token"] not in message
+
+
+def test_revoked_refresh_token_is_a_clear_actionable_error(emu, tmp_path):
+    access, refresh = emu.issue_tokens()
+    client = make_oauth_client(emu, tmp_path / "t.json", access, refresh)
+    emu.portal.refresh_tokens.clear()
+    emu.expire_access_tokens()
+    with pytest.raises(Bitrix24AuthError) as info:
+        client.call("crm.deal.list")
+    message = str(info.value)
+    assert info.value.code == "invalid_grant"
+    assert "expired (180 days) or was revoked" in message and "'refresh_token'" in message
+    for secret in (access, refresh, emu.client_secret):
+        assert secret not in message and secret not in repr(info.value)
+    assert len([r for r in emu.requests if r.method == "crm.deal.list"]) == 1  # no retry loop
+
+
+def test_expired_static_token_names_the_fix(emu):
+    access, _ = emu.issue_tokens()
+    client = Bitrix24Client(emu.url, StaticTokenAuth(access), **FAST)
+    emu.expire_access_tokens()
+    with pytest.raises(Bitrix24TokenExpired, match="cannot be renewed") as info:
+        client.call("crm.deal.list")
+    assert access not in str(info.value)
+    assert emu.refresh_count == 0 and len(emu.requests) == 1
+
+
+def test_eight_threads_three_expiries_three_refreshes(emu, oauth_client):
+    oauth_client.call("user.current")
+    errors: list[BaseException] = []
+    for expiry in range(1, 4):
+        emu.expire_access_tokens()
+        barrier = threading.Barrier(8)
+
+        def work() -> None:
+            barrier.wait()
+            try:
+                for _ in range(3):
+                    oauth_client.call("user.current")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert emu.refresh_count == expiry
+    assert not errors
+    assert not any(r.error == "invalid_grant" for r in emu.requests)
+    assert sum(r.error == "expired_token" for r in emu.requests) >= 6  # the threads really raced
+
+
+def start_workers(emu, n: int, store: Path, **extra) -> list[subprocess.Popen]:
+    access, refresh = emu.issue_tokens()
+    cfg = dict(url=emu.url, client_id=emu.client_id, client_secret=emu.client_secret, token_url=emu.token_url,
+               access=access, refresh=refresh, store=str(store), **extra)
+    workers = [
+        subprocess.Popen([sys.executable, WORKER, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    for w in workers:
+        line = w.stdout.readline()
+        assert json.loads(line or "{}").get("ready"), w.stderr.read()
+    return workers
+
+
+def ask(workers: list[subprocess.Popen], jobs: list[dict]) -> list[dict]:
+    for w, job in zip(workers, jobs):
+        w.stdin.write(json.dumps(job) + "\n")
+        w.stdin.flush()
+    return [json.loads(w.stdout.readline()) for w in workers]
+
+
+def stop(workers: list[subprocess.Popen]) -> list[str]:
+    logs = []
+    for w in workers:
+        try:
+            _, err = w.communicate(timeout=20)
+        finally:
+            w.kill()
+        logs.append(err)
+    return logs
+
+
+def test_four_processes_two_threads_each_one_refresh_per_expiry(emu, tmp_path):
+    workers = start_workers(emu, 4, tmp_path / "tokens.json", rate_limit=None, backoff_base=0.01)
+    try:
+        for expiry in range(1, 4):
+            emu.expire_access_tokens()
+            replies = ask(workers, [{"job": "calls", "threads": 2, "calls": 3}] * 4)
+            assert [r["errors"] for r in replies] == [[]] * 4
+            assert emu.refresh_count == expiry  # one refresh per expiry across all processes
+            assert sum(r["refreshes"] for r in replies) == expiry
+    finally:
+        logs = stop(workers)
+    assert not any(r.error == "invalid_grant" for r in emu.requests)
+    assert sum(r.error == "expired_token" for r in emu.requests) >= 8  # processes really raced
+    stored = json.loads((tmp_path / "tokens.json").read_text())
+    for log in logs:
+        assert stored["refresh_token"] not in log and stored["access_token"] not in log
+    assert oct((tmp_path / "tokens.json").stat().st_mode & 0o777) == "0o600"
