@@ -1,0 +1,248 @@
+"""Turns measured scenario rows into ``RESULTS.md``. Every figure comes from a row; nothing is typed in."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+MB = 1024 * 1024
+CLIENT_NAMES = {
+    "ours": "this provider `paginate` / `batch`",
+    "naive": "naive `start` offset loop",
+    "fast_bitrix24": "fast_bitrix24 `get_all` / `call`",
+    "b24pysdk": "b24pysdk `call_list_fast` / `call_batches`",
+}
+STREAM_LIMIT_MB = 50
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.2f}" if seconds < 100 else f"{seconds:.0f}"
+
+
+def _rate(row: dict) -> float | None:
+    wall, rows = row.get("wall_s"), row.get("rows")
+    return rows / wall if wall and rows else None
+
+
+def _growth_mb(row: dict) -> float | None:
+    if row.get("rss_peak") is None:
+        return None
+    return (row["rss_peak"] - row["rss_base"]) / MB
+
+
+def _status(row: dict) -> str:
+    if row.get("skipped"):
+        return "skipped"
+    if row.get("timed_out"):
+        return f"stopped at cap ({row['rows']:,} rows)"
+    if row.get("error"):
+        return "failed: " + row["error"].replace("|", "/")[:120]
+    return "ok" if row.get("correct") else "WRONG DATA"
+
+
+def progress_line(label: str, row: dict) -> str:
+    stats = row["stats"]
+    rate = _rate(row)
+    growth = _growth_mb(row)
+    return (
+        f"{label}  {_fmt_s(row.get('wall_s')):>7} s  {rate or 0:>9,.0f} rows/s  "
+        f"{stats['http_requests']:>5} req  {stats['count_queries']:>5} COUNT  "
+        f"x{row['wall_s'] / row['floor']['floor_s']:.2f} floor  "
+        f"RSS +{growth or 0:.0f} MB  {_status(row)}"
+    )
+
+
+def _machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = psutil.virtual_memory().total / 1024**3
+    return (
+        f"{os.cpu_count()} cores ({model}), {ram:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {sys.version.split()[0]}"
+    )
+
+
+def _versions() -> str:
+    names = ("airflow-provider-bitrix24", "fast_bitrix24", "b24pysdk", "requests", "aiohttp")
+    parts = []
+    for name in names:
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def _row_cells(row: dict) -> list[str]:
+    stats, floor = row["stats"], row["floor"]
+    refused = stats["refused"]
+    wall = row.get("wall_s")
+    rate = _rate(row)
+    growth = _growth_mb(row)
+    return [
+        CLIENT_NAMES[row["client"]],
+        f"{row['n']:,}",
+        _status(row),
+        f"{stats['http_requests']:,}",
+        f"{sum(stats['calls'].values()):,}",
+        f"{stats['count_queries']:,}",
+        f"{refused.get('QUERY_LIMIT_EXCEEDED', 0)}/{refused.get('OPERATION_TIME_LIMIT', 0)}",
+        _fmt_s(wall),
+        f"{rate:,.0f}" if rate else "-",
+        _fmt_s(floor["floor_s"]),
+        f"{wall / floor['floor_s']:.2f}" if wall else "-",
+        f"{wall / floor['serial_floor_s']:.2f}" if wall else "-",
+        f"{growth:.1f}" if growth is not None else "-",
+    ]
+
+
+HEADER = [
+    "client", "N", "result", "HTTP requests", "method calls", "COUNT queries", "refused 503/429",
+    "wall s", "rows/s", "floor s", "x floor", "x serial floor", "peak RSS growth MB",
+]
+
+
+def _table(rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for row in rows:
+        if row.get("skipped"):
+            cells = [CLIENT_NAMES[row["client"]], f"{row['n']:,}", "not run: stopped at a smaller N"] + ["-"] * (len(HEADER) - 3)
+        else:
+            cells = _row_cells(row)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _speedups(rows: list[dict], op: str) -> list[str]:
+    lines = []
+    sizes = sorted({r["n"] for r in rows if r["op"] == op})
+    for n in sizes:
+        ours = next((r for r in rows if r["op"] == op and r["n"] == n and r["client"] == "ours"), None)
+        if not ours or ours.get("skipped") or ours.get("error") or ours.get("timed_out"):
+            continue
+        parts = []
+        for peer in rows:
+            if peer["op"] != op or peer["n"] != n or peer["client"] == "ours" or peer.get("skipped"):
+                continue
+            if peer.get("timed_out") or peer.get("error"):
+                parts.append(f"{peer['client']}: did not finish ({_status(peer)}; ours {ours['wall_s']:.2f} s)")
+            else:
+                parts.append(f"{peer['client']}: {peer['wall_s'] / ours['wall_s']:.1f}x")
+        if parts:
+            lines.append(f"- {op} N={n:,}: ours is faster than " + "; ".join(parts))
+    return lines
+
+
+def _checks(rows: list[dict]) -> list[str]:
+    out = []
+    for row in rows:
+        if row["client"] != "ours" or row["op"] != "read" or row.get("skipped"):
+            continue
+        n, stats = row["n"], row["stats"]
+        budget = math.ceil(n / 2500) + 2
+        wall = row.get("wall_s") or float("inf")
+        ratio = wall / row["floor"]["floor_s"]
+        out.append(
+            f"- read N={n:,}: {stats['http_requests']} HTTP requests (budget {budget}: "
+            f"{'pass' if stats['http_requests'] <= budget else 'FAIL'}), {stats['count_queries']} COUNT queries "
+            f"({'pass' if stats['count_queries'] == 0 else 'FAIL'}), {ratio:.2f}x the floor "
+            f"({'pass' if ratio <= 1.1 else 'above 1.1x'}), data {_status(row)}"
+        )
+    biggest = max((r for r in rows if r["client"] == "ours" and r["op"] == "read" and not r.get("skipped")), key=lambda r: r["n"], default=None)
+    if biggest is not None and _growth_mb(biggest) is not None:
+        growth = _growth_mb(biggest)
+        out.append(
+            f"- streaming: reading {biggest['n']:,} rows into JSON Lines grew peak RSS by {growth:.1f} MB "
+            f"(limit {STREAM_LIMIT_MB} MB: {'pass' if growth < STREAM_LIMIT_MB else 'FAIL'})"
+        )
+    return out
+
+
+def _growth_table(rows: list[dict]) -> list[str]:
+    reads = [r for r in rows if r["op"] == "read"]
+    sizes = sorted({r["n"] for r in reads})
+    clients = [c for c in CLIENT_NAMES if any(r["client"] == c for r in reads)]
+    head = ["client"] + [f"N={n:,}: wall s / req / RSS MB" for n in sizes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for client in clients:
+        cells = [client]
+        for n in sizes:
+            row = next((r for r in reads if r["client"] == client and r["n"] == n), None)
+            if row is None or row.get("skipped"):
+                cells.append("not run")
+                continue
+            mark = "" if not (row.get("timed_out") or row.get("error")) else " (unfinished)"
+            growth = _growth_mb(row)
+            cells.append(
+                f"{_fmt_s(row.get('wall_s'))} / {row['stats']['http_requests']} / "
+                f"{'-' if growth is None else f'{growth:.0f}'}{mark}"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write(path: Path, rows: list[dict], *, limits, scale: float, command: str, cap: float, elapsed: float) -> None:
+    reads = [r for r in rows if r["op"] == "read"]
+    writes = [r for r in rows if r["op"] != "read"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `benchmarks/run.py`; do not edit by hand. How to read it: `benchmarks/README.md`.",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; whole run {elapsed / 60:.1f} min",
+        f"- Machine: {_machine()}",
+        f"- Versions: {_versions()}",
+        f"- Portal: the project's emulator over HTTPS on 127.0.0.1, `CostModel.realistic(scale={scale})`: "
+        f"latency {limits.latency * 1000:.1f} ms per HTTP request, {limits.per_call * 1000:.1f} ms per method call, "
+        f"{limits.per_row * 1e6:.0f} us per row, COUNT {limits.count_per_row * 1e6:.2f} us per table row; "
+        f"leaky bucket {limits.burst:.0f} burst / {limits.per_second:g} per s; operating limit "
+        f"{limits.operating_limit:.0f} s per method per {limits.operating_window / 60:.0f} min.",
+        f"- A scenario still running after {cap:.0f} s is stopped and reported with the rows it had delivered; "
+        "a client stopped at one N is not run at larger N.",
+        "",
+        "## Acceptance checks (issue #7)",
+        "",
+        *_checks(rows),
+        "",
+        "## Speed-ups",
+        "",
+        *_speedups(rows, "read"),
+        *_speedups(rows, "create"),
+        *_speedups(rows, "update"),
+        "",
+        "## Bulk read of N deals (8 fields, JSON Lines sink)",
+        "",
+        *_table(reads),
+        "",
+        "## Bulk create / update of deals",
+        "",
+        "### create",
+        "",
+        *_table([r for r in writes if r["op"] == "create"]),
+        "",
+        "### update",
+        "",
+        *_table([r for r in writes if r["op"] == "update"]),
+        "",
+        "## Growth with N (reads)",
+        "",
+        *_growth_table(rows),
+        "",
+    ]
+    path.write_text("\n".join(lines))

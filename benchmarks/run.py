@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of this provider's client against fast_bitrix24 and b24pysdk.
+
+    python3 benchmarks/run.py            # full run (N = 10k, 100k, 1M reads; 10k writes)
+    python3 benchmarks/run.py --quick    # smoke run at small N, a couple of minutes
+
+The first run creates ``.venv-bench`` next to ``pyproject.toml`` and installs ``.[bench]`` into
+it; the script then re-runs itself with that interpreter. It starts the project's emulator on
+127.0.0.1 (TLS, in its own process), runs every scenario in a fresh process per client and writes
+``benchmarks/RESULTS.md`` (``--out`` to change). See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV = ROOT / ".venv-bench"
+MARKER = VENV / ".bench-installed"
+
+READ_CLIENTS = ("ours", "naive", "fast_bitrix24", "b24pysdk")
+WRITE_CLIENTS = ("ours", "fast_bitrix24", "b24pysdk")
+
+
+# ---------------------------------------------------------------------------------------------- venv
+
+
+def _requirements_digest() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    """Re-exec inside ``.venv-bench`` (created and filled with ``.[bench]`` when missing or stale)."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {VENV.name} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    digest = _requirements_digest()
+    if not MARKER.exists() or MARKER.read_text().strip() != digest:
+        print(f"installing .[bench] into {VENV.name} (log: {VENV.name}/install.log) ...", flush=True)
+        with open(VENV / "install.log", "w") as log:
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-e", f"{ROOT}[bench]"],
+                check=True, stdout=log, stderr=subprocess.STDOUT,
+            )
+        MARKER.write_text(digest)
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+# ---------------------------------------------------------------------------------------------- portal
+
+
+class PortalProcess:
+    """``portal.py`` in a child process, driven by JSON lines."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "portal.py"), str(cert), str(key)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.info = json.loads(self.proc.stdout.readline())
+
+    def command(self, **command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+# ---------------------------------------------------------------------------------------------- scenarios
+
+
+def run_worker(spec: dict, env: dict, cap: float, log_path: Path) -> dict:
+    """Run one scenario process; stop it at ``cap`` seconds and keep its last progress."""
+    with open(log_path, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "workloads.py"), json.dumps(spec)],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+        )
+        state = {"progress": 0, "result": None}
+
+        def read() -> None:
+            for line in proc.stdout:
+                if line.startswith("PROGRESS "):
+                    state["progress"] = int(line.split()[1])
+                elif line.startswith("RESULT "):
+                    state["result"] = json.loads(line[len("RESULT "):])
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        started = time.perf_counter()
+        try:
+            proc.wait(timeout=cap + 30)  # the cap applies to the workload; allow imports/setup
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=5)
+        elapsed = time.perf_counter() - started
+    result = state["result"]
+    if result is None:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        return {
+            "timed_out": elapsed >= cap, "rows": state["progress"], "wall_s": elapsed, "correct": False,
+            "error": None if elapsed >= cap else ("crashed: " + " | ".join(tail))[:300],
+        }
+    result["timed_out"] = False
+    return result
+
+
+def scenario_list(args: argparse.Namespace) -> list[dict]:
+    out = []
+    for n in args.sizes:
+        for client in args.clients:
+            if client in READ_CLIENTS:
+                out.append({"op": "read", "client": client, "n": n})
+    for op in ("create", "update"):
+        for client in args.clients:
+            if client in WRITE_CLIENTS:
+                out.append({"op": op, "client": client, "n": args.write_size})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes and short caps (smoke run)")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="read sizes, e.g. 10000,100000")
+    parser.add_argument("--write-size", type=int, help="deals to create and to update")
+    parser.add_argument("--cap", type=float, help="seconds one scenario may take before it is stopped")
+    parser.add_argument("--scale", type=float, default=0.1, help="CostModel.realistic scale (default 0.1)")
+    parser.add_argument("--clients", type=lambda s: s.split(","), default=list(READ_CLIENTS))
+    parser.add_argument("--out", type=Path, help="report path (default benchmarks/RESULTS.md, quick: RESULTS-quick.md)")
+    parser.add_argument("--no-venv", action="store_true", help="use the current interpreter as is")
+    args = parser.parse_args()
+    if not args.no_venv:
+        ensure_venv()
+
+    import report  # noqa: E402 - needs the bench venv (psutil)
+    from floor import Limits, read_floor, write_floor
+
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    args.sizes = args.sizes or ([1_000, 5_000] if args.quick else [10_000, 100_000, 1_000_000])
+    args.write_size = args.write_size or (500 if args.quick else 10_000)
+    args.cap = args.cap or (20.0 if args.quick else 60.0)
+    args.out = args.out or HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
+    limits = Limits.from_cost_model(CostModel.realistic(scale=args.scale))
+    command = "python3 benchmarks/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--no-venv")
+
+    from tls import client_environment, make_certificate
+
+    began = time.time()
+    with tempfile.TemporaryDirectory(prefix="b24-bench-") as tmp:
+        tmpdir = Path(tmp)
+        cert, key = make_certificate(tmpdir)
+        env = {**os.environ, **client_environment(cert)}
+        portal = PortalProcess(cert, key)
+        rows = []
+        given_up: set[tuple[str, str]] = set()
+        try:
+            for spec in scenario_list(args):
+                label = f"{spec['op']:6} {spec['client']:13} N={spec['n']:>9,}"
+                if (spec["op"], spec["client"]) in given_up:
+                    rows.append({**spec, "skipped": True})
+                    print(f"{label}  skipped (stopped at a smaller N)", flush=True)
+                    continue
+                deals = 0 if spec["op"] == "create" else spec["n"]
+                portal.command(op="prepare", deals=deals, scale=args.scale)
+                sink = tmpdir / "sink.jsonl"
+                spec_full = {**spec, **portal.info, "sink": str(sink)}
+                result = run_worker(spec_full, env, args.cap, tmpdir / "worker.log")
+                stats = portal.command(op="stats")
+                sink.unlink(missing_ok=True)
+                floor = read_floor(spec["n"], limits) if spec["op"] == "read" else write_floor(spec["n"], limits)
+                row = {**spec, **result, "stats": stats, "floor": floor.__dict__}
+                rows.append(row)
+                if result["timed_out"] or result.get("error"):
+                    given_up.add((spec["op"], spec["client"]))
+                print(report.progress_line(label, row), flush=True)
+        finally:
+            portal.close()
+    report.write(args.out, rows, limits=limits, scale=args.scale, command=command, cap=args.cap, elapsed=time.time() - began)
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()

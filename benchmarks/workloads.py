@@ -1,0 +1,248 @@
+"""One benchmark scenario in a fresh process: one client, one operation, one size.
+
+``run.py`` starts ``python benchmarks/workloads.py '<json spec>'`` per scenario so that peak RSS
+belongs to that client alone and a hopelessly slow peer can be stopped at its time cap. The
+process prints ``PROGRESS <rows>`` about once a second and ``RESULT <json>`` at the end.
+
+Every reader writes its rows to the same JSON Lines sink, so all clients pay the same output
+cost, and the sink checks that each of the N ids arrived exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+SELECT = ["ID", "TITLE", "STAGE_ID", "OPPORTUNITY", "CURRENCY_ID", "ASSIGNED_BY_ID", "DATE_CREATE", "DATE_MODIFY"]
+LIST_METHOD = "crm.deal.list"
+
+
+def current_rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+class Sink:
+    """JSON Lines output plus an exactly-once check on ids 1..expected."""
+
+    def __init__(self, path: Path, expected: int) -> None:
+        self.file = path.open("w", encoding="utf-8")
+        self.seen = bytearray(expected + 1)
+        self.rows = 0
+        self.duplicates = 0
+        self.strangers = 0
+
+    def write(self, row: dict) -> None:
+        self.file.write(json.dumps(row, ensure_ascii=False))
+        self.file.write("\n")
+        self.rows += 1
+        row_id = int(row.get("ID") or row.get("id") or 0)
+        if 0 < row_id < len(self.seen):
+            self.duplicates += self.seen[row_id]
+            self.seen[row_id] = 1
+        else:
+            self.strangers += 1
+
+    def close(self) -> dict:
+        self.file.close()
+        distinct = sum(self.seen)
+        expected = len(self.seen) - 1
+        return {
+            "rows": self.rows,
+            "distinct": distinct,
+            "correct": distinct == expected and not self.duplicates and not self.strangers,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- clients
+
+
+def ours_client(spec: dict):
+    from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
+
+    return Bitrix24Client(
+        spec["url"],
+        WebhookAuth(user_id=spec["user_id"], code=spec["code"]),
+        rate_limit={"burst": 50, "per_second": 2},
+        progress_interval=3600,
+    )
+
+
+def fast_bitrix24_client(spec: dict):
+    from fast_bitrix24 import Bitrix
+
+    return Bitrix(f"{spec['url']}/rest/{spec['user_id']}/{spec['code']}/", verbose=False)
+
+
+def b24pysdk_token(spec: dict):
+    from b24pysdk.credentials import BitrixWebhook
+
+    # b24pysdk always builds https://<domain>/rest/...; the domain may carry the port.
+    return BitrixWebhook(domain=spec["url"].split("://", 1)[1], webhook_token=f"{spec['user_id']}/{spec['code']}")
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+
+def read_ours(spec: dict) -> Callable[[], Iterable[dict]]:
+    client = ours_client(spec)
+    return lambda: client.paginate(LIST_METHOD, {"select": SELECT})
+
+
+def read_ours_windows(spec: dict) -> Callable[[], Iterable[dict]]:
+    """The proposed parallel pagination (benchmarks/proposals/windowed_paginate.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "proposals"))
+    from windowed_paginate import paginate_windows
+
+    client = ours_client(spec)
+    return lambda: paginate_windows(client, LIST_METHOD, {"select": SELECT}, workers=spec.get("workers", 8))
+
+
+def read_naive(spec: dict) -> Callable[[], Iterable[dict]]:
+    """The classic loop: start=0, 50, 100, ... until ``next`` disappears (a COUNT on every page)."""
+    client = ours_client(spec)
+
+    def rows() -> Iterable[dict]:
+        start: int | None = 0
+        while start is not None:
+            envelope = client.call_raw(LIST_METHOD, {"select": SELECT, "order": {"ID": "ASC"}, "start": start})
+            yield from envelope.get("result") or []
+            start = envelope.get("next")
+
+    return rows
+
+
+def read_fast_bitrix24(spec: dict) -> Callable[[], Iterable[dict]]:
+    bx = fast_bitrix24_client(spec)
+    return lambda: bx.get_all(LIST_METHOD, {"select": SELECT})  # the whole list, only when complete
+
+
+def read_b24pysdk(spec: dict) -> Callable[[], Iterable[dict]]:
+    token = b24pysdk_token(spec)
+    return lambda: token.call_list_fast(LIST_METHOD, params={"select": SELECT})["result"]
+
+
+# ---------------------------------------------------------------------------------------------- writes
+
+
+def deal_fields(i: int) -> dict:
+    return {"TITLE": f"Bench deal {i}", "OPPORTUNITY": 100 + i, "CURRENCY_ID": "USD", "STAGE_ID": "NEW"}
+
+
+def write_commands(spec: dict) -> list[tuple[str, dict]]:
+    n = spec["n"]
+    if spec["op"] == "create":
+        return [("crm.deal.add", {"fields": deal_fields(i)}) for i in range(1, n + 1)]
+    return [("crm.deal.update", {"id": i, "fields": {"TITLE": f"Updated deal {i}", "STAGE_ID": "WON"}}) for i in range(1, n + 1)]
+
+
+def write_ours(spec: dict, commands: list) -> Callable[[], int]:
+    client = ours_client(spec)
+
+    def send() -> int:
+        result = client.batch(commands)
+        result.raise_for_errors()
+        return len(result.result)
+
+    return send
+
+
+def write_fast_bitrix24(spec: dict, commands: list) -> Callable[[], int]:
+    bx = fast_bitrix24_client(spec)
+    method = commands[0][0]
+    return lambda: len(bx.call(method, [params for _m, params in commands]))
+
+
+def write_b24pysdk(spec: dict, commands: list) -> Callable[[], int]:
+    token = b24pysdk_token(spec)
+
+    def send() -> int:
+        result = token.call_batches(commands)["result"]
+        if result.get("result_error"):
+            raise RuntimeError(f"{len(result['result_error'])} commands failed")
+        return len(result["result"])
+
+    return send
+
+
+# Each factory builds its client (imports included) before the clock and the RSS baseline start.
+READERS: dict[str, Callable[[dict], Callable[[], Iterable[dict]]]] = {
+    "ours": read_ours,
+    "ours_windows": read_ours_windows,
+    "naive": read_naive,
+    "fast_bitrix24": read_fast_bitrix24,
+    "b24pysdk": read_b24pysdk,
+}
+WRITERS: dict[str, Callable[[dict, list], Callable[[], int]]] = {
+    "ours": write_ours,
+    "fast_bitrix24": write_fast_bitrix24,
+    "b24pysdk": write_b24pysdk,
+}
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def _report_progress(counter: Callable[[], int], stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        print(f"PROGRESS {counter()}", flush=True)
+
+
+def run(spec: dict) -> dict:
+    out: dict[str, Any] = {"error": None}
+    stop = threading.Event()
+    if spec["op"] == "read":
+        sink = Sink(Path(spec["sink"]), spec["n"])
+        rows = READERS[spec["client"]](spec)
+        threading.Thread(target=_report_progress, args=(lambda: sink.rows, stop), daemon=True).start()
+        base = current_rss()
+        started = time.perf_counter()
+        try:
+            for row in rows():
+                sink.write(row)
+        except Exception as exc:  # reported, not raised: the driver records the failure
+            out["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            traceback.print_exc(file=sys.stderr)
+        out["wall_s"] = time.perf_counter() - started
+        out.update(sink.close())
+    else:
+        commands = write_commands(spec)
+        send = WRITERS[spec["client"]](spec, commands)
+        base = current_rss()
+        started = time.perf_counter()
+        try:
+            out["rows"] = send()
+        except Exception as exc:
+            out["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            out["rows"] = 0
+            traceback.print_exc(file=sys.stderr)
+        out["wall_s"] = time.perf_counter() - started
+        out["correct"] = out["rows"] == spec["n"] and out["error"] is None
+    stop.set()
+    out["rss_base"] = base
+    out["rss_peak"] = peak_rss()
+    return out
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)  # peers log every retry at INFO/WARNING
+    result = run(spec)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
