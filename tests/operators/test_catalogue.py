@@ -1,0 +1,134 @@
+"""The catalogue data and its mapping onto operator classes."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import airflow_provider_bitrix24
+import airflow_provider_bitrix24.operators as operators_pkg
+from airflow_provider_bitrix24.catalogue import UnknownActionError, actions, get_action, is_documented, methods
+from airflow_provider_bitrix24.catalogue.params import parse
+from airflow_provider_bitrix24.operators import operator_class
+from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = Path(airflow_provider_bitrix24.__file__).parent
+REFERENCE = Path("/work/shared/reference/actions.tsv")
+
+
+def test_catalogue_has_every_action_once():
+    ids = [a.action_id for a in actions()]
+    assert len(ids) == 332
+    assert len(set(ids)) == len(ids)
+    assert len({a.resource for a in actions()}) == 27
+
+
+def test_entries_carry_the_documented_facts():
+    action = get_action("open_lines_close_session")
+    assert action.resource == "Open Lines"
+    assert action.methods[0] == "imopenlines.dialog.get"
+    assert "imopenlines.operator.another.finish" in action.methods
+    assert action.selector == "closed_by" and action.choices[:2] == ("operator", "another_operator")
+    assert action.operator == "airflow_provider_bitrix24.operators.openlines.OpenLinesCloseSessionOperator"
+    deal = get_action("crm_deal_create")
+    assert deal.deprecated and deal.successor.startswith("crm.item.add")
+    assert get_action("message_service_send_message").not_offered
+    assert get_action("events_register_handler").app_only
+    assert get_action("crm_deal_get_all").paged
+
+
+def test_unknown_action_id_suggests_close_matches():
+    with pytest.raises(UnknownActionError, match="did you mean crm_deal_create"):
+        get_action("crm_deal_creat")
+
+
+def _operator_classes() -> dict[str, list[type]]:
+    """action_id -> distinct classes defined in the operator modules that declare it."""
+    found: dict[str, list[type]] = {}
+    for info in pkgutil.iter_modules(operators_pkg.__path__):
+        module = importlib.import_module(f"{operators_pkg.__name__}.{info.name}")
+        for _name, cls in inspect.getmembers(module, inspect.isclass):
+            aid = cls.__dict__.get("action_id")
+            if issubclass(cls, Bitrix24ActionOperator) and aid and cls.__module__ == module.__name__:
+                if cls not in found.setdefault(aid, []):
+                    found[aid].append(cls)
+    return found
+
+
+def test_every_row_has_exactly_one_operator_class_and_vice_versa():
+    classes = _operator_classes()
+    catalogue_ids = {a.action_id for a in actions()}
+    assert set(classes) == catalogue_ids, set(classes) ^ catalogue_ids
+    for action in actions():
+        cls = operator_class(action.action_id)
+        assert f"{cls.__module__}.{cls.__name__}" == action.operator
+        # Any other class naming the same action must be a base the row's class builds on
+        # (e.g. a transfer operator with more arguments), never a second, parallel class.
+        others = [c for c in classes[action.action_id] if c is not cls]
+        assert cls in classes[action.action_id]
+        assert all(issubclass(cls, other) for other in others), others
+
+
+def test_operators_are_importable_by_name_from_the_package():
+    from airflow_provider_bitrix24.operators import CloseOpenLineSessionOperator, CrmDealCreateOperator, TaskCreateOperator
+
+    assert CrmDealCreateOperator.action_id == "crm_deal_create"
+    assert TaskCreateOperator.action_id == "task_create"
+    assert CloseOpenLineSessionOperator.action_id == "open_lines_close_session"
+
+
+def test_every_parameter_cell_parses():
+    for action in actions():
+        parse(action.required_text), parse(action.optional_text)
+
+
+def test_committed_catalogue_is_what_the_build_script_makes():
+    if not REFERENCE.exists():
+        pytest.skip("reference index not available")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/build_catalogue.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# Files that name methods only to classify them (retry safety, paging), never to call them;
+# the emulator answers methods rather than sending them.
+CLASSIFICATION_ONLY = {"client/methods.py"}
+METHOD_LITERAL = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9]+)+$")
+# Dotted strings in the source that are not REST methods (modules, files, hosts).
+NOT_METHODS = re.compile(r"^(airflow|airflow_provider_bitrix24|os|json|http|apidocs|oauth|emulator|urllib3|requests)\.|\.(py|md|tsv|json|html|com|local|txt)$")
+
+
+def _sendable_literals() -> set[str]:
+    names: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        if "emulator" in path.parts or path.relative_to(PACKAGE).as_posix() in CLASSIFICATION_ONLY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and METHOD_LITERAL.match(node.value):
+                if not NOT_METHODS.search(node.value):
+                    names.add(node.value)
+    return names
+
+
+def test_every_method_the_package_can_send_is_documented():
+    sendable = {m for a in actions() for m in a.methods if m != "*"} | _sendable_literals()
+    undocumented = sorted(m for m in sendable if not is_documented(m))
+    assert not undocumented
+    assert len(sendable) > 300  # the scan did find the catalogue
+
+
+def test_methods_index_is_the_reference_copy():
+    reference = Path("/work/shared/reference/methods.tsv")
+    if not reference.exists():
+        pytest.skip("reference index not available")
+    packaged = (PACKAGE / "catalogue" / "methods.tsv").read_text(encoding="utf-8")
+    assert packaged == reference.read_text(encoding="utf-8")
+    assert "crm.deal.add" in methods()
