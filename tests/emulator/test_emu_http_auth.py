@@ -143,3 +143,9 @@ def test_request_log_records_auth_kind_status_and_hides_token(emu, rest):
     assert (missing.http_status, missing.error) == (404, "ERROR_METHOD_NOT_FOUND")
     emu.clear_requests()
     assert emu.requests == []
+
+
+def test_every_registered_method_is_documented(emu):
+    """Handler modules must not invent methods: each name is in catalogue/methods.tsv."""
+    invented = sorted(name for name in HANDLERS if name not in emu.portal.catalogue)
+    assert invented == []
