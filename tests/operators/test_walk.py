@@ -25,21 +25,7 @@ def expected_methods(action, variant=None) -> list[str]:
     return [action.method_for(variant, step) for step in range(len(action.steps))]
 
 
-# Emulator defects reported to its owner; strict, so the mark must go once they are fixed.
-EMULATOR_GAPS = {
-    "user_add": "the emulator's user.add reads fields{} instead of the documented top-level EMAIL, NAME, ...",
-}
-
-
-def _params(actions_):
-    return [
-        pytest.param(a, id=a.action_id, marks=[pytest.mark.xfail(reason=EMULATOR_GAPS[a.action_id], strict=True)])
-        if a.action_id in EMULATOR_GAPS else pytest.param(a, id=a.action_id)
-        for a in actions_
-    ]
-
-
-@pytest.mark.parametrize("action", _params(ACTIONS))
+@pytest.mark.parametrize("action", ACTIONS, ids=[a.action_id for a in ACTIONS])
 def test_every_action_runs_its_documented_methods(action, emu, webhook_conn, request, tmp_path):
     if not _module_exists(action):
         pytest.skip(f"operators/{action.module}.py is not there yet (owned by another helper)")
