@@ -120,10 +120,8 @@ class Emulator:
     def _table(self, entity: str, options: dict):
         from .handlers.crm import item_table_name
 
-        if entity == "crm.item":
-            name = item_table_name(int(options.get("entity_type_id", 0)))
-            spec = ENTITIES[name.split("#", 1)[0]]
-            return spec, self.portal.table(name)
+        if entity == "crm.item":  # the item view's names over the type's table
+            return ENTITIES["crm.item"], self.portal.table(item_table_name(int(options.get("entity_type_id", 0))))
         if entity not in ENTITIES:
             raise KeyError(f"unknown emulator entity {entity!r}; known: {sorted(ENTITIES)}")
         return ENTITIES[entity], self.portal.table(entity)

@@ -114,6 +114,8 @@ def test_crm_item_is_a_camel_case_view_of_the_same_table(emu, rest, deals):
 
 def test_smart_process_items_live_in_their_own_table(emu, rest):
     emu.seed("crm.item", [{"title": "spa"}], entity_type_id=1032)
+    emu.seed("crm.item", [{"title": "deal via item seed", "stageId": "WON"}], entity_type_id=2)
+    assert emu.rows("crm.deal")[0]["STAGE_ID"] == "WON"
     assert rest.result("crm.item.list", {"entityTypeId": 1032})["result"]["items"][0]["title"] == "spa"
     assert rest.result("crm.item.list", {"entityTypeId": 1036})["result"]["items"] == []
 
