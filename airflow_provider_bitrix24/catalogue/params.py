@@ -35,6 +35,12 @@ STRUCTURED_NAMES = frozenset(
 )
 
 
+# Names whose value has one shape in every Bitrix24 method (a record id is a scalar, a list
+# filter an object, a select a list): a wrong shape is refused before anything is sent.
+SHAPED_NAMES = {"id": "scalar", "filter": "object", "select": "list"}
+_SHAPES = {"scalar": ((int, float, str), "a number or a string"), "object": (dict, "an object"), "list": ((list, tuple), "a list")}
+
+
 class ParameterError(Bitrix24ConfigError):
     """The parameters do not fit the action's documented contract; nothing was sent."""
 
@@ -256,6 +262,10 @@ def check(
 
     for term in required.terms:
         _require(action_id, params, term, "", doc)
+    for key, value in params.items():
+        shape = SHAPED_NAMES.get(str(key).casefold())
+        if shape and value is not None and (isinstance(value, bool) or not isinstance(value, _SHAPES[shape][0])):
+            raise ParameterError(action_id, f"parameter {key!r} must be {_SHAPES[shape][1]} (got {type(value).__name__})", doc)
     for param in known:
         key = find(params, param.name) if not param.is_pattern else None
         if key is not None:
