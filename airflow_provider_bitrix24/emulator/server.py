@@ -101,6 +101,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         kind, name, credentials = parse_route(url.path)
         record = RequestRecord(method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=url.path)
         if kind == "unknown":
+            self._drain_body()
             self._finish(record, failure(404, "ERROR_METHOD_NOT_FOUND", "Method not found!"), started)
             return
         early = portal.take_fault(name, ("drop_before", "redirect", "html"))

@@ -149,3 +149,13 @@ def test_every_registered_method_is_documented(emu):
     """Handler modules must not invent methods: each name is in catalogue/methods.tsv."""
     invented = sorted(name for name in HANDLERS if name not in emu.portal.catalogue)
     assert invented == []
+
+
+def test_keep_alive_survives_replies_that_ignore_the_body(emu, rest):
+    for path in ("/nowhere", "/rest/1/2/3/4/5"):
+        response = rest.session.post(emu.url + path, json={"filter": {"x": 1}}, timeout=5)
+        assert (response.status_code, response.json()["error"]) == (404, "ERROR_METHOD_NOT_FOUND")
+        assert rest.result("server.time")["result"]  # same connection, still in sync
+    emu.inject_fault(502, kind="html")
+    assert rest.post("crm.deal.add", {"fields": {"TITLE": "x"}}).status_code == 502
+    assert rest.result("crm.deal.add", {"fields": {"TITLE": "y"}})["result"] == 1
