@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -139,7 +140,7 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
 
     By default only records modified in the run's data interval are exported
     (``>=modified_field`` = ``data_interval_start`` and ``<modified_field`` = ``data_interval_end``);
-    ``incremental=False`` exports everything matching ``params``. Rows are streamed to a
+    ``incremental=False`` exports everything matching ``parameters``. Rows are streamed to a
     temporary object in ID order and moved over ``path`` at the end, so a re-run of the same
     interval replaces the object with identical content and a failure leaves the previous object
     untouched.
@@ -149,7 +150,8 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
     :param method: list method, e.g. ``crm.deal.list`` or ``crm.item.list``; or give ``action``.
     :param action: a catalogue action id whose method is a list method (e.g. ``crm_get_all_deals``).
     :param path: target object, e.g. ``s3://bucket/deals/{{ ds }}.jsonl.gz`` (templated).
-    :param params: extra method parameters: ``select``, ``filter``, ``entityTypeId``, ... (templated).
+    :param parameters: method parameters: ``select``, ``filter``, ``entityTypeId``, ... (templated).
+        Named ``parameters`` because ``params`` is Airflow's own DAG-params argument.
     :param incremental: export only the data interval (default) or everything.
     :param modified_field: field for the interval filter; defaults per method (``DATE_MODIFY``,
         ``updatedTime`` for crm.item.list, ``CHANGED_DATE`` for tasks.task.list).
@@ -158,8 +160,8 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
     :param bitrix24_conn_id: Airflow connection of the portal.
     """
 
-    template_fields: Sequence[str] = ("path", "params", "method", "bitrix24_conn_id", "storage_conn_id")
-    template_fields_renderers = {"params": "json"}
+    template_fields: Sequence[str] = ("path", "parameters", "method", "bitrix24_conn_id", "storage_conn_id")
+    template_fields_renderers = {"parameters": "json"}
 
     def __init__(
         self,
@@ -167,7 +169,7 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
         path: str | ObjectStoragePath,
         method: str | None = None,
         action: str | None = None,
-        params: dict | None = None,
+        parameters: dict | None = None,
         incremental: bool = True,
         modified_field: str | None = None,
         compression: str | None = "infer",
@@ -180,7 +182,7 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
             raise ValueError("give exactly one of method= or action=")
         self.method = method or _list_method_of_action(str(action))
         self.path = path
-        self.params = params or {}
+        self.parameters = parameters or {}
         self.incremental = incremental
         self.modified_field = modified_field
         self.compression = compression
@@ -192,7 +194,7 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
         return make_hook(self.bitrix24_conn_id)
 
     def build_params(self, context: Context) -> dict:
-        params = dict(self.params)
+        params = dict(self.parameters)
         if not self.incremental:
             return params
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
@@ -264,14 +266,16 @@ class ImportStats:
             self._out.flush()
 
 
-def _comm_value(value: Any) -> str | None:
-    """The first value of a phone/e-mail given as a string or as Bitrix24 multi-field list."""
+def _comm_key(kind: str, value: Any) -> str | None:
+    """A phone/e-mail (string or Bitrix24 multi-field list) as a match key: e-mails compare
+    case-insensitively, phones by their digits, as the portal's duplicate search does."""
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, dict):
         value = value.get("VALUE")
     text = str(value).strip() if value not in (None, "") else ""
-    return text or None
+    key = re.sub(r"\D", "", text) if kind == "PHONE" else text.casefold()
+    return key or None
 
 
 class ObjectStorageToBitrix24Operator(BaseOperator):
@@ -374,7 +378,7 @@ class ObjectStorageToBitrix24Operator(BaseOperator):
         value = row.get(self.key_column)
         if self.match_by == "field":
             return None if value in (None, "") else str(value)
-        return _comm_value(value)
+        return _comm_key(COMM_TYPES[self.match_by], value)
 
     # -- lookups -----------------------------------------------------------------------------
     def _find_existing(self, keys: list[str]) -> dict[str, int]:
