@@ -19,6 +19,7 @@ import posixpath
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import IO, Any, Literal
 from urllib.parse import urljoin
 
@@ -436,6 +437,18 @@ def download_to(
 # --------------------------------------------------------------------------- Drive
 
 
+def parse_drive_time(value: Any) -> datetime | None:
+    """A Drive timestamp (ISO 8601 with offset, e.g. ``2026-02-16T12:52:05+02:00``) as an aware
+    datetime; ``None`` for empty or unreadable values."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class DriveTarget:
     """Where an upload goes: a folder id, or the root of a storage (``kind="storage"``)."""
@@ -506,6 +519,20 @@ class Drive:
             yield rel, item
             if recursive and item.get("TYPE") == "folder":
                 yield from self.walk(DriveTarget(int(item["ID"])), prefix=rel)
+
+    def modified_files(
+        self, folder: DriveTarget | int, since: datetime | None, until: datetime | None
+    ) -> Iterator[tuple[str, dict]]:
+        """Files below ``folder`` (recursively) whose ``UPDATE_TIME`` is in ``[since, until)``;
+        ``None`` leaves that side open. Yields ``(relative path, record)`` lazily."""
+        for path, item in self.walk(folder):
+            if item.get("TYPE") != "file":
+                continue
+            changed = parse_drive_time(item.get("UPDATE_TIME"))
+            if changed is None:
+                continue
+            if (since is None or changed >= since) and (until is None or changed < until):
+                yield path, item
 
     # -- folders
     def ensure_folder(self, parent: DriveTarget, path: str) -> dict:
