@@ -8,14 +8,6 @@ from airflow_provider_bitrix24.catalogue.params import ParameterError, find
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
 
-class ChatSendMessageOperator(Bitrix24ActionOperator): action_id = "chat_send_message"  # noqa: E701
-class ChatGetMessagesOperator(Bitrix24ActionOperator): action_id = "chat_get_messages"  # noqa: E701
-class ChatUpdateMessageOperator(Bitrix24ActionOperator): action_id = "chat_update_message"  # noqa: E701
-class ChatDeleteMessageOperator(Bitrix24ActionOperator): action_id = "chat_delete_message"  # noqa: E701
-class ChatCreateChatOperator(Bitrix24ActionOperator): action_id = "chat_create_chat"  # noqa: E701
-class ChatGetChatOperator(Bitrix24ActionOperator): action_id = "chat_get_chat"  # noqa: E701
-
-
 class ChatUpdateChatOperator(Bitrix24ActionOperator):
     """Change a group chat's title, colour and/or avatar: one setter call per value given
     (``files={"AVATAR": path}`` encodes an image). Returns ``{"TITLE": true, ...}``."""
@@ -35,4 +27,10 @@ class ChatUpdateChatOperator(Bitrix24ActionOperator):
         return {name: hook.call(setter, body) for setter, name, body in calls}
 
 
+class ChatSendMessageOperator(Bitrix24ActionOperator): action_id = "chat_send_message"  # noqa: E701
+class ChatGetMessagesOperator(Bitrix24ActionOperator): action_id = "chat_get_messages"  # noqa: E701
+class ChatUpdateMessageOperator(Bitrix24ActionOperator): action_id = "chat_update_message"  # noqa: E701
+class ChatDeleteMessageOperator(Bitrix24ActionOperator): action_id = "chat_delete_message"  # noqa: E701
+class ChatCreateChatOperator(Bitrix24ActionOperator): action_id = "chat_create_chat"  # noqa: E701
+class ChatGetChatOperator(Bitrix24ActionOperator): action_id = "chat_get_chat"  # noqa: E701
 class ChatGetChatUsersOperator(Bitrix24ActionOperator): action_id = "chat_get_chat_users"  # noqa: E701

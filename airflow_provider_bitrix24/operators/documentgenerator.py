@@ -9,13 +9,6 @@ from airflow_provider_bitrix24.client.errors import Bitrix24NotFound
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
 
-class DocumentGeneratorGenerateDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_generate_document"  # noqa: E701
-class DocumentGeneratorGetDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_get_document"  # noqa: E701
-class DocumentGeneratorGetDocumentsOperator(Bitrix24ActionOperator): action_id = "document_generator_get_documents"  # noqa: E701
-class DocumentGeneratorUpdateDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_update_document"  # noqa: E701
-class DocumentGeneratorDeleteDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_delete_document"  # noqa: E701
-
-
 class DocumentGeneratorDownloadDocumentOperator(Bitrix24ActionOperator):
     """Write a generated document to ``output_path``: read the document record, then stream its
     DOCX link (``format="docx"``, default) or PDF link (``format="pdf"``; exists only once the
@@ -35,6 +28,11 @@ class DocumentGeneratorDownloadDocumentOperator(Bitrix24ActionOperator):
         return {**self.download(hook, url), "id": document.get("id"), "format": fmt}
 
 
+class DocumentGeneratorGenerateDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_generate_document"  # noqa: E701
+class DocumentGeneratorGetDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_get_document"  # noqa: E701
+class DocumentGeneratorGetDocumentsOperator(Bitrix24ActionOperator): action_id = "document_generator_get_documents"  # noqa: E701
+class DocumentGeneratorUpdateDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_update_document"  # noqa: E701
+class DocumentGeneratorDeleteDocumentOperator(Bitrix24ActionOperator): action_id = "document_generator_delete_document"  # noqa: E701
 class DocumentGeneratorGetTemplateOperator(Bitrix24ActionOperator): action_id = "document_generator_get_template"  # noqa: E701
 class DocumentGeneratorGetTemplatesOperator(Bitrix24ActionOperator): action_id = "document_generator_get_templates"  # noqa: E701
 class DocumentGeneratorCreateTemplateOperator(Bitrix24ActionOperator): action_id = "document_generator_create_template"  # noqa: E701

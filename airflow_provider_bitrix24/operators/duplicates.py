@@ -8,8 +8,6 @@ from airflow_provider_bitrix24.catalogue.params import ParameterError, find
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
 
-
-
 class DuplicateFindDuplicatesOperator(Bitrix24ActionOperator):
     """Duplicates of one lead, contact or company: read its phones and e-mails, then search each
     communication type. Returns ``{"PHONE": {...}, "EMAIL": {...}}`` (types it has none of are

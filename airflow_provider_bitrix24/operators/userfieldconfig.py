@@ -9,9 +9,6 @@ from airflow_provider_bitrix24.client.errors import Bitrix24Error
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
 
-class UserFieldConfigAddOperator(Bitrix24ActionOperator): action_id = "user_field_config_add"  # noqa: E701
-
-
 class UserFieldConfigAddMultipleOperator(Bitrix24ActionOperator):
     """Create several custom fields: one ``userfieldconfig.add`` per entry of ``fields``, sent
     together through ``batch``. Returns one result per field in order; if any field failed the
@@ -33,6 +30,7 @@ class UserFieldConfigAddMultipleOperator(Bitrix24ActionOperator):
         return [{"fieldName": names[k], "result": result.result.get(k)} for k in commands]
 
 
+class UserFieldConfigAddOperator(Bitrix24ActionOperator): action_id = "user_field_config_add"  # noqa: E701
 class UserFieldConfigDeleteOperator(Bitrix24ActionOperator): action_id = "user_field_config_delete"  # noqa: E701
 class UserFieldConfigGetOperator(Bitrix24ActionOperator): action_id = "user_field_config_get"  # noqa: E701
 class UserFieldConfigGetListOperator(Bitrix24ActionOperator): action_id = "user_field_config_get_list"  # noqa: E701
