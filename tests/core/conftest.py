@@ -1,0 +1,22 @@
+"""Every core test that talks to the emulator also proves that no credential reached the logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(request, caplog):
+    caplog.set_level(logging.DEBUG)  # includes urllib3's request lines, which carry webhook paths
+    yield
+    if "emu" not in request.fixturenames:
+        return
+    emu = request.getfixturevalue("emulator_server")  # session-scoped: still alive at teardown
+    portal = emu.portal
+    with portal.lock:
+        secrets = {emu.webhook_code, emu.client_secret, *portal.access_tokens, *portal.refresh_tokens}
+    text = caplog.text
+    leaked = sorted(s for s in secrets if s and s in text)
+    assert not leaked, f"{len(leaked)} secret(s) appeared in the captured logs"
