@@ -83,3 +83,13 @@ def test_injected_error_can_target_one_command_in_a_batch(emu, rest):
     result = rest.result("batch", {"cmd": {"a": "crm.deal.add?fields[TITLE]=x", "b": "crm.deal.add?fields[TITLE]=y"}})["result"]
     assert result["result_error"]["a"] == {"error": "ERROR_CORE", "error_description": "boom"}
     assert result["result"]["b"] == 1
+
+
+def test_operator_keys_with_equals_sign_must_be_percent_encoded(emu, rest):
+    emu.seed("crm.deal", [{"TITLE": f"d{i}"} for i in range(5)])
+    result = rest.result("batch", {"cmd": {
+        "encoded": "crm.deal.list?filter[%3C%3DID]=2&start=-1",
+        "raw": "crm.deal.list?filter[<=ID]=2&start=-1",  # PHP splits at the first '='
+    }})["result"]
+    assert [r["ID"] for r in result["result"]["encoded"]] == ["1", "2"]
+    assert result["result_error"]["raw"]["error_description"] == "Parameter 'filter' must be array."
