@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -193,7 +194,12 @@ class Bitrix24Client:
     def call_raw(self, method: str, params: Mapping[str, Any] | None = None) -> dict:
         """Call ``method`` and return the whole success envelope (``result``, ``next``, ``total``, ``time``)."""
         method = _check_method(method)
-        return self._send(method, dict(params or {}), is_read_method(method))
+        params = dict(params or {})
+        if method.lower() == "batch":
+            cmd = params.get("cmd")
+            if isinstance(cmd, (Mapping, list, tuple)):
+                _check_batch_chunk(list(cmd.items()) if isinstance(cmd, Mapping) else list(enumerate(cmd)))
+        return self._send(method, params, is_read_method(method))
 
     # ------------------------------------------------------------------ transport + retry policy
 
@@ -337,9 +343,11 @@ class Bitrix24Client:
         for key, command in items:
             method, cmd = _encode_batch_command(command)
             encoded.append((str(key), method, cmd))
+        chunks = [encoded[start : start + BATCH_LIMIT] for start in range(0, len(encoded), BATCH_LIMIT)]
+        for chunk in chunks:  # every chunk is checked before the first is sent
+            _check_batch_chunk([(key, cmd) for key, _m, cmd in chunk])
         out = BatchResult()
-        for start in range(0, len(encoded), BATCH_LIMIT):
-            chunk = encoded[start : start + BATCH_LIMIT]
+        for chunk in chunks:
             self._batch_chunk(chunk, halt, out)
             if halt and out.errors:
                 break
@@ -540,6 +548,34 @@ def _encode_batch_command(command: Any) -> tuple[str, str]:
     if method.lower() == "batch":
         raise Bitrix24ConfigError(description="batch cannot be nested inside batch")
     return method, encode_command(method, params)
+
+
+_REFERENCE = re.compile(r"\$result(?:_next|_total|_error|_time)?\[([^\[\]]*)\]")
+
+
+def _check_batch_chunk(commands: list[tuple[Any, Any]]) -> None:
+    """Refuse, before sending, one batch request the portal would reject or mis-resolve: more
+    than 50 commands, or a ``$result[key]`` naming no earlier command of the same request (the
+    portal silently substitutes an empty value, so the command would run with a blank parameter)."""
+    if len(commands) > BATCH_LIMIT:
+        raise Bitrix24ConfigError(
+            description=f"one batch request takes at most {BATCH_LIMIT} commands, got {len(commands)}",
+            method="batch",
+            hint="use Bitrix24Client.batch() / Bitrix24Hook.batch() (or Bitrix24BatchOperator), which send 50 per request",
+        )
+    earlier: set[str] = set()
+    for key, command in commands:
+        for ref in _REFERENCE.findall(unquote(str(command))):
+            if ref not in earlier:
+                raise Bitrix24ConfigError(
+                    description=(
+                        f"batch command {str(key)!r} refers to $result[{ref}], but no earlier command in the same "
+                        f"request has the key {ref!r}"
+                    ),
+                    method="batch",
+                    hint=f"references reach only earlier commands of the same request of up to {BATCH_LIMIT}",
+                )
+        earlier.add(str(key))
 
 
 def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:
