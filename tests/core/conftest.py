@@ -17,6 +17,8 @@ def no_secrets_in_logs(request, caplog):
     portal = emu.portal
     with portal.lock:
         secrets = {emu.webhook_code, emu.client_secret, *portal.access_tokens, *portal.refresh_tokens}
-    text = caplog.text
+    # At teardown caplog.text only holds teardown records: read the setup and call phases.
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    text = "\n".join(record.getMessage() + (record.exc_text or "") for record in records)
     leaked = sorted(s for s in secrets if s and s in text)
     assert not leaked, f"{len(leaked)} secret(s) appeared in the captured logs"
