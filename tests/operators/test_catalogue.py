@@ -132,3 +132,11 @@ def test_methods_index_is_the_reference_copy():
     packaged = (PACKAGE / "catalogue" / "methods.tsv").read_text(encoding="utf-8")
     assert packaged == reference.read_text(encoding="utf-8")
     assert "crm.deal.add" in methods()
+
+
+def test_operator_docs_are_generated_from_the_catalogue():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/gen_operator_docs.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    text = (ROOT / "docs/operators.md").read_text(encoding="utf-8")
+    assert all(f"`{a.action_id}`" in text for a in actions())
+    assert "(docs/operators.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
