@@ -1,0 +1,328 @@
+"""Event triggers for event-driven scheduling (``Asset`` + ``AssetWatcher``) on Bitrix24.
+
+* :class:`Bitrix24ChangesTrigger` follows new and changed records of a list method (CRM
+  entities, smart-process items via ``crm.item.list``, tasks) matched by a filter. Works with
+  any connection, including a plain incoming webhook.
+* :class:`Bitrix24OfflineEventsTrigger` drains the portal's offline event queue
+  (``event.offline.get`` / ``event.offline.clear``). Application (OAuth) connections only.
+
+Each :class:`~airflow.triggers.base.TriggerEvent` becomes one asset event whose ``extra`` holds
+``{"from_trigger": True, "payload": <the payload below>}``; a DAG run reads it from
+``triggering_asset_events``.
+
+Delivery guarantee (both triggers): the position (change cursor, or the reserved offline batch)
+is persisted in a cursor store (:mod:`.event_cursor`) only after the triggerer took the event,
+i.e. when Airflow resumes the trigger after the ``yield``. Stopping, restarting or redeploying
+the triggerer therefore neither loses nor repeats a batch. The one gap is a hard crash of the
+triggerer in the second or two between taking an event and writing it to the metadata
+database: that batch is lost (the same window every Airflow trigger has). See docs/events.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_provider_bitrix24.triggers.bitrix24 import make_hook
+from airflow_provider_bitrix24.triggers.event_changes import (
+    ChangeReader,
+    Cursor,
+    change_source,
+    portal_now_second,
+    start_second,
+)
+from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
+from airflow_provider_bitrix24.triggers.polling import TRANSIENT_ERRORS, OfflineEventsProbe, clear_offline_events
+
+
+class _Bitrix24EventTrigger(BaseEventTrigger):
+    """Shared plumbing: serialization, the hook (built in a worker thread), the cursor store."""
+
+    #: kwargs that do not change *what* is watched, so they stay out of the default cursor key
+    _KEY_EXCLUDES: tuple[str, ...] = ("poll_interval", "cursor_key", "cursor_store")
+
+    def __init__(
+        self,
+        *,
+        bitrix24_conn_id: str = "bitrix24_default",
+        poll_interval: float = 60.0,
+        cursor_key: str | None = None,
+        cursor_store: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.bitrix24_conn_id = bitrix24_conn_id
+        self.poll_interval = float(poll_interval)
+        self.cursor_store = dict(cursor_store) if cursor_store else None
+        self._cursor_key = cursor_key
+        self._hook: Any = None
+
+    # -- identity ---------------------------------------------------------------------------
+    def _watch_kwargs(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self._watch_kwargs(),
+                "bitrix24_conn_id": self.bitrix24_conn_id,
+                "poll_interval": self.poll_interval,
+                "cursor_key": self._cursor_key,
+                "cursor_store": self.cursor_store,
+            },
+        )
+
+    @property
+    def cursor_key(self) -> str:
+        """The given key, or one derived from what is watched (so a changed filter starts afresh)."""
+        if self._cursor_key:
+            return self._cursor_key
+        identity = {k: v for k, v in self.serialize()[1].items() if k not in self._KEY_EXCLUDES}
+        digest = hashlib.sha256(json.dumps([type(self).__name__, identity], sort_keys=True, default=str).encode())
+        return f"{type(self).__name__.lower()}_{digest.hexdigest()[:16]}"
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _store(self) -> CursorStore:
+        return build_cursor_store(self.cursor_store, self)
+
+    def _get_hook(self) -> Any:
+        # Runs in a worker thread: building the hook reads the connection synchronously.
+        if self._hook is None:
+            self._hook = make_hook(self.bitrix24_conn_id)
+        return self._hook
+
+    async def _in_thread(self, fn, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    async def _pause_after(self, err: Exception) -> None:
+        self.log.warning("Bitrix24 %s: transient error, will poll again in %ss: %s", self.bitrix24_conn_id, self.poll_interval, err)
+        await asyncio.sleep(self.poll_interval)
+
+
+class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
+    """Fire for records of a list method created or changed since the last event.
+
+    One event per batch of up to ``batch_size`` changes, oldest first, with the payload::
+
+        {"source": "deal", "list_method": "crm.deal.list", "count": 3, "ids": [5, 7, 9],
+         "changes": [{"id": 5, "modified": "2026-01-31T09:00:00+00:00", ...selected fields}],
+         "cursor_key": "...", "batch": "<cursor before>..<cursor after>"}
+
+    A record appears again each time it changes again later. Records changed within the last
+    ``settle_seconds`` wait for the next poll (one-second timestamps need a closed second; see
+    :mod:`.event_changes`). Deleted records are not reported.
+
+    :param source: ``deal``, ``lead``, ``contact``, ``company``, ``quote``, ``item`` (smart
+        processes and other types through crm.item.list; needs ``entity_type_id``) or ``task``.
+    :param filter: list filter in the method's own field names, e.g. ``{"STAGE_ID": "WON"}``.
+    :param select: extra fields to copy into each change (keep it small: it is stored with the
+        asset event).
+    :param entity_type_id: CRM entity type for ``source="item"``.
+    :param batch_size: changes per event.
+    :param settle_seconds: how far behind the portal clock to read.
+    :param start_from: where a watcher without a stored cursor starts: ``"now"`` (default),
+        ``"beginning"`` or a time value.
+    :param bitrix24_conn_id: Airflow connection of the portal.
+    :param poll_interval: seconds between polls once caught up.
+    :param cursor_key: name of the stored cursor; defaults to a digest of what is watched. Set
+        it (e.g. to the watcher name) to keep the position when you change the filter.
+    :param cursor_store: where the cursor lives (:func:`.event_cursor.build_cursor_store`);
+        default: an Airflow Variable.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: str = "deal",
+        filter: dict | None = None,
+        select: Sequence[str] | None = None,
+        entity_type_id: int | None = None,
+        batch_size: int = 100,
+        settle_seconds: int = 5,
+        start_from: str = "now",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.change_source = change_source(source)
+        self.filter = dict(filter or {})
+        self.select = list(select or [])
+        self.entity_type_id = int(entity_type_id) if entity_type_id not in (None, "") else None
+        self.change_source.base_params(self.entity_type_id)  # fail at parse time, not in the triggerer
+        if int(batch_size) < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = int(batch_size)
+        self.settle_seconds = max(0, int(settle_seconds))
+        self.start_from = start_from
+
+    def _watch_kwargs(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "filter": self.filter,
+            "select": self.select,
+            "entity_type_id": self.entity_type_id,
+            "batch_size": self.batch_size,
+            "settle_seconds": self.settle_seconds,
+            "start_from": self.start_from,
+        }
+
+    def _reader(self) -> ChangeReader:
+        return ChangeReader(self._get_hook(), self.change_source, self.filter, self.select, self.entity_type_id)
+
+    def _upper(self) -> int:
+        # Only whole seconds that ended ``settle_seconds`` ago are read.
+        return portal_now_second(self._get_hook()) - self.settle_seconds
+
+    def _start(self) -> Cursor:
+        return Cursor(start_second(self.start_from, self._upper()))
+
+    def _poll(self, cursor: Cursor):
+        return self._reader().collect(cursor, self._upper(), self.batch_size)
+
+    def _payload(self, changes: list, before: Cursor, after: Cursor) -> dict:
+        return {
+            "source": self.source,
+            "list_method": self.change_source.list_method,
+            "count": len(changes),
+            "ids": [c.id for c in changes],
+            "changes": [c.to_payload() for c in changes],
+            "cursor_key": self.cursor_key,
+            "batch": f"{before.second}:{before.last_id}..{after.second}:{after.last_id}",
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        store, key = self._store(), self.cursor_key
+        cursor: Cursor | None = None
+        self.log.info("Watching %s changes on %s (cursor in %s)", self.source, self.bitrix24_conn_id, store.describe(key))
+        while True:
+            try:
+                if cursor is None:
+                    saved = await store.aload(key)
+                    if saved:
+                        cursor = Cursor.from_dict(saved)
+                    else:
+                        # Fix "now" at once, so a restart does not move the starting point.
+                        cursor = await self._in_thread(self._start)
+                        await store.asave(key, cursor.to_dict())
+                changes, after = await self._in_thread(self._poll, cursor)
+            except TRANSIENT_ERRORS as err:
+                await self._pause_after(err)
+                continue
+            if changes:
+                self.log.info("%s %s change(s) up to %s", len(changes), self.source, after.to_dict()["time"])
+                yield TriggerEvent(self._payload(changes, cursor, after))
+                # Resumed: the triggerer has taken the event. Only now move the stored cursor.
+            if after != cursor:
+                cursor = after
+                await store.asave(key, cursor.to_dict())
+            if len(changes) >= self.batch_size:
+                continue  # a burst: read on without waiting
+            await asyncio.sleep(self.poll_interval)
+
+
+class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
+    """Fire for batches of the application's offline events, clearing them once Airflow has them.
+
+    Steps per batch: reserve up to ``batch_size`` events (``event.offline.get`` with
+    ``clear=0``), store ``{"phase": "reserved", process_id, ids}``, yield the event; when the
+    triggerer resumes the trigger, store ``"delivered"``; on the next poll clear exactly those
+    ids (``event.offline.clear``). After a restart, a ``reserved`` batch is fetched again under
+    its ``process_id`` and delivered (it never reached Airflow), a ``delivered`` one is cleared.
+    Payload::
+
+        {"process_id": "...", "count": 2, "ids": ["11", "12"], "message_ids": [...],
+         "events": [{"ID", "TIMESTAMP_X", "EVENT_NAME", "EVENT_DATA", "EVENT_ADDITIONAL", "MESSAGE_ID"}]}
+
+    :param event_names: only these events (e.g. ``["ONCRMDEALUPDATE"]``); all when empty.
+    :param batch_size: events per trigger event (1-1000).
+    :param auth_connector: the ``auth_connector`` given to event.bind, if any.
+    Other parameters as in :class:`Bitrix24ChangesTrigger`.
+    """
+
+    def __init__(
+        self,
+        *,
+        event_names: Sequence[str] | str = (),
+        batch_size: int = 50,
+        auth_connector: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.event_names = [event_names] if isinstance(event_names, str) else [str(n) for n in event_names]
+        if not 1 <= int(batch_size) <= 1000:
+            raise ValueError("batch_size must be between 1 and 1000")
+        self.batch_size = int(batch_size)
+        self.auth_connector = auth_connector or None
+        self.probe = OfflineEventsProbe(self.event_names, self.auth_connector)
+
+    def _watch_kwargs(self) -> dict[str, Any]:
+        return {"event_names": self.event_names, "batch_size": self.batch_size, "auth_connector": self.auth_connector}
+
+    def _check_auth(self) -> None:
+        from airflow_provider_bitrix24.sensors.events import require_application_auth
+
+        require_application_auth(self._get_hook(), self.bitrix24_conn_id)
+
+    def _reserve(self, process_id: str | None) -> dict | None:
+        params: dict[str, Any] = {"filter": self.probe.queue_filter(), "limit": self.batch_size, "clear": 0}
+        if process_id:
+            params["process_id"] = process_id  # hand out this process's unconfirmed events again
+        if self.auth_connector:
+            params["auth_connector"] = self.auth_connector
+        result = self._get_hook().call("event.offline.get", params) or {}
+        events = result.get("events") or []
+        if not events:
+            return None
+        return {"process_id": result.get("process_id") or process_id, "events": events}
+
+    def _clear(self, state: dict) -> None:
+        clear_offline_events(self._get_hook(), state["process_id"], list(state["ids"]))
+
+    @staticmethod
+    def _payload(batch: dict) -> dict:
+        events = batch["events"]
+        return {
+            "process_id": batch["process_id"],
+            "count": len(events),
+            "ids": [str(e.get("ID")) for e in events],
+            "message_ids": [e.get("MESSAGE_ID") for e in events],
+            "events": events,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        store, key = self._store(), self.cursor_key
+        await self._in_thread(self._check_auth)  # a webhook connection fails here, clearly
+        self.log.info("Draining offline events %s on %s (state in %s)", self.event_names or "(all)", self.bitrix24_conn_id, store.describe(key))
+        state: dict | None = None
+        while True:
+            try:
+                if state is None:
+                    state = await store.aload(key) or {}
+                if state.get("phase") == "delivered":
+                    await self._in_thread(self._clear, state)
+                    state = {}
+                    await store.asave(key, state)
+                pending = state.get("process_id") if state.get("phase") == "reserved" else None
+                batch = await self._in_thread(self._reserve, pending)
+            except TRANSIENT_ERRORS as err:
+                await self._pause_after(err)
+                continue
+            if batch is None:
+                if state:
+                    state = {}
+                    await store.asave(key, state)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            payload = self._payload(batch)
+            state = {"phase": "reserved", "process_id": payload["process_id"], "ids": payload["ids"]}
+            await store.asave(key, state)
+            self.log.info("%s offline event(s) reserved under process %s", payload["count"], payload["process_id"])
+            yield TriggerEvent(payload)
+            # Resumed: the triggerer has taken the event; the next round clears these ids.
+            state = {**state, "phase": "delivered"}
+            await store.asave(key, state)

@@ -1,0 +1,69 @@
+"""Helpers for driving event triggers the way the triggerer does.
+
+The triggerer iterates ``trigger.run()``: it takes an event, queues it and resumes the
+generator. :func:`drive` does the same and stops the trigger (cancels it) once ``stop_when``
+holds, at whatever await point the trigger is in, like a triggerer shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+import pytest
+
+
+async def _drive(trigger: Any, stop_when: Callable[[list], bool], timeout: float) -> list[dict]:
+    events: list[dict] = []
+
+    async def consume() -> None:
+        async for event in trigger.run():
+            events.append(event.payload)
+
+    task = asyncio.create_task(consume())
+    deadline = time.monotonic() + timeout
+    try:
+        while not stop_when(events):
+            if task.done():
+                task.result()  # surface the trigger's exception
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"trigger did not reach the expected state in {timeout}s; got {len(events)} event(s)")
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        # A cursor save started in a worker thread finishes even when its awaiter is cancelled.
+        await asyncio.sleep(0.2)
+    return events
+
+
+def drive(trigger: Any, stop_when: Callable[[list], bool], timeout: float = 30.0) -> list[dict]:
+    """Run ``trigger`` until ``stop_when(payloads)`` holds; return the payloads it emitted."""
+    return asyncio.run(_drive(trigger, stop_when, timeout))
+
+
+def drive_quietly(trigger: Any, seconds: float = 0.6) -> list[dict]:
+    """Run ``trigger`` for ``seconds`` and return whatever it emitted (expected: nothing)."""
+    started = time.monotonic()
+    return drive(trigger, lambda ev: bool(ev) or time.monotonic() - started > seconds, timeout=seconds + 5)
+
+
+def delivered_ids(payloads: list[dict]) -> list[int]:
+    return [i for p in payloads for i in p["ids"]]
+
+
+@pytest.fixture
+def file_store(tmp_path) -> dict:
+    return {"type": "file", "path": str(tmp_path / "cursors.json")}
+
+
+@pytest.fixture
+def hook(webhook_conn):
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    return Bitrix24Hook()
