@@ -7,6 +7,7 @@ they are credentials of a local fake portal, never of a real one.
 from __future__ import annotations
 
 import argparse
+import ssl
 
 from .core import Emulator
 
@@ -17,9 +18,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8024)
     parser.add_argument("--seed-deals", type=int, default=0, help="generate this many crm.deal rows")
     parser.add_argument("--no-limits", action="store_true", help="disable the rate and operating-time limits")
+    parser.add_argument("--certfile", help="serve HTTPS with this PEM certificate (and --keyfile)")
+    parser.add_argument("--keyfile")
     args = parser.parse_args(argv)
 
-    emulator = Emulator(port=args.port, host=args.host)
+    context = None
+    if args.certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
+    emulator = Emulator(port=args.port, host=args.host, ssl_context=context)
     if args.no_limits:
         emulator.configure(rate_limit=None, operating_limit=None)
     if args.seed_deals:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any, Callable, Iterable
 
@@ -15,20 +16,24 @@ from .state import FAULT_KINDS, CostModel, Fault, Portal, RequestRecord
 class Emulator:
     """A Bitrix24 portal on ``http://host:port`` (port 0 picks a free one) run in a thread.
 
+    Pass a server-side ``ssl_context`` to serve HTTPS instead (clients that only speak https,
+    benchmarks that should pay for TLS like a real portal).
+
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Every attribute is safe to
     read from tests while clients talk to it.
     """
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
         load_all()
         self.portal = Portal()
         self._host, self._port = host, port
+        self._tls = ssl_context
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Emulator":
-        self._server = EmulatorHTTPServer((self._host, self._port), self.portal)
+        self._server = EmulatorHTTPServer((self._host, self._port), self.portal, self._tls)
         self.portal.base_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="bitrix24-emulator", daemon=True)
         self._thread.start()
@@ -60,7 +65,7 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self.port}"
 
     @property
     def webhook_user_id(self) -> int:

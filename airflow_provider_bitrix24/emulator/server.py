@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -187,6 +188,21 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], portal: Portal) -> None:
+    def __init__(self, address: tuple[str, int], portal: Portal, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(address, _RequestHandler)
         self.portal = portal
+        self.tls = tls
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake runs in the connection's own thread (not in the accept loop)."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            connection = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        finally:
+            connection.close()

@@ -58,3 +58,28 @@ def test_cli_prints_credentials_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_https_with_a_server_certificate(tmp_path):
+    import shutil
+    import ssl
+
+    import pytest
+
+    from airflow_provider_bitrix24.emulator import Emulator
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with Emulator(ssl_context=context) as emu:
+        assert emu.url.startswith("https://127.0.0.1:")
+        body = requests.post(emu.webhook_url + "user.current", json={}, verify=str(cert), timeout=5).json()
+        assert body["result"]["ID"] == "1"
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.post(emu.webhook_url + "user.current", json={}, timeout=5)  # untrusted certificate
+        assert requests.post(emu.webhook_url + "server.time", json={}, verify=str(cert), timeout=5).status_code == 200
