@@ -16,13 +16,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_bitrix24.client.errors import Bitrix24Error, scrub
-from airflow_provider_bitrix24.triggers.bitrix24 import make_hook
+from airflow_provider_bitrix24.triggers.bitrix24 import HookMixin
 from airflow_provider_bitrix24.triggers.polling import crm_entity, format_timestamp
 
 if TYPE_CHECKING:
@@ -135,7 +134,7 @@ class _Progress:
             self.log.info("%s: %d rows in %.1f s (%.0f rows/s)", self.what, rows, elapsed, rows / elapsed)
 
 
-class Bitrix24ToObjectStorageOperator(BaseOperator):
+class Bitrix24ToObjectStorageOperator(HookMixin, BaseOperator):
     """Export a Bitrix24 list method to JSON Lines in object storage.
 
     By default only records modified in the run's data interval are exported
@@ -188,10 +187,6 @@ class Bitrix24ToObjectStorageOperator(BaseOperator):
         self.compression = compression
         self.storage_conn_id = storage_conn_id
         self.bitrix24_conn_id = bitrix24_conn_id
-
-    @cached_property
-    def hook(self):
-        return make_hook(self.bitrix24_conn_id)
 
     def build_params(self, context: Context) -> dict:
         params = dict(self.parameters)
@@ -278,7 +273,7 @@ def _comm_key(kind: str, value: Any) -> str | None:
     return key or None
 
 
-class ObjectStorageToBitrix24Operator(BaseOperator):
+class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
     """Upsert JSON Lines records into a CRM entity (deal, lead, contact, company, or crm.item).
 
     Each line is the record's fields. Rows go in batches of 50 commands; before writing, each
@@ -349,10 +344,6 @@ class ObjectStorageToBitrix24Operator(BaseOperator):
         self.batch_size = batch_size
         self.storage_conn_id = storage_conn_id
         self.bitrix24_conn_id = bitrix24_conn_id
-
-    @cached_property
-    def hook(self):
-        return make_hook(self.bitrix24_conn_id)
 
     # -- method names and parameters -------------------------------------------------------
     @property

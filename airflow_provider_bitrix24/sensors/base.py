@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger, make_hook
+from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger, HookMixin
 from airflow_provider_bitrix24.triggers.polling import Probe, check_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class Bitrix24BaseSensor(BaseSensorOperator):
+class Bitrix24BaseSensor(HookMixin, BaseSensorOperator):
     """Wait for a condition on a Bitrix24 portal.
 
     Subclasses implement :meth:`build_probe` and may override :meth:`on_found` to turn what the
@@ -49,10 +48,6 @@ class Bitrix24BaseSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.bitrix24_conn_id = bitrix24_conn_id
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self):
-        return make_hook(self.bitrix24_conn_id)
 
     def build_probe(self) -> Probe:
         raise NotImplementedError

@@ -11,14 +11,13 @@ application's OAuth token.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, PokeReturnValue
 
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
-from airflow_provider_bitrix24.triggers.bitrix24 import make_hook
+from airflow_provider_bitrix24.triggers.bitrix24 import HookMixin
 from airflow_provider_bitrix24.triggers.polling import OfflineEventsProbe, clear_offline_events
 
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
         return PokeReturnValue(is_done=True, xcom_value=batch)
 
 
-class Bitrix24OfflineEventsClearOperator(BaseOperator):
+class Bitrix24OfflineEventsClearOperator(HookMixin, BaseOperator):
     """Confirm processed offline events so the portal drops them.
 
     :param process_id: the ``process_id`` the sensor returned (templated).
@@ -103,10 +102,6 @@ class Bitrix24OfflineEventsClearOperator(BaseOperator):
         self.event_ids = event_ids
         self.failed_message_ids = failed_message_ids
         self.bitrix24_conn_id = bitrix24_conn_id
-
-    @cached_property
-    def hook(self):
-        return make_hook(self.bitrix24_conn_id)
 
     def execute(self, context: Context) -> dict:
         require_application_auth(self.hook, self.bitrix24_conn_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -24,6 +25,17 @@ def make_hook(conn_id: str) -> Any:
     from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 
     return Bitrix24Hook(bitrix24_conn_id=conn_id)
+
+
+class HookMixin:
+    """``self.hook`` for operators and sensors that have a ``bitrix24_conn_id``: built on first use
+    (never while the DAG file is parsed) and kept for the task."""
+
+    bitrix24_conn_id: str
+
+    @cached_property
+    def hook(self) -> Any:
+        return make_hook(self.bitrix24_conn_id)
 
 
 class Bitrix24PollTrigger(BaseTrigger):

@@ -186,43 +186,39 @@ def offline_get(ctx: CallContext, params: dict) -> dict:
     return {"process_id": process_id if rows else None, "events": [_render_event(ctx.portal, r) for r in rows]}
 
 
-def _reserved(ctx: CallContext, params: dict) -> tuple[Table, list[dict]]:
+def _on_reserved(ctx: CallContext, params: dict, by_id: bool, apply: Callable[[Table, int], Any]) -> bool:
+    """Apply ``apply(table, row_id)`` to the rows reserved under ``process_id`` that the call
+    names (by ``id`` when ``by_id``, else by ``message_id``; all of them when neither is given)."""
+    _require_app(ctx)
     process_id = _ci(params, "process_id")
     if not process_id:
         raise ApiError(400, "INVALID_REQUEST", "process_id is required")
     table = _events(ctx.portal)
     rows, _, _ = table.query({"=PROCESS_ID": str(process_id)}, [], 0, len(table), False)
-    return table, rows
-
-
-def _pick(rows: list[dict], params: dict, by_id: bool) -> list[dict]:
     ids = _ci(params, "id") if by_id else None
     message_ids = _ci(params, "message_id")
     if ids:
-        wanted = {str(i) for i in (ids if isinstance(ids, list) else [ids])}
-        return [r for r in rows if str(r["ID"]) in wanted]
-    if message_ids:
-        wanted = {str(i) for i in (message_ids if isinstance(message_ids, list) else [message_ids])}
-        return [r for r in rows if str(r.get("MESSAGE_ID")) in wanted]
-    return rows
+        wanted, column = ids, "ID"
+    elif message_ids:
+        wanted, column = message_ids, "MESSAGE_ID"
+    else:
+        wanted, column = None, "ID"
+    if wanted is not None:
+        names = {str(i) for i in (wanted if isinstance(wanted, list) else [wanted])}
+        rows = [r for r in rows if str(r.get(column)) in names]
+    for row in rows:
+        apply(table, int(row["ID"]))
+    return True
 
 
 @_serve("event.offline.clear")
 def offline_clear(ctx: CallContext, params: dict) -> bool:
-    _require_app(ctx)
-    table, rows = _reserved(ctx, params)
-    for row in _pick(rows, params, by_id=True):
-        table.delete(int(row["ID"]))
-    return True
+    return _on_reserved(ctx, params, True, lambda table, row_id: table.delete(row_id))
 
 
 @_serve("event.offline.error")
 def offline_error(ctx: CallContext, params: dict) -> bool:
-    _require_app(ctx)
-    table, rows = _reserved(ctx, params)
-    for row in _pick(rows, params, by_id=False):
-        table.update(int(row["ID"]), {"ERROR": 1, "PROCESS_ID": ""})
-    return True
+    return _on_reserved(ctx, params, False, lambda table, row_id: table.update(row_id, {"ERROR": 1, "PROCESS_ID": ""}))
 
 
 # ------------------------------------------------------------------------------------------
