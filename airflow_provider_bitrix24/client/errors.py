@@ -6,6 +6,7 @@ UI or pushed to XCom without leaking the webhook code, a token or the client sec
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable
@@ -43,11 +44,7 @@ def register_secret(value: str | None) -> None:
             return
         _SECRETS.add(value)
         listeners = list(_LISTENERS)
-    for listener in listeners:
-        try:
-            listener(value)
-        except Exception:  # a masking bridge must never break a call
-            pass
+    _notify(listeners, [value])
 
 
 def add_secret_listener(listener: Callable[[str], None]) -> None:
@@ -57,11 +54,14 @@ def add_secret_listener(listener: Callable[[str], None]) -> None:
             return
         _LISTENERS.append(listener)
         known = list(_SECRETS)
-    for value in known:
-        try:
-            listener(value)
-        except Exception:
-            pass
+    _notify([listener], known)
+
+
+def _notify(listeners: list[Callable[[str], None]], values: list[str]) -> None:
+    for listener in listeners:
+        for value in values:
+            with contextlib.suppress(Exception):  # a masking bridge must never break a call
+                listener(value)
 
 
 def scrub(text: Any) -> str:
