@@ -112,7 +112,7 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
             return failure(fault.status, fault.error, fault.description)
     metered = name != "batch"  # the outer batch call is not counted in operating
     if metered and portal.operating.blocked(identity.key, name):
-        return failure(429, "OPERATION_TIME_LIMIT", f"Method is blocked due to operation time limit.")
+        return failure(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
     ctx = CallContext(portal=portal, auth_kind=identity.kind, user_id=identity.user_id, method=name, app=identity.kind == "oauth")
     ctx.extra["identity"] = identity
     ctx.extra["record"] = record

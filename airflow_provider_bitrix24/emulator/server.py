@@ -100,7 +100,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raw(self, portal, parse_php_query(url.query) if url.query else {})
             return
         kind, name, credentials = parse_route(url.path)
-        record = RequestRecord(method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=url.path)
+        logged_path = url.path.replace(f"/{credentials[1]}/", "/***/", 1) if credentials else url.path
+        record = RequestRecord(method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=logged_path)
         if kind == "unknown":
             self._drain_body()
             self._finish(record, failure(404, "ERROR_METHOD_NOT_FOUND", "Method not found!"), started)

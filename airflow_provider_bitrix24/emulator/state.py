@@ -86,7 +86,7 @@ class RequestRecord:
     timestamp: float = field(default_factory=time.time)
     duration: float = 0.0
     http_method: str = "POST"
-    path: str = ""
+    path: str = ""  # the webhook code is masked: /rest/1/***/crm.deal.list
     key: str | None = None  # batch command key for sub-calls
     fault: str | None = None  # injected fault kind that shaped this reply
 

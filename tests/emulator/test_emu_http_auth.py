@@ -140,6 +140,9 @@ def test_request_log_records_auth_kind_status_and_hides_token(emu, rest):
     ok, missing = emu.requests
     assert (ok.method, ok.auth_kind, ok.http_status, ok.error) == ("user.current", "oauth", 200, None)
     assert "auth" not in ok.params
+    rest.post("server.time")
+    assert emu.requests[-1].path == f"/rest/{emu.webhook_user_id}/***/server.time"
+    assert emu.webhook_code not in repr(emu.requests)
     assert (missing.http_status, missing.error) == (404, "ERROR_METHOD_NOT_FOUND")
     emu.clear_requests()
     assert emu.requests == []
