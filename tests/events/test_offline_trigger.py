@@ -1,0 +1,80 @@
+"""Bitrix24OfflineEventsTrigger against the emulator's offline event queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
+from airflow_provider_bitrix24.emulator.handlers.sensors_support import offline_events, queue_offline_event
+from airflow_provider_bitrix24.triggers.event_cursor import FileCursorStore
+from airflow_provider_bitrix24.triggers.events import Bitrix24OfflineEventsTrigger
+
+from .conftest import drive, drive_quietly
+
+
+def _queue(emu, name: str, n: int) -> list[int]:
+    return [queue_offline_event(emu.portal, name, {"FIELDS": {"ID": i}}, message_id=f"{name}-{i}") for i in range(n)]
+
+
+def _trigger(store: dict, **kwargs) -> Bitrix24OfflineEventsTrigger:
+    params = dict(poll_interval=0.05, cursor_key="offline", cursor_store=store, batch_size=50)
+    params.update(kwargs)
+    return Bitrix24OfflineEventsTrigger(**params)
+
+
+def _ids(payloads: list[dict]) -> list[str]:
+    return [i for p in payloads for i in p["ids"]]
+
+
+def test_events_delivered_once_and_cleared_after_hand_over(emu, oauth_conn, file_store):
+    queued = {str(i) for i in _queue(emu, "ONCRMDEALUPDATE", 120)}
+    payloads = drive(_trigger(file_store), lambda ev: len(_ids(ev)) >= 120)
+    assert sorted(_ids(payloads)) == sorted(queued)
+    assert [p["count"] for p in payloads] == [50, 50, 20]
+    first_event = payloads[0]["events"][0]
+    assert first_event["EVENT_NAME"] == "ONCRMDEALUPDATE"
+    assert int(first_event["EVENT_DATA"]["FIELDS"]["ID"]) == 0
+    assert payloads[0]["message_ids"][0] == "ONCRMDEALUPDATE-0"
+    # Whatever was handed over is cleared by the next round at the latest (here: a restart).
+    assert drive_quietly(_trigger(file_store)) == []
+    assert offline_events(emu.portal) == []
+    assert FileCursorStore(file_store["path"]).load("offline") == {}
+
+
+def test_batch_reserved_but_not_handed_over_comes_again_after_restart(emu, oauth_conn, file_store):
+    queued = {str(i) for i in _queue(emu, "ONTASKADD", 30)}
+    first = _trigger(file_store, batch_size=10)
+    # The trigger reserved a batch and stored that fact, then the triggerer died before taking the event.
+    batch = first._reserve(None)
+    FileCursorStore(file_store["path"]).save("offline", {"phase": "reserved", "process_id": batch["process_id"], "ids": [e["ID"] for e in batch["events"]]})
+    reserved = {e["ID"] for e in batch["events"]}
+
+    classpath, kwargs = first.serialize()
+    payloads = drive(Bitrix24OfflineEventsTrigger(**kwargs), lambda ev: len(_ids(ev)) >= 30)
+    assert set(payloads[0]["ids"]) == reserved and payloads[0]["process_id"] == batch["process_id"]
+    assert sorted(_ids(payloads)) == sorted(queued)  # each exactly once
+    assert drive_quietly(_trigger(file_store, batch_size=10)) == []
+    assert offline_events(emu.portal) == []
+
+
+def test_event_name_filter_leaves_other_events_queued(emu, oauth_conn, file_store):
+    _queue(emu, "ONTASKADD", 3)
+    deals = {str(i) for i in _queue(emu, "ONCRMDEALADD", 4)}
+    payloads = drive(_trigger(file_store, event_names=["OnCrmDealAdd"]), lambda ev: len(_ids(ev)) >= 4)
+    assert set(_ids(payloads)) == deals
+    drive_quietly(_trigger(file_store, event_names=["OnCrmDealAdd"]))
+    assert sorted(e["EVENT_NAME"] for e in offline_events(emu.portal)) == ["ONTASKADD"] * 3
+
+
+def test_webhook_connection_is_refused_clearly(emu, webhook_conn, file_store):
+    _queue(emu, "ONCRMDEALADD", 1)
+    with pytest.raises(Bitrix24ConfigError, match="OAuth"):
+        drive(_trigger(file_store), lambda ev: bool(ev), timeout=5)
+    assert not [r for r in emu.requests if r.method.startswith("event.offline")]  # refused before any call
+
+
+def test_validation_and_round_trip():
+    trig = Bitrix24OfflineEventsTrigger(event_names="ONCRMDEALUPDATE", batch_size=10)
+    assert Bitrix24OfflineEventsTrigger(**trig.serialize()[1]).serialize() == trig.serialize()
+    with pytest.raises(ValueError):
+        Bitrix24OfflineEventsTrigger(batch_size=0)
