@@ -30,19 +30,61 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": [],
+                "python-modules": [
+                    "airflow_provider_bitrix24.operators.activity",
+                    "airflow_provider_bitrix24.operators.automation",
+                    "airflow_provider_bitrix24.operators.base",
+                    "airflow_provider_bitrix24.operators.calendar",
+                    "airflow_provider_bitrix24.operators.chat",
+                    "airflow_provider_bitrix24.operators.chatbot",
+                    "airflow_provider_bitrix24.operators.crm",
+                    "airflow_provider_bitrix24.operators.datastorage",
+                    "airflow_provider_bitrix24.operators.direct",
+                    "airflow_provider_bitrix24.operators.disk",
+                    "airflow_provider_bitrix24.operators.documentgenerator",
+                    "airflow_provider_bitrix24.operators.duplicates",
+                    "airflow_provider_bitrix24.operators.events",
+                    "airflow_provider_bitrix24.operators.lists",
+                    "airflow_provider_bitrix24.operators.messageservice",
+                    "airflow_provider_bitrix24.operators.notify",
+                    "airflow_provider_bitrix24.operators.openlines",
+                    "airflow_provider_bitrix24.operators.product",
+                    "airflow_provider_bitrix24.operators.spa",
+                    "airflow_provider_bitrix24.operators.status",
+                    "airflow_provider_bitrix24.operators.tasks",
+                    "airflow_provider_bitrix24.operators.telephony",
+                    "airflow_provider_bitrix24.operators.timeline",
+                    "airflow_provider_bitrix24.operators.transfers",
+                    "airflow_provider_bitrix24.operators.userfieldconfig",
+                    "airflow_provider_bitrix24.operators.userfields",
+                    "airflow_provider_bitrix24.operators.users",
+                    "airflow_provider_bitrix24.operators.workflow",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": [],
+                "python-modules": [
+                    "airflow_provider_bitrix24.sensors.base",
+                    "airflow_provider_bitrix24.sensors.bizproc",
+                    "airflow_provider_bitrix24.sensors.crm",
+                    "airflow_provider_bitrix24.sensors.disk",
+                    "airflow_provider_bitrix24.sensors.events",
+                    "airflow_provider_bitrix24.sensors.tasks",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": [],
+                "python-modules": [
+                    "airflow_provider_bitrix24.triggers.bitrix24",
+                    "airflow_provider_bitrix24.triggers.event_changes",
+                    "airflow_provider_bitrix24.triggers.event_cursor",
+                    "airflow_provider_bitrix24.triggers.events",
+                    "airflow_provider_bitrix24.triggers.polling",
+                ],
             }
         ],
         "connection-types": [

@@ -167,3 +167,18 @@ def test_provider_info_connection_form():
         for entry in info[group]:
             for module in entry["python-modules"]:
                 __import__(module)
+
+
+def test_provider_info_lists_every_module():
+    """The literal lists in get_provider_info.py must name every public module (add new ones there)."""
+    import airflow_provider_bitrix24
+    from airflow_provider_bitrix24.get_provider_info import get_provider_info
+
+    root = Path(airflow_provider_bitrix24.__file__).parent
+    info = get_provider_info()
+    for group in ("hooks", "operators", "sensors", "triggers"):
+        listed = {m for entry in info[group] for m in entry["python-modules"]}
+        present = {
+            f"airflow_provider_bitrix24.{group}.{f.stem}" for f in (root / group).glob("*.py") if not f.stem.startswith("_")
+        }
+        assert listed == present, f"get_provider_info()[{group!r}] is out of date: add {sorted(present - listed)}, remove {sorted(listed - present)}"
