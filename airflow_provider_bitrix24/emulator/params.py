@@ -7,9 +7,12 @@ arrive already nested. Both end up as plain dicts/lists here.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
-from typing import Any
+from email.parser import BytesParser
+from email.policy import default as default_policy
+from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
@@ -44,8 +47,13 @@ def _listify(node: Any) -> Any:
 
 def parse_php_query(query: str) -> dict:
     """Decode an URL-encoded query string with PHP bracket nesting into nested dicts/lists."""
+    return nest_pairs(parse_qsl(query, keep_blank_values=True))
+
+
+def nest_pairs(pairs: Iterable[tuple[str, Any]]) -> dict:
+    """Fold ``(bracketed key, value)`` pairs into nested dicts/lists the way PHP does."""
     root: dict = {}
-    for raw_key, value in parse_qsl(query, keep_blank_values=True):
+    for raw_key, value in pairs:
         parts = _split_key(raw_key)
         node = root
         for depth, part in enumerate(parts):
@@ -63,11 +71,33 @@ def parse_php_query(query: str) -> dict:
     return _listify(root)
 
 
+def _multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
+    """Fields of a multipart/form-data body; a file part becomes ``[file name, base64 content]``
+    (the shape Bitrix24 methods accept for file fields)."""
+    message = BytesParser(policy=default_policy).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise ValueError("malformed multipart body")
+    pairs: list[tuple[str, Any]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            pairs.append((name, [filename, base64.b64encode(payload).decode("ascii")]))
+        else:
+            pairs.append((name, payload.decode(part.get_content_charset() or "utf-8")))
+    return pairs
+
+
 def parse_body(body: bytes, content_type: str) -> dict:
-    """Decode a request body (JSON or form-encoded). Raises ValueError on malformed JSON."""
+    """Decode a request body (JSON, form-encoded or multipart). Raises ValueError when malformed."""
     if not body:
         return {}
     ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return nest_pairs(_multipart_pairs(body, content_type))
     text = body.decode("utf-8")
     if ctype == "application/json" or (not ctype and text.lstrip()[:1] in "{["):
         data = json.loads(text)

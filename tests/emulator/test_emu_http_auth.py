@@ -162,3 +162,12 @@ def test_keep_alive_survives_replies_that_ignore_the_body(emu, rest):
     emu.inject_fault(502, kind="html")
     assert rest.post("crm.deal.add", {"fields": {"TITLE": "x"}}).status_code == 502
     assert rest.result("crm.deal.add", {"fields": {"TITLE": "y"}})["result"] == 1
+
+
+def test_multipart_form_data_body(emu, rest):
+    files = {"fields[TITLE]": (None, "from multipart"), "fields[COMMENTS]": (None, "ok"),
+             "fields[UF_CRM_FILE]": ("a.txt", b"hello", "text/plain")}
+    deal_id = requests.post(emu.webhook_url + "crm.deal.add", files=files, timeout=5).json()["result"]
+    deal = rest.result("crm.deal.get", {"id": deal_id})["result"]
+    assert (deal["TITLE"], deal["COMMENTS"]) == ("from multipart", "ok")
+    assert deal["UF_CRM_FILE"] == ["a.txt", "aGVsbG8="]
