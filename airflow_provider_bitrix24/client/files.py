@@ -434,6 +434,30 @@ def download_to(
     return written
 
 
+# Reply keys holding signed links. Such a link carries the caller's credentials (its ``auth``
+# and ``token`` query encode the access token), so it must not reach XCom or logs.
+SIGNED_LINK_KEYS = frozenset(
+    {"DOWNLOAD_URL", "uploadUrl", "downloadUrl", "downloadUrlMachine", "pdfUrl", "pdfUrlMachine", "urlMachine"}
+)
+
+
+def mask_links(value: Any) -> Any:
+    """``value`` with the query of every signed link replaced by ``***`` (recursively)."""
+    if isinstance(value, dict):
+        return {
+            k: (_mask_query(v) if k in SIGNED_LINK_KEYS and isinstance(v, str) else mask_links(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_links(v) for v in value]
+    return value
+
+
+def _mask_query(url: str) -> str:
+    head, sep, _query = url.partition("?")
+    return f"{head}?***" if sep else url
+
+
 # --------------------------------------------------------------------------- Drive
 
 

@@ -4,16 +4,29 @@ file transfer operators :class:`DiskUploadOperator` and :class:`DiskDownloadOper
 Transfers stream: an upload above ``inline_limit`` goes through the two-step ``uploadUrl`` flow
 and a download is written chunk by chunk, so a task's memory does not grow with the file.
 The transfer logic itself lives in :class:`airflow_provider_bitrix24.client.files.Drive`.
+
+Results never carry a usable signed link: ``DOWNLOAD_URL`` and friends embed the caller's
+credentials, so their query is masked before a result reaches XCom (use the file ``ID`` with
+:class:`DiskDownloadOperator` instead). Every ``run`` here also works when the generic
+``Bitrix24Operator(action_id=...)`` borrows it, so it only relies on the base class's attributes
+and reads the extra arguments with defaults.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bitrix24.catalogue.params import ParameterError, decode_json, find
-from airflow_provider_bitrix24.client.files import CONFLICT_POLICIES, DEFAULT_INLINE_LIMIT, Drive, DriveTarget
+from airflow_provider_bitrix24.client.files import (
+    CONFLICT_POLICIES,
+    DEFAULT_INLINE_LIMIT,
+    Drive,
+    DriveTarget,
+    mask_links,
+)
 from airflow_provider_bitrix24.operators import _files
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator, write_json_lines
 
@@ -45,10 +58,29 @@ def _is_dir(source: Any) -> bool:
     return bool(callable(is_dir) and is_dir())
 
 
+RunFn = Callable[[Any, "Bitrix24Hook", dict], Any]
+
+
+def _masked(run: RunFn) -> RunFn:
+    """Wrap a ``run`` so that signed links in its result are masked."""
+
+    @functools.wraps(run)
+    def masked(self: Any, hook: Bitrix24Hook, params: dict) -> Any:
+        return mask_links(run(self, hook, params))
+
+    return masked
+
+
+class _DiskAction(Bitrix24ActionOperator):
+    """A Drive catalogue row: the generic call, with signed links masked in the result."""
+
+    run = _masked(Bitrix24ActionOperator.run)
+
+
 # --------------------------------------------------------------------------- transfers
 
 
-class DiskUploadOperator(Bitrix24ActionOperator):
+class DiskUploadOperator(_DiskAction):
     """Upload a file (or a whole directory tree) to a Drive folder or the root of a storage.
 
     :param source: a local path, a URI / ``ObjectStoragePath`` (any fsspec backend), or ``bytes``.
@@ -69,7 +101,7 @@ class DiskUploadOperator(Bitrix24ActionOperator):
 
     action_id = "disk_upload_file"
     template_fields: Sequence[str] = (
-        *Bitrix24ActionOperator.template_fields, "source", "target_id", "file_name", "subfolder", "conflict",
+        *_DiskAction.template_fields, "source", "target_id", "file_name", "subfolder", "conflict",
     )
 
     def __init__(
@@ -116,10 +148,13 @@ class DiskUploadOperator(Bitrix24ActionOperator):
             "rights": params.get(find(params, "rights") or "rights"),
         }
 
+    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
-        drive = _drive(hook, self.inline_limit)
+        if "target" not in params:  # borrowed by the generic operator: content already inline
+            return hook.call(self.method(), params)
+        drive = _drive(hook, getattr(self, "inline_limit", DEFAULT_INLINE_LIMIT))
         target: DriveTarget = params["target"]
-        if self.subfolder:
+        if getattr(self, "subfolder", None):
             target = DriveTarget(int(drive.ensure_folder(target, self.subfolder)["ID"]))
         source = params["source"]
         if _is_dir(source):
@@ -131,7 +166,7 @@ class DiskUploadOperator(Bitrix24ActionOperator):
         return record
 
 
-class DiskDownloadOperator(Bitrix24ActionOperator):
+class DiskDownloadOperator(_DiskAction):
     """Download a Drive file to a local path or an ``ObjectStoragePath``, streaming.
 
     :param file_id: the Drive file id (``parameters={"id": ...}`` works too).
@@ -142,7 +177,7 @@ class DiskDownloadOperator(Bitrix24ActionOperator):
     """
 
     action_id = "disk_download_file"
-    template_fields: Sequence[str] = (*Bitrix24ActionOperator.template_fields, "file_id")
+    template_fields: Sequence[str] = (*_DiskAction.template_fields, "file_id")
 
     def __init__(self, *, file_id: int | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -157,9 +192,9 @@ class DiskDownloadOperator(Bitrix24ActionOperator):
 
     def run(self, hook: Bitrix24Hook, params: dict) -> dict:
         drive = _drive(hook)
-        record = drive.get_file(params["id"])
+        record = drive.get_file(_int(self.action_id, "id", params.get(find(params, "id") or "id")))
         dest = _destination(self.output_path, record["NAME"])
-        drive.download(params["id"], dest, record=record)
+        drive.download(int(record["ID"]), dest, record=record)
         self.log.info("Downloaded Drive file %s (%s bytes) to %s", record["ID"], record.get("SIZE"), dest)
         return {
             "id": record["ID"], "name": record["NAME"], "size": int(record.get("SIZE") or 0),
@@ -199,88 +234,91 @@ class FileDownloadFileOperator(DiskDownloadOperator):
     action_id = "file_download_file"
 
 
-class DiskDeleteFileOperator(Bitrix24ActionOperator):
+class DiskDeleteFileOperator(_DiskAction):
     """``mode="delete"`` (default) removes for good; ``mode="trash"`` moves to the recycle bin."""
 
     action_id = "disk_delete_file"
 
 
-class FileDeleteFileOperator(Bitrix24ActionOperator):
+class FileDeleteFileOperator(_DiskAction):
     """``mode="delete"`` (default) removes for good; ``mode="trash"`` moves to the recycle bin."""
 
     action_id = "file_delete_file"
 
 
-class DiskGetFileInfoOperator(Bitrix24ActionOperator):
+class DiskGetFileInfoOperator(_DiskAction):
     action_id = "disk_get_file_info"
 
 
-class DiskGetFileOperator(Bitrix24ActionOperator):
+class DiskGetFileOperator(_DiskAction):
     action_id = "disk_get_file"
 
 
-class FileGetFileOperator(Bitrix24ActionOperator):
+class FileGetFileOperator(_DiskAction):
     action_id = "file_get_file"
 
 
-class _ListChildrenOperator(Bitrix24ActionOperator):
+class _ListChildrenOperator(_DiskAction):
     """Children of a folder (or storage root, ``target="storage"``), every page.
 
     :param recursive: also descend into sub-folders; each row then carries ``PATH``, its path
         relative to the listed folder. Rows are produced lazily (``output_path`` streams them).
     """
 
-    type_filter: str | None = None
-
     def __init__(self, *, recursive: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.recursive = recursive
 
+    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
-        if not self.recursive:
-            if self.type_filter:
-                flt = dict(params.get(find(params, "filter") or "filter") or {})
-                flt.setdefault("TYPE", self.type_filter)
-                params = {**params, "filter": flt}
-            return self.fetch_all(hook, self.method(), params)
-        start = DriveTarget(_int(self.action_id, "id", params.get(find(params, "id") or "id")), self.variant or "folder")
-        rows = self._walk(_drive(hook), start)
+        wanted = _type_filter(self.action_id)
+        if getattr(self, "recursive", False):
+            start = DriveTarget(_int(self.action_id, "id", params.get(find(params, "id") or "id")), self.variant or "folder")
+            rows = _walk_rows(_drive(hook), start, wanted, self.limit)
+        else:
+            key = find(params, "filter") or "filter"
+            flt = dict(params.get(key) or {})
+            flt.setdefault("TYPE", wanted)
+            pages = hook.paginate(self.method(), {**params, key: flt}, limit=self.limit)
+            rows = (mask_links(row) for row in pages)
         if self.output_path:
             return write_json_lines(self.output_path, rows)
         return list(rows)
 
-    def _walk(self, drive: Drive, start: DriveTarget) -> Iterator[dict]:
-        count = 0
-        for path, item in drive.walk(start):
-            if self.type_filter and item.get("TYPE") != self.type_filter:
-                continue
-            if self.limit is not None and count >= self.limit:
-                return
-            count += 1
-            yield {**item, "PATH": path}
+
+def _type_filter(action_id: str) -> str:
+    """``file`` or ``folder`` for the listing rows that return one kind only."""
+    return "folder" if action_id == "disk_get_folders" else "file"
+
+
+def _walk_rows(drive: Drive, start: DriveTarget, wanted: str, limit: int | None) -> Iterator[dict]:
+    count = 0
+    for path, item in drive.walk(start):
+        if item.get("TYPE") != wanted:
+            continue
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield mask_links({**item, "PATH": path})
 
 
 class DiskListFilesOperator(_ListChildrenOperator):
     action_id = "disk_list_files"
-    type_filter = "file"
 
 
 class DiskGetFilesOperator(_ListChildrenOperator):
     action_id = "disk_get_files"
-    type_filter = "file"
 
 
 class FileGetAllFilesOperator(_ListChildrenOperator):
     action_id = "file_get_all_files"
-    type_filter = "file"
 
 
 class DiskGetFoldersOperator(_ListChildrenOperator):
     action_id = "disk_get_folders"
-    type_filter = "folder"
 
 
-class _CreateFolderOperator(Bitrix24ActionOperator):
+class _CreateFolderOperator(_DiskAction):
     """Create a folder (``target="storage"`` for a storage root).
 
     :param exist_ok: return the existing folder instead of failing when the name is taken;
@@ -291,8 +329,9 @@ class _CreateFolderOperator(Bitrix24ActionOperator):
         super().__init__(**kwargs)
         self.exist_ok = exist_ok
 
+    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
-        if not self.exist_ok:
+        if not getattr(self, "exist_ok", False):
             return hook.call(self.method(), params)
         data = params.get(find(params, "data") or "data") or {}
         start = DriveTarget(_int(self.action_id, "id", params.get(find(params, "id") or "id")), self.variant or "folder")
@@ -307,60 +346,61 @@ class DiskAddFolderOperator(_CreateFolderOperator):
     action_id = "disk_add_folder"
 
 
-class DiskDeleteFolderOperator(Bitrix24ActionOperator):
+class DiskDeleteFolderOperator(_DiskAction):
     """``mode="delete"`` (default) removes the tree for good; ``mode="trash"`` moves it to the bin."""
 
     action_id = "disk_delete_folder"
 
 
-class DiskGetStorageInfoOperator(Bitrix24ActionOperator):
+class DiskGetStorageInfoOperator(_DiskAction):
     action_id = "disk_get_storage_info"
 
 
-class DiskGetStoragesOperator(Bitrix24ActionOperator):
+class DiskGetStoragesOperator(_DiskAction):
     action_id = "disk_get_storages"
 
 
-class DiskGetStorageOperator(Bitrix24ActionOperator):
+class DiskGetStorageOperator(_DiskAction):
     action_id = "disk_get_storage"
 
 
-class DiskGetFolderOperator(Bitrix24ActionOperator):
+class DiskGetFolderOperator(_DiskAction):
     action_id = "disk_get_folder"
 
 
-class DiskUpdateFolderOperator(Bitrix24ActionOperator):
+class DiskUpdateFolderOperator(_DiskAction):
     action_id = "disk_update_folder"
 
 
-class DiskCopyFolderOperator(Bitrix24ActionOperator):
+class DiskCopyFolderOperator(_DiskAction):
     action_id = "disk_copy_folder"
 
 
-class DiskMoveFolderOperator(Bitrix24ActionOperator):
+class DiskMoveFolderOperator(_DiskAction):
     action_id = "disk_move_folder"
 
 
-class DiskRenameFolderOperator(Bitrix24ActionOperator):
+class DiskRenameFolderOperator(_DiskAction):
     action_id = "disk_rename_folder"
 
 
-class DiskCopyFileOperator(Bitrix24ActionOperator):
+class DiskCopyFileOperator(_DiskAction):
     action_id = "disk_copy_file"
 
 
-class DiskMoveFileOperator(Bitrix24ActionOperator):
+class DiskMoveFileOperator(_DiskAction):
     action_id = "disk_move_file"
 
 
-class DiskRenameFileOperator(Bitrix24ActionOperator):
+class DiskRenameFileOperator(_DiskAction):
     action_id = "disk_rename_file"
 
 
-class _TransferThenRenameOperator(Bitrix24ActionOperator):
+class _TransferThenRenameOperator(_DiskAction):
     """``disk.file.moveto`` / ``copyto``, then ``disk.file.rename`` of the result when
     ``newName`` is given (keep the extension: Drive does not change the content type)."""
 
+    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         params = dict(params)
         key = find(params, "newName")
@@ -379,7 +419,7 @@ class FileCopyFileOperator(_TransferThenRenameOperator):
     action_id = "file_copy_file"
 
 
-class DiskShareItemOperator(Bitrix24ActionOperator):
+class DiskShareItemOperator(_DiskAction):
     """``share="user"`` (default) grants ``userId`` the level ``taskName`` on folder ``id``;
     ``share="file_link"`` / ``"folder_link"`` return a public link of the file / folder."""
 
@@ -394,14 +434,14 @@ class DiskShareItemOperator(Bitrix24ActionOperator):
         return {"id": _int(self.action_id, "id", params.get(key) if key else None)}
 
 
-class DiskGetSharedItemsOperator(Bitrix24ActionOperator):
+class DiskGetSharedItemsOperator(_DiskAction):
     action_id = "disk_get_shared_items"
 
 
-class DiskGetSharingRightsOperator(Bitrix24ActionOperator):
+class DiskGetSharingRightsOperator(_DiskAction):
     action_id = "disk_get_sharing_rights"
 
 
-class DiskUpdateSharingRightsOperator(Bitrix24ActionOperator):
+class DiskUpdateSharingRightsOperator(_DiskAction):
     action_id = "disk_update_sharing_rights"
 

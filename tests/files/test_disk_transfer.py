@@ -137,7 +137,10 @@ def test_download_links_are_signed(webhook_conn, emu, root_folder, tmp_path):
     import requests
 
     record = upload(b"secret", root_folder, file_name="s.txt")
-    url = record["DOWNLOAD_URL"]
+    assert record["DOWNLOAD_URL"].endswith("/rest/download.json?***")  # results carry no usable link
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    url = Bitrix24Hook().get_conn().call("disk.file.get", {"id": record["ID"]})["DOWNLOAD_URL"]
     tampered = url.replace("token=disk%7C", "token=disk%7CX")
     reply = requests.get(tampered, headers={"User-Agent": "t"}, timeout=5)
     assert reply.status_code == 401 and reply.json()["error"] == "INVALID_TOKEN"
