@@ -55,6 +55,20 @@ def log_deprecation_once(action: Action) -> None:
     )
 
 
+def describe(action: Action) -> str:
+    """A short description of an action for its operator's docstring."""
+    calls = ", then ".join(" or ".join(step) for step in action.steps)
+    lines = [f"{action.resource}: {action.action} (catalogue action ``{action.action_id}``), calls {calls}."]
+    if action.required_text:
+        lines.append(f"Required parameters: ``{action.required_text}``.")
+    if action.selector:
+        lines.append(f"``{action.selector}`` picks the method: {', '.join(action.choices)} (default {action.choices[0]}).")
+    if action.flags:
+        lines.append(f"Flags: {', '.join(sorted(action.flags))}.")
+    lines.append("Arguments are those of :class:`Bitrix24ActionOperator`.")
+    return "\n\n".join(lines)
+
+
 def not_supported(action: Action) -> Bitrix24NotSupported:
     return Bitrix24NotSupported(
         "NOT_SUPPORTED",
@@ -84,6 +98,12 @@ class Bitrix24ActionOperator(BaseOperator):
 
     action_id: ClassVar[str] = ""
     template_fields: Sequence[str] = ("parameters", "files", "output_path", "limit", "variant")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """One-line action classes get a docstring from their catalogue row."""
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("action_id") and not cls.__dict__.get("__doc__"):
+            cls.__doc__ = describe(get_action(cls.__dict__["action_id"]))
     template_fields_renderers = {"parameters": "json", "files": "json"}
     ui_color = "#2fc6f6"
 
