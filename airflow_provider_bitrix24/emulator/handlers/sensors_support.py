@@ -293,7 +293,7 @@ def workflow_start(ctx: CallContext, params: dict) -> str:
     return start_workflow(ctx.portal, int(template_id), document_id, user_id=ctx.user_id)
 
 
-@_serve("bizproc.workflow.instances", "bizproc.workflow.instance.list")
+@_serve("bizproc.workflow.instances")
 def workflow_instances(ctx: CallContext, params: dict) -> Reply:
     portal = ctx.portal
     _drop_finished(portal)
