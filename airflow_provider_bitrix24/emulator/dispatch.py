@@ -124,6 +124,8 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
             with portal.lock:
                 reply = handler(ctx, params)
     except ApiError as exc:
+        if metered:  # a failed call has still used the server's time
+            portal.operating.record(identity.key, name, time.time() - started, started)
         return failure(exc.status, exc.code, exc.description)
     except Exception as exc:  # a handler bug must look like a portal 500, not kill the server
         return failure(500, "INTERNAL_SERVER_ERROR", f"{type(exc).__name__}: {exc}")
