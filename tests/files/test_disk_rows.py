@@ -45,7 +45,7 @@ def test_every_disk_and_file_row_has_its_class():
         assert getattr(disk_ops, row.operator_name).action_id == row.action_id
 
 
-def test_file_reads_and_links_are_masked(webhook_conn, emu, tree, webhook_conn_secret=None):
+def test_file_reads_and_links_are_masked(webhook_conn, emu, tree):
     for action_id in ("disk_get_file", "disk_get_file_info", "file_get_file"):
         record = run(action_id, parameters={"id": tree["a"]})
         assert record["NAME"] == "a.txt" and record["DOWNLOAD_URL"].endswith("?***")
