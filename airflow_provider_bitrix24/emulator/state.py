@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from importlib import resources
 from typing import Any
 
@@ -187,8 +188,6 @@ class Portal:
                 elif name == "scopes":
                     self.allowed_scopes = None if value is None else frozenset(value)
                 elif name == "timezone_hours":
-                    from datetime import timedelta, timezone
-
                     self.tz = timezone(timedelta(hours=value))
                     for table in self.tables.values():
                         table.tz = self.tz

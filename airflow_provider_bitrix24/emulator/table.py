@@ -280,9 +280,6 @@ class Table:
             self._generated.discard(row_id)
         return True
 
-    def clear(self) -> None:
-        self.__init__(self.name, self.id_column, self.datetime_columns, self.tz)  # type: ignore[misc]
-
     # -- querying --------------------------------------------------------------------------
     def compile_filter(self, raw: dict) -> tuple[list[Condition], int, int]:
         """Conditions for non-id columns plus the [lo, hi) slice of ``_ids`` the id conditions allow.
@@ -303,7 +300,7 @@ class Table:
             if column == self.id_column and op in (">", ">=", "<", "<=") and _number(values[0]) is not None:
                 bound = _number(values[0])
                 if op == ">":
-                    lo = max(lo, bisect_right(self._ids, int(bound) if bound == int(bound) else bound))
+                    lo = max(lo, bisect_right(self._ids, bound))
                 elif op == ">=":
                     lo = max(lo, bisect_left(self._ids, bound))
                 elif op == "<":

@@ -160,3 +160,16 @@ def test_user_add_and_update_take_top_level_fields(emu, rest):
     user = rest.result("user.get", {"ID": user_id})["result"][0]
     assert (user["EMAIL"], user["NAME"], user["LAST_NAME"]) == ("new@x", "New", "Person")
     assert rest.post("user.add", {"NAME": "no email"}).status_code == 400
+
+
+def test_portal_time_zone_and_date_filter_formats(emu, rest):
+    emu.seed("crm.deal", [{"TITLE": "old", "DATE_MODIFY": "2024-05-01T10:00:00+00:00"},
+                          {"TITLE": "new", "DATE_MODIFY": "2024-05-02T10:00:00+00:00"}])
+    assert rest.result("crm.deal.get", {"id": 1})["result"]["DATE_MODIFY"] == "2024-05-01T13:00:00+03:00"
+    for since in ("2024-05-01T12:00:00+00:00", "2024-05-01T15:00:00", "01.05.2024 15:00:00", "2024-05-02"):
+        titles = [r["TITLE"] for r in rest.result("crm.deal.list", {"filter": {">=DATE_MODIFY": since}})["result"]]
+        assert titles == ["new"], since
+    bad = rest.post("crm.deal.list", {"filter": {">DATE_MODIFY": "yesterday"}})
+    assert bad.status_code == 400 and bad.json()["error"] == "INVALID_ARG_VALUE"
+    emu.configure(timezone_hours=0)
+    assert rest.result("crm.deal.get", {"id": 1})["result"]["DATE_MODIFY"] == "2024-05-01T10:00:00+00:00"
