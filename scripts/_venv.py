@@ -50,11 +50,9 @@ def ensure_venv() -> Path:
     say(f"Installing airflow-provider-bitrix24[{EXTRAS}] into {VENV} (first run takes a few minutes)")
     started = time.monotonic()
     command = [
-        str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+        str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--progress-bar", "off",
         "-e", f"{ROOT}[{EXTRAS}]",
     ]
-    if os.environ.get("CI"):
-        command.insert(4, "-q")
     subprocess.run(command, check=True, cwd=ROOT)
     STAMP.write_text(want + "\n")
     say(f"Installed in {time.monotonic() - started:.0f} s")
