@@ -80,15 +80,16 @@ def test_select_star_and_uf(emu, rest):
 
 
 def test_crud_maintains_timestamps_and_date_filter(emu, rest):
+    emu.seed("crm.deal", [{"TITLE": "old", "DATE_CREATE": "2024-01-01T00:00:00+03:00", "DATE_MODIFY": "2024-01-01T00:00:00+03:00"}])
+    before = time.time()
     deal_id = rest.result("crm.deal.add", {"fields": {"TITLE": "new"}})["result"]
     created = rest.result("crm.deal.get", {"id": deal_id})["result"]
     assert created["DATE_CREATE"] == created["DATE_MODIFY"] and created["DATE_CREATE"][-6:] == "+03:00"
-    time.sleep(1.05)
-    assert rest.result("crm.deal.update", {"id": deal_id, "fields": {"TITLE": "changed"}})["result"] is True
-    updated = rest.result("crm.deal.get", {"id": deal_id})["result"]
-    assert updated["DATE_MODIFY"] > created["DATE_MODIFY"] and updated["TITLE"] == "changed"
-    since = rest.result("crm.deal.list", {"filter": {">DATE_MODIFY": created["DATE_MODIFY"]}})["result"]
-    assert [r["ID"] for r in since] == [str(deal_id)]
+    assert rest.result("crm.deal.update", {"id": 1, "fields": {"TITLE": "changed"}})["result"] is True
+    stored = {row["ID"]: row for row in emu.rows("crm.deal")}
+    assert stored[1]["DATE_MODIFY"] >= before and stored[1]["DATE_CREATE"] < before  # update stamps, create kept
+    since = rest.result("crm.deal.list", {"filter": {">=DATE_MODIFY": "2024-06-01"}, "order": {"ID": "ASC"}})["result"]
+    assert [r["TITLE"] for r in since] == ["changed", "new"]
     assert rest.result("crm.deal.delete", {"id": deal_id})["result"] is True
     missing = rest.post("crm.deal.get", {"id": deal_id})
     assert (missing.status_code, missing.json()) == (400, {"error": "", "error_description": "Not found"})
