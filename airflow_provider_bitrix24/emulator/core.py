@@ -179,6 +179,7 @@ class Emulator:
         kind: str = "error",
         delay: float = 0.0,
         location: str | None = None,
+        skip: int = 0,
     ) -> Fault:
         """Make the next ``count`` matching requests fail.
 
@@ -189,6 +190,7 @@ class Emulator:
         with ``status``, not executed), ``truncated`` (executed, half the JSON), ``redirect`` (302 to
         ``location`` + the same path, not executed). ``method`` limits it to one REST method
         (``"oauth/token"`` targets the token endpoint); by default it hits any REST request.
+        ``skip`` lets that many matching requests through first (fail the third page, not the first).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
@@ -198,7 +200,7 @@ class Emulator:
                 raise ValueError("redirect fault needs location=")
         if kind == "html" and status == 500:
             status = 502
-        fault = Fault(kind, status, error, description, count, method.lower() if method else None, delay, location)
+        fault = Fault(kind, status, error, description, count, method.lower() if method else None, delay, location, skip)
         with self.portal.lock:
             self.portal.faults.append(fault)
         return fault

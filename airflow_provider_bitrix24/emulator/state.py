@@ -67,6 +67,7 @@ class Fault:
     method: str | None = None
     delay: float = 0.0
     location: str | None = None  # redirect target base URL
+    skip: int = 0  # matching requests to let through before the fault fires
 
     def applies_to(self, method_name: str | None) -> bool:
         return self.method is None and method_name != TOKEN_ENDPOINT or self.method == method_name
@@ -243,6 +244,9 @@ class Portal:
         with self.lock:
             for fault in self.faults:
                 if fault.kind in kinds and fault.applies_to(method_name):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.count -= 1
                     if fault.count <= 0:
                         self.faults.remove(fault)

@@ -145,3 +145,10 @@ def test_unknown_fault_kind_is_rejected(emu):
         emu.inject_fault(kind="explode")
     with pytest.raises(ValueError):
         emu.inject_fault(kind="redirect")
+
+
+def test_skip_lets_matching_requests_through_first(emu, rest):
+    emu.inject_fault(500, "INTERNAL_SERVER_ERROR", method="crm.deal.list", skip=2)
+    statuses = [rest.post("crm.deal.list").status_code for _ in range(4)]
+    rest.post("server.time")  # other methods do not consume the skip
+    assert statuses == [200, 200, 500, 200]
