@@ -124,6 +124,8 @@ def test_eight_threads_one_refresh(emu, token_path):
     with oauth_client(emu, token_path) as client:
         client.call("user.current")
         emu.expire_access_tokens()
+        # Hold the refresh reply so every thread's first request goes out with the expired token.
+        emu.inject_fault(kind="delay", delay=0.5, method="oauth/token")
         barrier = threading.Barrier(8)
         results, errors = [], []
 
@@ -142,7 +144,7 @@ def test_eight_threads_one_refresh(emu, token_path):
     assert not errors and len(results) == 8
     assert emu.refresh_count == 1
     expired = [r for r in emu.requests if r.error == "expired_token"]
-    assert len(expired) >= 2  # several threads really did race on the expired token
+    assert len(expired) >= 4, len(expired)  # the threads really did race on the expired token
 
 
 STALE_WORKER = textwrap.dedent(
@@ -202,15 +204,15 @@ def test_query_limit_gives_up_after_max_retries(emu):
 
 def test_client_bucket_keeps_under_portal_rate_limit(emu):
     emu.configure(rate_limit={"burst": 5, "per_second": 20})
-    with Bitrix24Client(
-        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit={"burst": 5, "per_second": 20}
+    with Bitrix24Client(  # a little stricter than the portal, as a real deployment would be
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit={"burst": 4, "per_second": 18}
     ) as client:
         started = time.monotonic()
         for _ in range(15):
             client.call("user.current")
         elapsed = time.monotonic() - started
     assert all(r.http_status == 200 for r in emu.requests)  # never refused
-    assert elapsed >= 0.4  # 10 requests beyond the burst at 20/s
+    assert elapsed >= 0.5  # 11 requests beyond the burst at 18/s
 
 
 def test_operation_time_limit_waits_for_reset(emu, webhook_client):
