@@ -106,7 +106,7 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
     if portal.allowed_scopes is not None and name not in BASIC_METHODS and scope_of(name) not in portal.allowed_scopes:
         return failure(403, "insufficient_scope", "The request requires higher privileges than provided by the webhook token")
     if in_batch:  # API faults may target one method inside a batch
-        fault = portal.take_fault(name, ("error",)) if any(f.method == name for f in portal.faults) else None
+        fault = portal.take_fault(name, ("error",), exact=True)
         if fault is not None:
             record.fault = fault.kind
             return failure(fault.status, fault.error, fault.description)

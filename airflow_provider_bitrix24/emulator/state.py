@@ -239,11 +239,12 @@ class Portal:
         }
 
     # -- faults ----------------------------------------------------------------------------
-    def take_fault(self, method_name: str | None, kinds: tuple[str, ...]) -> Fault | None:
-        """Consume one pending fault of one of ``kinds`` that targets this method."""
+    def take_fault(self, method_name: str | None, kinds: tuple[str, ...], exact: bool = False) -> Fault | None:
+        """Consume one pending fault of one of ``kinds`` that targets this method (``exact``: only
+        faults naming it, as for batch commands)."""
         with self.lock:
             for fault in self.faults:
-                if fault.kind in kinds and fault.applies_to(method_name):
+                if fault.kind in kinds and (fault.method == method_name if exact else fault.applies_to(method_name)):
                     if fault.skip > 0:
                         fault.skip -= 1
                         continue
