@@ -272,6 +272,25 @@ def _decode_reply(response: requests.Response, what: str) -> Any:
     return envelope.get("result") if isinstance(envelope, dict) else envelope
 
 
+def _post_streamed(
+    session: requests.Session, url: str, body: _StreamedBody, content_type: str, timeout: Any, what: str
+) -> Any:
+    """POST a streamed body once (an upload is never resent) and return the reply's ``result``."""
+    headers = {"Content-Type": content_type, "User-Agent": _UA, "Accept": "application/json"}
+    try:
+        response = session.post(url, data=body, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {scrub(exc)}", what) from exc
+    return _decode_reply(response, what)
+
+
+def _known_size(source: Any) -> int:
+    size = source_size(source)
+    if size is None:
+        raise Bitrix24FileTooLarge("SIZE_UNKNOWN", "the upload source must have a known size")
+    return size
+
+
 def post_multipart(
     session: requests.Session,
     url: str,
@@ -286,21 +305,10 @@ def post_multipart(
 
     The upload is never retried: the portal may have stored the file even if the reply was lost.
     """
-    size = source_size(source)
+    size = _known_size(source)
     with open_source(source) as fh:
-        if size is None:  # an unseekable stream: read it through once to learn nothing more
-            raise Bitrix24FileTooLarge("SIZE_UNKNOWN", "the upload source must have a known size")
         body, content_type = multipart_body(field, filename or source_name(source), fh, size)
-        try:
-            response = session.post(
-                url,
-                data=body,
-                headers={"Content-Type": content_type, "User-Agent": _UA, "Accept": "application/json"},
-                timeout=timeout,
-            )
-        except requests.RequestException as exc:
-            raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {scrub(exc)}", what) from exc
-    return _decode_reply(response, what)
+        return _post_streamed(session, url, body, content_type, timeout, what)
 
 
 def post_json_with_file(
@@ -314,22 +322,11 @@ def post_json_with_file(
     what: str = "upload",
 ) -> Any:
     """POST a method call whose base64 file argument is streamed (see :func:`json_body_with_file`)."""
-    size = source_size(source)
-    if size is None:
-        raise Bitrix24FileTooLarge("SIZE_UNKNOWN", "the upload source must have a known size")
+    size = _known_size(source)
     _check_size(b64_length(size), MAX_POST_BYTES, "the base64 request body")
     with open_source(source) as fh:
         body = json_body_with_file(params, path, fh, size)
-        try:
-            response = session.post(
-                url,
-                data=body,
-                headers={"Content-Type": "application/json", "User-Agent": _UA, "Accept": "application/json"},
-                timeout=timeout,
-            )
-        except requests.RequestException as exc:
-            raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {scrub(exc)}", what) from exc
-    return _decode_reply(response, what)
+        return _post_streamed(session, url, body, "application/json", timeout, what)
 
 
 def upload_via_url(

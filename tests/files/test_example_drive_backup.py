@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,12 +23,15 @@ def airflow_db():
 
 
 @pytest.fixture
-def dags_folder(airflow_db, monkeypatch):
-    """dag.test() runs DAGs from a bundle: make example_dags the dags folder."""
+def dags_folder(airflow_db, monkeypatch, tmp_path_factory):
+    """dag.test() runs DAGs from a bundle: one holding just this DAG file (fast, and isolated from
+    the other examples)."""
+    folder = tmp_path_factory.mktemp("bundle")
+    shutil.copy(DAG_FILE, folder / DAG_FILE.name)
     bundle = {
-        "name": "example-dags",
+        "name": "drive-backup-example",
         "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(DAG_FILE.parent), "refresh_interval": 0},
+        "kwargs": {"path": str(folder), "refresh_interval": 0},
     }
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
 

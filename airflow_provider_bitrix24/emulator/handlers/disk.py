@@ -446,13 +446,6 @@ def _upload(ctx: CallContext, state: DriveState, parent: dict, params: dict) -> 
     return state.view(state.adopt_blob(parent, name or content_name or "file", blob_id, size, user_id=ctx.user_id, unique=unique))
 
 
-@method("disk.folder.get")
-def folder_get(ctx: CallContext, params: dict) -> dict:
-    _require(params, "id")
-    state = _state(ctx)
-    return state.view(state.folder(params["id"]))
-
-
 @method("disk.folder.getchildren")
 def folder_getchildren(ctx: CallContext, params: dict) -> Reply:
     _require(params, "id")
@@ -497,14 +490,20 @@ def _rename(ctx: CallContext, type_: str, params: dict) -> dict:
     return state.view(obj)
 
 
-def _move(ctx: CallContext, type_: str, params: dict) -> dict:
+def _source_and_target(ctx: CallContext, type_: str, params: dict, verb: str) -> tuple[DriveState, dict, dict]:
+    """The object ``id`` and the folder ``targetFolderId`` of a move or copy, checked."""
     _require(params, "id", "targetFolderId")
     state = _state(ctx)
     obj = state.get(params["id"], type_)
     target = state.folder(params["targetFolderId"])
+    if type_ == "folder" and (target["ID"] == obj["ID"] or target in state.descendants(obj)):
+        raise ApiError(400, "ERROR_ARGUMENT", f"Cannot {verb} a folder into itself")
+    return state, obj, target
+
+
+def _move(ctx: CallContext, type_: str, params: dict) -> dict:
+    state, obj, target = _source_and_target(ctx, type_, params, "move")
     with state.lock:
-        if type_ == "folder" and (target["ID"] == obj["ID"] or target in state.descendants(obj)):
-            raise ApiError(400, "ERROR_ARGUMENT", "Cannot move a folder into itself")
         state.free_name(target, obj["NAME"], False, ignore=obj["ID"])
         for item in [obj, *state.descendants(obj)]:
             item["STORAGE_ID"] = target["STORAGE_ID"]
@@ -513,13 +512,8 @@ def _move(ctx: CallContext, type_: str, params: dict) -> dict:
 
 
 def _copy(ctx: CallContext, type_: str, params: dict) -> dict:
-    _require(params, "id", "targetFolderId")
-    state = _state(ctx)
-    obj = state.get(params["id"], type_)
-    target = state.folder(params["targetFolderId"])
+    state, obj, target = _source_and_target(ctx, type_, params, "copy")
     with state.lock:
-        if type_ == "folder" and (target["ID"] == obj["ID"] or target in state.descendants(obj)):
-            raise ApiError(400, "ERROR_ARGUMENT", "Cannot copy a folder into itself")
         return state.view(state.copy(obj, target, user_id=ctx.user_id))
 
 
@@ -560,31 +554,6 @@ def _external_link(ctx: CallContext, type_: str, params: dict) -> str:
     return f"{state.base_url}/~{hashlib.sha1(state.secret + str(obj['ID']).encode()).hexdigest()[:10]}"
 
 
-@method("disk.folder.rename")
-def folder_rename(ctx: CallContext, params: dict) -> dict:
-    return _rename(ctx, "folder", params)
-
-
-@method("disk.folder.moveto")
-def folder_moveto(ctx: CallContext, params: dict) -> dict:
-    return _move(ctx, "folder", params)
-
-
-@method("disk.folder.copyto")
-def folder_copyto(ctx: CallContext, params: dict) -> dict:
-    return _copy(ctx, "folder", params)
-
-
-@method("disk.folder.markdeleted")
-def folder_markdeleted(ctx: CallContext, params: dict) -> dict:
-    return _mark_deleted(ctx, "folder", params)
-
-
-@method("disk.folder.restore")
-def folder_restore(ctx: CallContext, params: dict) -> dict:
-    return _restore(ctx, "folder", params)
-
-
 @method("disk.folder.deletetree")
 def folder_deletetree(ctx: CallContext, params: dict) -> bool:
     _require(params, "id")
@@ -595,11 +564,6 @@ def folder_deletetree(ctx: CallContext, params: dict) -> bool:
     with state.lock:
         state.remove(folder)
     return True
-
-
-@method("disk.folder.getexternallink")
-def folder_getexternallink(ctx: CallContext, params: dict) -> str:
-    return _external_link(ctx, "folder", params)
 
 
 @method("disk.folder.sharetouser")
@@ -620,38 +584,6 @@ def rights_gettasks(ctx: CallContext, params: dict) -> list:
 # --------------------------------------------------------------------------- files
 
 
-@method("disk.file.get")
-def file_get(ctx: CallContext, params: dict) -> dict:
-    _require(params, "id")
-    state = _state(ctx)
-    return state.view(state.file(params["id"]))
-
-
-@method("disk.file.rename")
-def file_rename(ctx: CallContext, params: dict) -> dict:
-    return _rename(ctx, "file", params)
-
-
-@method("disk.file.moveto")
-def file_moveto(ctx: CallContext, params: dict) -> dict:
-    return _move(ctx, "file", params)
-
-
-@method("disk.file.copyto")
-def file_copyto(ctx: CallContext, params: dict) -> dict:
-    return _copy(ctx, "file", params)
-
-
-@method("disk.file.markdeleted")
-def file_markdeleted(ctx: CallContext, params: dict) -> dict:
-    return _mark_deleted(ctx, "file", params)
-
-
-@method("disk.file.restore")
-def file_restore(ctx: CallContext, params: dict) -> dict:
-    return _restore(ctx, "file", params)
-
-
 @method("disk.file.delete")
 def file_delete(ctx: CallContext, params: dict) -> bool:
     _require(params, "id")
@@ -662,11 +594,6 @@ def file_delete(ctx: CallContext, params: dict) -> bool:
     return True
 
 
-@method("disk.file.getexternallink")
-def file_getexternallink(ctx: CallContext, params: dict) -> str:
-    return _external_link(ctx, "file", params)
-
-
 @method("disk.file.uploadversion")
 def file_uploadversion(ctx: CallContext, params: dict) -> dict:
     _require(params, "id", "fileContent")
@@ -675,6 +602,32 @@ def file_uploadversion(ctx: CallContext, params: dict) -> dict:
     _, data = _decode_content(params["fileContent"])
     blob_id, size = state.write_blob(lambda fh: fh.write(data))
     return state.view(state.replace_blob(obj, blob_id, size, user_id=ctx.user_id))
+
+
+def _get(ctx: CallContext, type_: str, params: dict) -> dict:
+    _require(params, "id")
+    state = _state(ctx)
+    return state.view(state.get(params["id"], type_))
+
+
+# The verbs folders and files share: one implementation each, registered for both types.
+_SHARED_VERBS: dict[str, Callable[[CallContext, str, dict], Any]] = {
+    "get": _get, "rename": _rename, "moveto": _move, "copyto": _copy,
+    "markdeleted": _mark_deleted, "restore": _restore, "getexternallink": _external_link,
+}
+
+
+def _for_type(impl: Callable[[CallContext, str, dict], Any], type_: str) -> Callable[[CallContext, dict], Any]:
+    def handler(ctx: CallContext, params: dict) -> Any:
+        return impl(ctx, type_, params)
+
+    handler.__name__ = f"{type_}_{impl.__name__.lstrip('_')}"
+    return handler
+
+
+for _type in ("folder", "file"):
+    for _verb, _impl in _SHARED_VERBS.items():
+        method(f"disk.{_type}.{_verb}")(_for_type(_impl, _type))
 
 
 # --------------------------------------------------------------------------- plain HTTP legs
