@@ -67,3 +67,30 @@ def hook(webhook_conn):
     from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 
     return Bitrix24Hook()
+
+
+EXAMPLE_DAG = "example_bitrix24_event_deal_won.py"
+
+
+@pytest.fixture(scope="session")
+def airflow_db(tmp_path_factory):
+    """A migrated metadata DB and a DAGs folder holding only the event example DAG."""
+    import os
+    from pathlib import Path
+
+    from airflow import settings
+    from airflow.utils import db
+
+    dags = tmp_path_factory.mktemp("event_dags")
+    source = Path(__file__).resolve().parents[2] / "example_dags" / EXAMPLE_DAG
+    (dags / EXAMPLE_DAG).symlink_to(source)
+    previous = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER"), settings.DAGS_FOLDER
+    # The dags-folder bundle reads settings.DAGS_FOLDER, fixed when airflow.settings was imported.
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = settings.DAGS_FOLDER = str(dags)
+    db.initdb()
+    yield dags
+    if previous[0] is None:
+        os.environ.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    else:
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = previous[0]
+    settings.DAGS_FOLDER = previous[1]
