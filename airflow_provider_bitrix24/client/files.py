@@ -16,6 +16,7 @@ import io
 import json
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -261,6 +262,14 @@ def download_headers(portal_url: str | None = None) -> dict[str, str]:
     return headers
 
 
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as text without URL queries: a signed link's query is a credential."""
+    return _QUERY.sub("?***", scrub(f"{type(exc).__name__}: {exc}"))
+
+
 def _decode_reply(response: requests.Response, what: str) -> Any:
     try:
         envelope: Any = response.json()
@@ -280,7 +289,7 @@ def _post_streamed(
     try:
         response = session.post(url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
-        raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {scrub(exc)}", what) from exc
+        raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {_describe(exc)}", what) from None
     return _decode_reply(response, what)
 
 
@@ -426,8 +435,8 @@ def download_to(
     except (requests.RequestException, OSError) as exc:
         _remove(dest)
         raise Bitrix24DownloadError(
-            "", f"download broke off after {written} bytes; the partial file was removed ({scrub(exc)})", what
-        ) from exc
+            "", f"download broke off after {written} bytes; the partial file was removed ({_describe(exc)})", what
+        ) from None
     return written
 
 

@@ -187,3 +187,54 @@ def test_oauth_connection_uploads_and_downloads(oauth_conn, emu, root_folder, tm
     assert replaced["ID"] == record["ID"]
     download(record["ID"], tmp_path / "o.bin")
     assert hashlib.sha256((tmp_path / "o.bin").read_bytes()).digest() == hashlib.sha256(data[::-1]).digest()
+
+
+@pytest.fixture
+def memory_fs():
+    """An fsspec backend that is not the local disk, registered with ObjectStoragePath."""
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    fs = MemoryFileSystem()
+    attach("memory", fs=fs)
+    yield fs
+    fs.store.clear()
+    fs.pseudo_dirs.clear()
+
+
+@pytest.mark.parametrize("size", [100, 3 * SMALL_LIMIT], ids=["inline", "two-step"])
+def test_any_fsspec_backend_as_source_and_destination(webhook_conn, emu, root_folder, drive_state, memory_fs, size):
+    from airflow.sdk import ObjectStoragePath
+
+    data = os.urandom(size)
+    src = ObjectStoragePath("memory://bucket/in/data.bin")
+    src.parent.mkdir(parents=True, exist_ok=True)
+    with src.open("wb") as fh:
+        fh.write(data)
+    record = upload("memory://bucket/in/data.bin", root_folder, inline_limit=SMALL_LIMIT)
+    assert record["NAME"] == "data.bin" and int(record["SIZE"]) == size
+    out = download(record["ID"], "memory://bucket/out/")
+    assert out["path"] == "memory://bucket/out/data.bin"
+    with ObjectStoragePath(out["path"]).open("rb") as fh:
+        assert fh.read() == data
+
+    drive_state.drop_downloads(after_bytes=10)
+    with pytest.raises(Bitrix24DownloadError):
+        download(record["ID"], "memory://bucket/broken.bin")
+    assert not ObjectStoragePath("memory://bucket/broken.bin").exists()
+
+
+def test_unicode_names_survive_both_routes(webhook_conn, emu, root_folder, tmp_path):
+    for limit in (SMALL_LIMIT * 4, SMALL_LIMIT):
+        name = f"отчёт {limit} (итог).pdf"
+        record = upload(os.urandom(SMALL_LIMIT * 2), root_folder, file_name=name, inline_limit=limit)
+        assert record["NAME"] == name
+
+
+def test_transfer_errors_carry_no_link_credentials(webhook_conn, emu, root_folder, drive_state, tmp_path):
+    record = upload(os.urandom(1 << 20), root_folder, file_name="c.bin")
+    drive_state.drop_downloads(after_bytes=1000)
+    with pytest.raises(Bitrix24DownloadError) as caught:
+        download(record["ID"], tmp_path / "c.bin")
+    text = str(caught.value)
+    assert "token=" not in text and "auth=" not in text and caught.value.__cause__ is None

@@ -80,3 +80,21 @@ def test_download_headers_follow_the_docs():
     headers = files.download_headers("https://portal.example")
     assert headers["Referer"] == "https://portal.example/"
     assert headers["User-Agent"] and headers["Accept"] == "*/*" and "Accept-Language" in headers
+
+
+def test_transport_errors_hide_the_signed_query(tmp_path):
+    import socket
+
+    import requests
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/rest/download.json?auth=abcdef123456&token=disk%7Csecretpayload"
+    with pytest.raises(files.Bitrix24DownloadError) as caught:
+        files.download_to(requests.Session(), url, tmp_path / "x.bin", timeout=(1, 1))
+    assert "abcdef123456" not in str(caught.value) and "secretpayload" not in str(caught.value)
+    assert caught.value.__cause__ is None and not (tmp_path / "x.bin").exists()
+    with pytest.raises(files.Bitrix24TransportError) as caught:
+        files.post_multipart(requests.Session(), url, field="file", source=b"abc", filename="a", timeout=(1, 1))
+    assert "secretpayload" not in str(caught.value)
