@@ -21,11 +21,11 @@ Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so th
 outlive the process. ``token_store`` selects where it lives:
 
 * ``{"type": "variable", "key": ...}`` or ``"variable:<key>"`` - an Airflow Variable (default,
-  key ``bitrix24_tokens_<conn_id>``). Visible to every worker of the deployment, but Variables
-  can only be written from inside a running task; outside one (scripts, ``python -c``) the hook
-  warns and keeps tokens in memory. Variables have no cross-process lock: two workers refreshing
-  at the same instant are reconciled by the client's ``invalid_grant`` recovery (the loser
-  re-reads the Variable).
+  key ``bitrix24_tokens_<conn_id>``). Visible to every worker of the deployment: written through
+  the Task SDK inside tasks and the triggerer, through the metadata database elsewhere; where
+  neither is reachable (a bare script) the hook warns and keeps tokens in memory. Variables have
+  no cross-process lock: two workers refreshing at the same instant are reconciled by the
+  client's ``invalid_grant`` recovery (the loser re-reads the Variable).
 * ``{"type": "file", "path": ...}`` or ``"file:<path>"`` - a JSON file with an ``fcntl`` lock:
   exact one-refresh-per-expiry for all processes on one host.
 * ``"memory"`` - this process only.
@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
@@ -77,7 +78,12 @@ def _bridge_to_airflow_masker() -> None:
 
 
 class VariableTokenStore:
-    """Token pair kept in an Airflow Variable (JSON). Usable only inside a running task."""
+    """Token pair kept in an Airflow Variable (JSON).
+
+    Inside a task or the triggerer it goes through the Task SDK (``airflow.sdk.Variable``);
+    elsewhere (API server "Test connection", scripts on a scheduler host) through the metadata
+    database, so a refresh made there is not lost either.
+    """
 
     _locks: dict[str, threading.RLock] = {}
     _locks_guard = threading.Lock()
@@ -88,9 +94,14 @@ class VariableTokenStore:
             self._lock = self._locks.setdefault(key, threading.RLock())
 
     def load(self) -> TokenPair | None:
-        from airflow.sdk import Variable
+        if _in_execution_context():
+            from airflow.sdk import Variable
 
-        raw = Variable.get(self.key, default=None)
+            raw = Variable.get(self.key, default=None)
+        else:
+            from airflow.models.variable import Variable as DbVariable
+
+            raw = DbVariable.get(self.key, default_var=None)
         if not raw:
             return None
         try:
@@ -100,9 +111,16 @@ class VariableTokenStore:
             return None
 
     def save(self, pair: TokenPair) -> None:
-        from airflow.sdk import Variable
+        value = json.dumps(pair.to_json())
+        description = "Bitrix24 OAuth tokens (rotated by the provider)"
+        if _in_execution_context():
+            from airflow.sdk import Variable
 
-        Variable.set(self.key, json.dumps(pair.to_json()), description="Bitrix24 OAuth tokens (rotated by the provider)")
+            Variable.set(self.key, value, description=description)
+        else:
+            from airflow.models.variable import Variable as DbVariable
+
+            DbVariable.set(self.key, value, description=description)
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return self._lock  # type: ignore[return-value]
@@ -111,12 +129,22 @@ class VariableTokenStore:
         return f"VariableTokenStore({self.key!r})"
 
 
-def _in_running_task() -> bool:
-    try:
-        from airflow.sdk.execution_time import task_runner
-    except ImportError:
-        return False
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+def _probe_metadata_db() -> None:
+    """Raise unless the metadata database's variable table can be read (checked before a refresh
+    could rotate a token that then has nowhere to go)."""
+    from sqlalchemy import select
+
+    from airflow.models.variable import Variable as DbVariable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.execute(select(DbVariable.key).limit(1)).all()
+
+
+def _in_execution_context() -> bool:
+    """True inside a running task or the triggerer, where the Task SDK reaches Variables."""
+    module = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return getattr(module, "SUPERVISOR_COMMS", None) is not None
 
 
 class Bitrix24Hook(BaseHook):
@@ -255,16 +283,21 @@ class Bitrix24Hook(BaseHook):
         if kind == "memory":
             return MemoryTokenStore()
         if kind == "variable":
-            key = raw.get("key") or f"bitrix24_tokens_{self.bitrix24_conn_id}"
-            if not _in_running_task():
+            store = VariableTokenStore(raw.get("key") or f"bitrix24_tokens_{self.bitrix24_conn_id}")
+            if _in_execution_context():
+                return store
+            try:
+                _probe_metadata_db()  # outside a task the Variable lives in the metadata database
+            except Exception as exc:
                 log.warning(
-                    "Bitrix24 connection %r: token store 'variable' works only inside a running task; "
-                    "keeping rotated OAuth tokens in memory for this process. Use token_store "
-                    "'file:<path>' for scripts.",
+                    "Bitrix24 connection %r: token store 'variable' needs a running task or the Airflow "
+                    "metadata database (%s); keeping rotated OAuth tokens in memory for this process. "
+                    "Use token_store 'file:<path>' for scripts.",
                     self.bitrix24_conn_id,
+                    type(exc).__name__,
                 )
                 return MemoryTokenStore()
-            return VariableTokenStore(key)
+            return store
         raise self._config_error("extra.token_store", f"unknown type {kind!r}; use variable, file or memory")
 
     def _rate_limit(self) -> Any:

@@ -125,7 +125,7 @@ def test_variable_store_outside_task_falls_back_to_memory(emu, monkeypatch, capl
     with caplog.at_level(logging.WARNING):
         hook = Bitrix24Hook()
         assert hook.call("user.current")["ID"]
-    assert "only inside a running task" in caplog.text
+    assert "keeping rotated OAuth tokens in memory" in caplog.text
 
 
 def test_rotated_tokens_reach_airflow_masker(emu, oauth_conn):
