@@ -57,6 +57,7 @@ def start(cert: Path, key: Path) -> tuple[Emulator, str]:
 
 
 _since = [0.0]  # requests that started before the last prepare belong to an earlier scenario
+_cpu = [0.0]  # the portal process's CPU time at the last prepare
 
 
 def prepare(emu: Emulator, deals: int, scale: float) -> dict:
@@ -66,6 +67,7 @@ def prepare(emu: Emulator, deals: int, scale: float) -> dict:
         emu.seed_generated("crm.deal", deals)
     emu.clear_requests()
     _since[0] = time.time()
+    _cpu[0] = time.process_time()
     return {"ok": True, "deals": deals}
 
 
@@ -95,6 +97,7 @@ def stats(emu: Emulator) -> dict:
         "count_queries": count_queries,
         "refused": dict(refused),
         "server_busy_s": round(sum(r.duration for r in records), 3),
+        "portal_cpu_s": round(time.process_time() - _cpu[0], 3),
     }
 
 

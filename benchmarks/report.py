@@ -15,17 +15,23 @@ import psutil
 MB = 1024 * 1024
 CLIENT_NAMES = {
     "ours": "this provider `paginate` / `batch`",
+    "ours_windows": "this provider, proposed windowed `paginate`",
     "naive": "naive `start` offset loop",
     "fast_bitrix24": "fast_bitrix24 `get_all` / `call`",
     "b24pysdk": "b24pysdk `call_list_fast` / `call_batches`",
 }
 STREAM_LIMIT_MB = 50
+OURS = ("ours", "ours_windows")
 
 
 def _fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds:.2f}" if seconds < 100 else f"{seconds:.0f}"
+
+
+def _ratio(value: float | None, floor: float) -> str:
+    return f"{value / floor:.2f}" if value and floor > 0 else "-"
 
 
 def _rate(row: dict) -> float | None:
@@ -56,7 +62,7 @@ def progress_line(label: str, row: dict) -> str:
     return (
         f"{label}  {_fmt_s(row.get('wall_s')):>7} s  {rate or 0:>9,.0f} rows/s  "
         f"{stats['http_requests']:>5} req  {stats['count_queries']:>5} COUNT  "
-        f"x{row['wall_s'] / row['floor']['floor_s']:.2f} floor  "
+        f"x{_ratio(row.get('wall_s'), row['floor']['floor_s'])} floor  "
         f"RSS +{growth or 0:.0f} MB  {_status(row)}"
     )
 
@@ -105,15 +111,17 @@ def _row_cells(row: dict) -> list[str]:
         _fmt_s(wall),
         f"{rate:,.0f}" if rate else "-",
         _fmt_s(floor["floor_s"]),
-        f"{wall / floor['floor_s']:.2f}" if wall else "-",
-        f"{wall / floor['serial_floor_s']:.2f}" if wall else "-",
+        _ratio(wall, floor["floor_s"]),
+        _ratio(wall, floor["serial_floor_s"]),
+        _fmt_s(row.get("cpu_s")),
+        _fmt_s(stats.get("portal_cpu_s")),
         f"{growth:.1f}" if growth is not None else "-",
     ]
 
 
 HEADER = [
     "client", "N", "result", "HTTP requests", "method calls", "COUNT queries", "refused 503/429",
-    "wall s", "rows/s", "floor s", "x floor", "x serial floor", "peak RSS growth MB",
+    "wall s", "rows/s", "floor s", "x floor", "x serial floor", "client CPU s", "portal CPU s", "peak RSS growth MB",
 ]
 
 
@@ -129,45 +137,47 @@ def _table(rows: list[dict]) -> list[str]:
 
 
 def _speedups(rows: list[dict], op: str) -> list[str]:
+    """Each peer's wall time over ours, per size (a ratio above 1 means ours is faster)."""
     lines = []
-    sizes = sorted({r["n"] for r in rows if r["op"] == op})
-    for n in sizes:
-        ours = next((r for r in rows if r["op"] == op and r["n"] == n and r["client"] == "ours"), None)
-        if not ours or ours.get("skipped") or ours.get("error") or ours.get("timed_out"):
+    for ours in rows:
+        if ours["op"] != op or ours["client"] not in OURS or ours.get("skipped") or ours.get("error") or ours.get("timed_out"):
             continue
         parts = []
         for peer in rows:
-            if peer["op"] != op or peer["n"] != n or peer["client"] == "ours" or peer.get("skipped"):
+            if peer["op"] != op or peer["n"] != ours["n"] or peer["client"] in OURS or peer.get("skipped"):
                 continue
             if peer.get("timed_out") or peer.get("error"):
-                parts.append(f"{peer['client']}: did not finish ({_status(peer)}; ours {ours['wall_s']:.2f} s)")
+                parts.append(f"{peer['client']} did not finish ({_status(peer)})")
             else:
-                parts.append(f"{peer['client']}: {peer['wall_s'] / ours['wall_s']:.1f}x")
+                parts.append(f"{peer['client']} {_fmt_s(peer['wall_s'])} s ({peer['wall_s'] / ours['wall_s']:.1f}x)")
         if parts:
-            lines.append(f"- {op} N={n:,}: ours is faster than " + "; ".join(parts))
+            lines.append(f"- {op} N={ours['n']:,}, {ours['client']} {_fmt_s(ours['wall_s'])} s vs " + ", ".join(parts))
     return lines
 
 
 def _checks(rows: list[dict]) -> list[str]:
     out = []
     for row in rows:
-        if row["client"] != "ours" or row["op"] != "read" or row.get("skipped"):
+        if row["client"] not in OURS or row["op"] != "read" or row.get("skipped"):
             continue
         n, stats = row["n"], row["stats"]
         budget = math.ceil(n / 2500) + 2
         wall = row.get("wall_s") or float("inf")
-        ratio = wall / row["floor"]["floor_s"]
+        ratio = wall / row["floor"]["floor_s"] if row["floor"]["floor_s"] > 0 else float("inf")
         out.append(
-            f"- read N={n:,}: {stats['http_requests']} HTTP requests (budget {budget}: "
+            f"- {row['client']} read N={n:,}: {stats['http_requests']} HTTP requests (budget {budget}: "
             f"{'pass' if stats['http_requests'] <= budget else 'FAIL'}), {stats['count_queries']} COUNT queries "
             f"({'pass' if stats['count_queries'] == 0 else 'FAIL'}), {ratio:.2f}x the floor "
             f"({'pass' if ratio <= 1.1 else 'above 1.1x'}), data {_status(row)}"
         )
-    biggest = max((r for r in rows if r["client"] == "ours" and r["op"] == "read" and not r.get("skipped")), key=lambda r: r["n"], default=None)
-    if biggest is not None and _growth_mb(biggest) is not None:
+    for client in OURS:
+        candidates = [r for r in rows if r["client"] == client and r["op"] == "read" and not r.get("skipped")]
+        biggest = max(candidates, key=lambda r: r["n"], default=None)
+        if biggest is None or _growth_mb(biggest) is None:
+            continue
         growth = _growth_mb(biggest)
         out.append(
-            f"- streaming: reading {biggest['n']:,} rows into JSON Lines grew peak RSS by {growth:.1f} MB "
+            f"- {client} streaming: reading {biggest['n']:,} rows into JSON Lines grew peak RSS by {growth:.1f} MB "
             f"(limit {STREAM_LIMIT_MB} MB: {'pass' if growth < STREAM_LIMIT_MB else 'FAIL'})"
         )
     return out
@@ -213,7 +223,7 @@ def write(path: Path, rows: list[dict], *, limits, scale: float, command: str, c
         f"{limits.per_row * 1e6:.0f} us per row, COUNT {limits.count_per_row * 1e6:.2f} us per table row; "
         f"leaky bucket {limits.burst:.0f} burst / {limits.per_second:g} per s; operating limit "
         f"{limits.operating_limit:.0f} s per method per {limits.operating_window / 60:.0f} min.",
-        f"- A scenario still running after {cap:.0f} s is stopped and reported with the rows it had delivered; "
+        f"- A scenario still running after {cap:.0f} s (or 1.3x its floor + 20 s, if longer) is stopped and reported with the rows it had delivered; "
         "a client stopped at one N is not run at larger N.",
         "",
         "## Acceptance checks (issue #7)",

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ ROOT = HERE.parent
 VENV = ROOT / ".venv-bench"
 MARKER = VENV / ".bench-installed"
 
-READ_CLIENTS = ("ours", "naive", "fast_bitrix24", "b24pysdk")
+READ_CLIENTS = ("ours", "ours_windows", "naive", "fast_bitrix24", "b24pysdk")
 WRITE_CLIENTS = ("ours", "fast_bitrix24", "b24pysdk")
 
 
@@ -85,6 +86,25 @@ class PortalProcess:
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
+
+
+# ---------------------------------------------------------------------------------------------- proposal
+
+
+PROPOSAL = HERE / "proposals" / "parallel-paginate.patch"
+
+
+def proposal_tree(tmpdir: Path) -> Path | None:
+    """A copy of the package with the proposal patch applied (client ``ours_windows``), or None
+    when the patch is gone, already in the client, or no longer applies."""
+    if not PROPOSAL.exists():
+        return None
+    tree = tmpdir / "proposal"
+    shutil.copytree(ROOT / "airflow_provider_bitrix24", tree / "airflow_provider_bitrix24",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "tests" / "core").mkdir(parents=True)
+    applied = subprocess.run(["git", "apply", "-p1", str(PROPOSAL)], cwd=tree, capture_output=True)
+    return tree if applied.returncode == 0 else None
 
 
 # ---------------------------------------------------------------------------------------------- scenarios
@@ -145,7 +165,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes and short caps (smoke run)")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="read sizes, e.g. 10000,100000")
     parser.add_argument("--write-size", type=int, help="deals to create and to update")
-    parser.add_argument("--cap", type=float, help="seconds one scenario may take before it is stopped")
+    parser.add_argument("--cap", type=float, help="seconds a scenario may take before it is stopped "
+                        "(raised to 1.3x its floor + 20 s where the limits alone need longer)")
     parser.add_argument("--scale", type=float, default=0.1, help="CostModel.realistic scale (default 0.1)")
     parser.add_argument("--clients", type=lambda s: s.split(","), default=list(READ_CLIENTS))
     parser.add_argument("--out", type=Path, help="report path (default benchmarks/RESULTS.md, quick: RESULTS-quick.md)")
@@ -173,6 +194,10 @@ def main() -> None:
         tmpdir = Path(tmp)
         cert, key = make_certificate(tmpdir)
         env = {**os.environ, **client_environment(cert)}
+        proposal = proposal_tree(tmpdir) if "ours_windows" in args.clients else None
+        if proposal is None and "ours_windows" in args.clients:
+            args.clients.remove("ours_windows")
+            print("ours_windows: the proposal patch is absent or already applied; not run", flush=True)
         portal = PortalProcess(cert, key)
         rows = []
         given_up: set[tuple[str, str]] = set()
@@ -187,10 +212,15 @@ def main() -> None:
                 portal.command(op="prepare", deals=deals, scale=args.scale)
                 sink = tmpdir / "sink.jsonl"
                 spec_full = {**spec, **portal.info, "sink": str(sink)}
-                result = run_worker(spec_full, env, args.cap, tmpdir / "worker.log")
+                worker_env = env
+                if spec["client"] == "ours_windows":
+                    worker_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(proposal), env.get("PYTHONPATH")]))}
+                floor = read_floor(spec["n"], limits) if spec["op"] == "read" else write_floor(spec["n"], limits)
+                # Every client gets the cap, or more where the limits alone need longer.
+                cap = max(args.cap, 1.3 * floor.floor_s + 20)
+                result = run_worker(spec_full, worker_env, cap, tmpdir / "worker.log")
                 stats = portal.command(op="stats")
                 sink.unlink(missing_ok=True)
-                floor = read_floor(spec["n"], limits) if spec["op"] == "read" else write_floor(spec["n"], limits)
                 row = {**spec, **result, "stats": stats, "floor": floor.__dict__}
                 rows.append(row)
                 if result["timed_out"] or result.get("error"):

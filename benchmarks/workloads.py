@@ -29,6 +29,11 @@ def current_rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
@@ -98,15 +103,6 @@ def b24pysdk_token(spec: dict):
 def read_ours(spec: dict) -> Callable[[], Iterable[dict]]:
     client = ours_client(spec)
     return lambda: client.paginate(LIST_METHOD, {"select": SELECT})
-
-
-def read_ours_windows(spec: dict) -> Callable[[], Iterable[dict]]:
-    """The proposed parallel pagination (benchmarks/proposals/windowed_paginate.py)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "proposals"))
-    from windowed_paginate import paginate_windows
-
-    client = ours_client(spec)
-    return lambda: paginate_windows(client, LIST_METHOD, {"select": SELECT}, workers=spec.get("workers", 8))
 
 
 def read_naive(spec: dict) -> Callable[[], Iterable[dict]]:
@@ -179,7 +175,7 @@ def write_b24pysdk(spec: dict, commands: list) -> Callable[[], int]:
 # Each factory builds its client (imports included) before the clock and the RSS baseline start.
 READERS: dict[str, Callable[[dict], Callable[[], Iterable[dict]]]] = {
     "ours": read_ours,
-    "ours_windows": read_ours_windows,
+    "ours_windows": read_ours,  # same code, run against the package with the proposal patch applied
     "naive": read_naive,
     "fast_bitrix24": read_fast_bitrix24,
     "b24pysdk": read_b24pysdk,
@@ -206,7 +202,7 @@ def run(spec: dict) -> dict:
         sink = Sink(Path(spec["sink"]), spec["n"])
         rows = READERS[spec["client"]](spec)
         threading.Thread(target=_report_progress, args=(lambda: sink.rows, stop), daemon=True).start()
-        base = current_rss()
+        base, cpu = current_rss(), cpu_seconds()
         started = time.perf_counter()
         try:
             for row in rows():
@@ -219,7 +215,7 @@ def run(spec: dict) -> dict:
     else:
         commands = write_commands(spec)
         send = WRITERS[spec["client"]](spec, commands)
-        base = current_rss()
+        base, cpu = current_rss(), cpu_seconds()
         started = time.perf_counter()
         try:
             out["rows"] = send()
@@ -230,6 +226,7 @@ def run(spec: dict) -> dict:
         out["wall_s"] = time.perf_counter() - started
         out["correct"] = out["rows"] == spec["n"] and out["error"] is None
     stop.set()
+    out["cpu_s"] = cpu_seconds() - cpu
     out["rss_base"] = base
     out["rss_peak"] = peak_rss()
     return out
