@@ -138,3 +138,19 @@ def test_plugin_mounts_the_app():
     assert app["url_prefix"] == "/bitrix24"
     routes = {getattr(r, "path", "") for r in app["app"].routes}
     assert "/events/{conn_id}/{asset_name:path}" in routes
+
+
+def test_airflow_plugin_loader_mounts_the_endpoint(tmp_path):
+    """Airflow's own plugin loader accepts the plugin (here from a plugins folder, as documented)."""
+    import os
+    import subprocess
+    import sys
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "bitrix24_events.py").write_text("from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin\n")
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW_HOME": str(tmp_path)}
+    code = "from airflow import plugins_manager as m; print([a['url_prefix'] for a in m.get_fastapi_plugins()[0]])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "'/bitrix24'" in out.stdout.strip().splitlines()[-1]
