@@ -259,10 +259,11 @@ def classify(envelope: Any, http_status: int | None, method: str | None = None) 
         if isinstance(err, Bitrix24OperationLimit):
             err.reset_at = _reset_at(envelope)
         return err
-    if http_status is not None and 200 <= http_status < 300 and envelope is not None and not isinstance(envelope, str):
-        return None  # a JSON list / scalar at top level is unusual but not an error
-    text = "" if envelope is None else str(envelope)
-    body = f"reply is not JSON: {snippet(text)}" if text.strip() else "empty reply body"
+    if envelope is not None and not isinstance(envelope, str):  # JSON, but not an envelope object
+        body = f"reply is not a JSON object: {snippet(repr(envelope))}"
+    else:
+        text = "" if envelope is None else str(envelope)
+        body = f"reply is not JSON: {snippet(text)}" if text.strip() else "empty reply body"
     cls = _class_for_status(http_status)
     if cls is Bitrix24Error:
         cls = Bitrix24ServerError

@@ -78,6 +78,7 @@ def test_encode_keeps_result_references_and_escapes_separators_in_keys():
         ({"error": ""}, 200, Bitrix24BadRequest),
         ("<html>Bad gateway</html>", 502, Bitrix24ServerError),
         ("", 200, Bitrix24ServerError),
+        ([1, 2], 200, Bitrix24ServerError),
     ],
 )
 def test_classify(envelope, status, cls):
