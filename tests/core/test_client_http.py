@@ -225,7 +225,7 @@ def test_operation_time_limit_waits_for_reset(emu, webhook_client):
     waited = time.monotonic() - started
     statuses = [r.http_status for r in emu.requests]
     assert statuses[1] == 429 and statuses[-1] == 200
-    assert 0 < waited < 5
+    assert 0 < waited < 15  # the basket resets within ~1-2 s; generous for a loaded CI machine
 
 
 def test_operation_time_limit_beyond_max_wait_raises(emu):
