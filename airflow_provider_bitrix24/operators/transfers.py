@@ -386,8 +386,12 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
             "filter": {f"@{self.match_field}": keys},
             "select": [id_field, self.match_field],
         }
+        # One page answers when each key has at most one record; a full page may hide more.
+        records = list(self.hook.paginate(self.spec.list_method, params, limit=len(keys)))
+        if len(records) >= len(keys):
+            records = self.hook.paginate(self.spec.list_method, params)
         found: dict[str, int] = {}
-        for record in self.hook.paginate(self.spec.list_method, params):
+        for record in records:
             key = record.get(self.match_field)
             if key in (None, ""):
                 continue

@@ -10,11 +10,12 @@ they agree on what counts as found and which errors only mean "try again later".
 from __future__ import annotations
 
 from collections.abc import Sequence
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger, HookMixin
 from airflow_provider_bitrix24.triggers.polling import Probe, check_once
@@ -77,7 +78,14 @@ class Bitrix24BaseSensor(HookMixin, BaseSensorOperator):
             return first.xcom_value if isinstance(first, PokeReturnValue) else None
         self._defer()
 
-    def _defer(self) -> None:
+    def _defer(self, deadline: float | None = None) -> None:
+        # The deadline travels with the deferral so that waiting again after a resume (see
+        # execute_complete) does not restart the clock.
+        if deadline is None:
+            remaining = float(self.timeout)
+            deadline = time.time() + remaining
+        else:
+            remaining = max(0.0, deadline - time.time())
         self.defer(
             trigger=Bitrix24PollTrigger(
                 probe=self.build_probe().to_dict(),
@@ -85,10 +93,11 @@ class Bitrix24BaseSensor(HookMixin, BaseSensorOperator):
                 poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            kwargs={"deadline": deadline},
+            timeout=timedelta(seconds=remaining),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, deadline: float | None = None) -> Any:
         """Turn the trigger's event into the task result, or a failure that says what went wrong."""
         if not event or event.get("status") != "success":
             message = (event or {}).get("message", "no event from the trigger")
@@ -97,6 +106,8 @@ class Bitrix24BaseSensor(HookMixin, BaseSensorOperator):
         if isinstance(result, PokeReturnValue):
             if not result.is_done:
                 # Someone else took what the trigger saw (e.g. offline events): wait again.
-                self._defer()
+                if deadline is not None and time.time() >= deadline:
+                    raise AirflowSensorTimeout(f"{self.task_id}: sensor timed out after {self.timeout}s")
+                self._defer(deadline)
             return result.xcom_value
         return result

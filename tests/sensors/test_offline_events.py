@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 from sensor_helpers import defer, first_event, round_trip
 
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
@@ -94,8 +97,13 @@ def test_deferrable_waits_again_when_another_consumer_took_the_events(emu, app_h
     trigger = round_trip(defer_trigger(sensor))
     event = first_event(trigger)
     app_hook.call("event.offline.get", {"clear": 0})  # someone else reserves them first
-    with pytest.raises(TaskDeferred):
-        sensor.execute_complete({}, event.payload)
+    deadline = time.time() + 100
+    with pytest.raises(TaskDeferred) as again:
+        sensor.execute_complete({}, event.payload, deadline=deadline)
+    assert again.value.kwargs == {"deadline": deadline}  # the clock does not restart
+    assert again.value.timeout <= timedelta(seconds=100)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute_complete({}, event.payload, deadline=time.time() - 1)
 
 
 def defer_trigger(sensor):
