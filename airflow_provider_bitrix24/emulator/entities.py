@@ -68,6 +68,7 @@ class EntitySpec:
     sample: Callable[[int], dict] | None = None  # row generator for seed_generated
     filter_param: str = "filter"
     fields_param: str | None = "fields"  # None: fields are the top-level parameters (user.add)
+    star_masks: bool = False  # classic CRM select: no select = '*' + 'UF_*'; '*' skips UF_ and multiple fields
     operations: tuple[str, ...] = ("add", "get", "update", "delete", "list", "fields")
 
     def __post_init__(self) -> None:
@@ -99,7 +100,7 @@ class EntitySpec:
         return {self.in_name(str(k), table): v for k, v in fields.items()}
 
     # -- values ----------------------------------------------------------------------------
-    def render(self, row: dict, tz, select: list[str] | None = None) -> dict:
+    def render(self, row: dict, tz, select: set[str] | None = None) -> dict:
         """A stored row as the API shows it (hot path of every export: keep it lean)."""
         names = self._out_names
         dates = self._date_fields
@@ -242,21 +243,25 @@ def _order_param(spec: EntitySpec, params: dict, table: Table) -> list[tuple[str
     return order
 
 
-def _select_param(spec: EntitySpec, params: dict, table: Table) -> list[str] | None:
+def _select_param(spec: EntitySpec, params: dict, table: Table) -> set[str] | None:
+    """Columns a list call returns; None means every stored column."""
     raw = params.get("select", params.get("SELECT"))
-    if raw in (None, "", []):
+    names = [] if raw in (None, "", []) else [str(n) for n in (raw.values() if isinstance(raw, dict) else raw if isinstance(raw, list) else [raw])]
+    if spec.star_masks:  # classic CRM: '*' is standard fields only, 'UF_*' the custom ones
+        names = names or ["*", "UF_*"]
+    elif not names or "*" in names:
         return None
-    names = list(raw.values()) if isinstance(raw, dict) else list(raw) if isinstance(raw, list) else [raw]
-    if "*" in names:
-        return None
+    known = list(dict.fromkeys([*spec.fields, *table.columns]))
+    multiple = {c for c in known if spec.fields.get(c) == "crm_multifield"}
     columns = {spec.id_field}
     for name in names:
-        name = str(name)
-        if name in ("UF_*", "uf*"):
-            columns.update(c for c in list(spec.fields) + table.columns if c.startswith("UF_"))
+        if name == "*":
+            columns.update(c for c in known if not c.startswith("UF_") and c not in multiple)
+        elif name == "UF_*":
+            columns.update(c for c in known if c.startswith("UF_"))
         else:
             columns.add(spec.in_name(name, table))
-    return list(columns)
+    return columns
 
 
 def list_page(spec: EntitySpec, ctx: CallContext, params: dict, table: Table, filter_raw: Any) -> tuple[list[dict], int | None, int | None]:

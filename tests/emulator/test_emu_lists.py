@@ -71,12 +71,17 @@ def test_order_multi_key_and_select(emu, rest, deals):
     assert stages == sorted(stages, reverse=True)
 
 
-def test_select_star_and_uf(emu, rest):
-    emu.seed("crm.deal", [{"TITLE": "x", "UF_CRM_COLOR": "red"}])
-    star = rest.result("crm.deal.list", {"select": ["*"]})["result"][0]
-    assert star["OPPORTUNITY"] == "0.00" and star["UF_CRM_COLOR"] == "red"
-    uf = rest.result("crm.deal.list", {"select": ["UF_*"]})["result"][0]
+def test_select_masks_of_classic_crm(emu, rest):
+    emu.seed("crm.contact", [{"NAME": "Ann", "UF_CRM_COLOR": "red", "PHONE": [{"VALUE": "+1", "VALUE_TYPE": "WORK"}]}])
+    default = rest.result("crm.contact.list")["result"][0]
+    assert default["UF_CRM_COLOR"] == "red" and "PHONE" not in default  # '*' + 'UF_*', no multiple fields
+    star = rest.result("crm.contact.list", {"select": ["*"]})["result"][0]
+    assert star["NAME"] == "Ann" and "UF_CRM_COLOR" not in star and "PHONE" not in star
+    uf = rest.result("crm.contact.list", {"select": ["UF_*"]})["result"][0]
     assert uf == {"ID": "1", "UF_CRM_COLOR": "red"}
+    named = rest.result("crm.contact.list", {"select": ["PHONE"]})["result"][0]
+    assert named == {"ID": "1", "PHONE": [{"VALUE": "+1", "VALUE_TYPE": "WORK"}]}
+    assert "PHONE" in rest.result("crm.contact.get", {"id": 1})["result"]
 
 
 def test_crud_maintains_timestamps_and_date_filter(emu, rest):

@@ -65,6 +65,7 @@ def _sample_company(row_id: int) -> dict:
 
 DEAL = register_entity(EntitySpec(
     name="crm.deal",
+    star_masks=True,
     fields={**_COMMON, "TYPE_ID": "crm_status", "STAGE_ID": "crm_status", "CATEGORY_ID": "crm_category",
             "CURRENCY_ID": "crm_currency", "OPPORTUNITY": "double", "COMPANY_ID": "crm_company",
             "CONTACT_ID": "crm_contact", "CLOSED": "char", "BEGINDATE": "date", "CLOSEDATE": "date"},
@@ -73,18 +74,21 @@ DEAL = register_entity(EntitySpec(
 ))
 LEAD = register_entity(EntitySpec(
     name="crm.lead",
+    star_masks=True,
     fields={**_COMMON, **_PERSON, "STATUS_ID": "crm_status", "COMPANY_TITLE": "string", "OPPORTUNITY": "double", "CURRENCY_ID": "crm_currency"},
     defaults={"STATUS_ID": "NEW", "OPENED": "Y", "ASSIGNED_BY_ID": 1},
     sample=_sample_lead,
 ))
 CONTACT = register_entity(EntitySpec(
     name="crm.contact",
+    star_masks=True,
     fields={**{k: v for k, v in _COMMON.items() if k != "TITLE"}, **_PERSON, "TYPE_ID": "crm_status", "COMPANY_ID": "crm_company", "POST": "string"},
     defaults={"TYPE_ID": "CLIENT", "OPENED": "Y", "ASSIGNED_BY_ID": 1},
     sample=_sample_contact,
 ))
 COMPANY = register_entity(EntitySpec(
     name="crm.company",
+    star_masks=True,
     fields={**_COMMON, "COMPANY_TYPE": "crm_status", "INDUSTRY": "crm_status", "PHONE": "crm_multifield", "EMAIL": "crm_multifield", "REVENUE": "double"},
     required=("TITLE",),
     defaults={"COMPANY_TYPE": "CUSTOMER", "OPENED": "Y", "ASSIGNED_BY_ID": 1},
