@@ -322,8 +322,8 @@ class Bitrix24Hook(BaseHook):
             number = float(value)
         except (TypeError, ValueError):
             raise self._config_error(f"extra.{key}", f"must be a number, got {value!r}") from None
-        if number < 0:
-            raise self._config_error(f"extra.{key}", "must not be negative")
+        if number < 0 or (number == 0 and key != "max_retries"):
+            raise self._config_error(f"extra.{key}", "must be positive" if key != "max_retries" else "must not be negative")
         return number
 
     def _config_error(self, field: str, problem: str) -> Bitrix24ConfigError:

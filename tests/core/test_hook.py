@@ -98,6 +98,8 @@ BAD_CONFIGS = [
     ({"host": "{url}", "extra": {"auth_type": "api_key"}}, "field password"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"rate_limit": {"burst": 0}}}, "extra.rate_limit"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"timeout": "soon"}}, "extra.timeout"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"connect_timeout": 0}}, "extra.connect_timeout"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_retries": -1}}, "extra.max_retries"),
 ]
 
 
