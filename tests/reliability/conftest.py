@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from reliability_helpers import FAST, make_oauth_client
+from reliability_helpers import FAST, SecretsProbe, make_oauth_client
 
 from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
 
@@ -27,3 +27,11 @@ def webhook_client(emu):
 def oauth_client(emu, tmp_path):
     with make_oauth_client(emu, tmp_path / "tokens.json") as client:
         yield client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_probe(tmp_path_factory):
+    """Starts the slow ``airflow dags test`` of test_secrets.py at the first test of this folder."""
+    probe = SecretsProbe(tmp_path_factory.mktemp("secrets-probe"))
+    yield probe
+    probe.close()
