@@ -201,7 +201,7 @@ class Bitrix24Hook(BaseHook):
                     self._number("timeout", DEFAULTS["timeout"]),
                 ),
                 rate_limit=self._rate_limit(),
-                max_retries=int(self._number("max_retries", DEFAULTS["max_retries"])),
+                max_retries=int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
             )
         except Bitrix24ConfigError as exc:
             raise self._config_error(_field_named(exc.description), exc.description) from None
@@ -314,7 +314,7 @@ class Bitrix24Hook(BaseHook):
             return {}  # the portal's documented defaults, shared per portal
         return {k: v for k, v in (("burst", burst), ("per_second", per_second)) if v is not None}
 
-    def _number(self, key: str, default: float) -> float:
+    def _number(self, key: str, default: float, *, allow_zero: bool = False) -> float:
         value = self._extra.get(key)
         if value is None or value == "":
             return default
@@ -322,8 +322,8 @@ class Bitrix24Hook(BaseHook):
             number = float(value)
         except (TypeError, ValueError):
             raise self._config_error(f"extra.{key}", f"must be a number, got {value!r}") from None
-        if number < 0 or (number == 0 and key != "max_retries"):
-            raise self._config_error(f"extra.{key}", "must be positive" if key != "max_retries" else "must not be negative")
+        if number < 0 or (number == 0 and not allow_zero):
+            raise self._config_error(f"extra.{key}", "must not be negative" if allow_zero else "must be positive")
         return number
 
     def _config_error(self, field: str, problem: str) -> Bitrix24ConfigError:
