@@ -94,6 +94,11 @@ def scope_of(method_name: str) -> str:
     return SCOPE_OF_PREFIX.get(prefix, prefix)
 
 
+def is_allowed(portal: Portal, name: str) -> bool:
+    """Whether the granted scopes (``configure(scopes=...)``) cover this method."""
+    return portal.allowed_scopes is None or name in BASIC_METHODS or scope_of(name) in portal.allowed_scopes
+
+
 # -- one method --------------------------------------------------------------------------------
 def execute(portal: Portal, identity: Identity, method_name: str, params: dict, record: RequestRecord, in_batch: bool = False) -> Outcome:
     """Run one REST method (top level or batch command) with every check a portal makes."""
@@ -103,7 +108,7 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
         return failure(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
     if in_batch and name == "batch":
         return failure(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
-    if portal.allowed_scopes is not None and name not in BASIC_METHODS and scope_of(name) not in portal.allowed_scopes:
+    if not is_allowed(portal, name):
         return failure(403, "insufficient_scope", "The request requires higher privileges than provided by the webhook token")
     if in_batch:  # API faults may target one method inside a batch
         fault = portal.take_fault(name, ("error",), exact=True)

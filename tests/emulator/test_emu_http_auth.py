@@ -122,8 +122,11 @@ def test_insufficient_scope_when_configured(emu, rest):
     response = rest.post("crm.deal.list")
     assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
     assert rest.post("user.get").status_code == 200
+    assert rest.result("method.get", {"name": "crm.deal.list"})["result"] == {"isExisting": True, "isAvailable": False}
     emu.configure(scopes=None)
     assert rest.post("crm.deal.list").status_code == 200
+    assert rest.result("method.get", {"name": "crm.deal.list"})["result"] == {"isExisting": True, "isAvailable": True}
+    assert rest.result("method.get", {"name": "crm.deal.nothing"})["result"] == {"isExisting": False, "isAvailable": False}
 
 
 def test_app_info_needs_an_application_token(emu, rest):

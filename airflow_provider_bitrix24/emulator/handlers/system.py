@@ -1,10 +1,12 @@
-"""Cheap portal-level methods used for connection checks: ``app.info`` and ``server.time``."""
+"""Cheap portal-level methods used for connection checks: ``app.info``, ``server.time`` and
+``method.get`` (does this portal serve a method, and may this caller use it)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from ..registry import ApiError, CallContext, method
+from ..dispatch import is_allowed
+from ..registry import HANDLERS, ApiError, CallContext, method
 
 
 @method("app.info")
@@ -30,3 +32,10 @@ def app_info(ctx: CallContext, params: dict) -> dict:
 @method("server.time")
 def server_time(ctx: CallContext, params: dict) -> str:
     return datetime.now(ctx.portal.tz).isoformat(timespec="seconds")
+
+
+@method("method.get")
+def method_get(ctx: CallContext, params: dict) -> dict:
+    name = str(params.get("name") or "").strip().lower()
+    existing = bool(name) and name in HANDLERS and name in ctx.portal.catalogue
+    return {"isExisting": existing, "isAvailable": existing and is_allowed(ctx.portal, name)}
