@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .params import as_bool, as_int
+from .params import as_int
 from .registry import ApiError, CallContext, Reply, method
 from .table import FilterError, Table, format_datetime
 
@@ -344,6 +344,3 @@ def seed_rows(spec: EntitySpec, table: Table, rows: list[dict], user_id: int) ->
         out.append(table.insert(fields))
     return out
 
-
-def as_flag(value: Any) -> str:
-    return "Y" if as_bool(value) else "N"
