@@ -10,6 +10,7 @@ they agree on what counts as found and which errors only mean "try again later".
 from __future__ import annotations
 
 from collections.abc import Sequence
+import ast
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,24 @@ from airflow_provider_bitrix24.triggers.polling import Probe, check_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+def as_list(value: Any) -> list:
+    """A templated list argument as a list: a rendered ``"['WON', 'LOSE']"`` (a DAG without
+    ``render_template_as_native_obj``) is read back as a list, a single value becomes ``[value]``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                parsed = None
+            if isinstance(parsed, (list, tuple)):
+                return list(parsed)
+        return [value]
+    if isinstance(value, (list, tuple, set)):
+        return list(value)
+    return [value]
 
 
 class Bitrix24BaseSensor(HookMixin, BaseSensorOperator):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
+from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
 from airflow_provider_bitrix24.triggers.polling import CrmChangesProbe, CrmStageProbe, crm_entity
 
 
@@ -40,7 +40,7 @@ class Bitrix24CrmStageSensor(Bitrix24BaseSensor):
         self.entity_type_id = entity_type_id
 
     def build_probe(self) -> CrmStageProbe:
-        stages = [self.stages] if isinstance(self.stages, str) else list(self.stages)
+        stages = [str(s) for s in as_list(self.stages)]
         type_id = int(self.entity_type_id) if self.entity_type_id not in (None, "") else None
         return CrmStageProbe(self.entity, int(self.record_id), stages, type_id)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, PokeReturnValue
 
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
-from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
+from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
 from airflow_provider_bitrix24.triggers.bitrix24 import HookMixin
 from airflow_provider_bitrix24.triggers.polling import OfflineEventsProbe, clear_offline_events
 
@@ -57,7 +57,7 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.event_names = [event_names] if isinstance(event_names, str) else list(event_names)
+        self.event_names = event_names
         self.batch_size = batch_size
         self.auth_connector = auth_connector
 
@@ -65,7 +65,8 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
         require_application_auth(self.hook, self.bitrix24_conn_id)
 
     def build_probe(self) -> OfflineEventsProbe:
-        return OfflineEventsProbe(list(self.event_names), self.auth_connector or None)
+        names = [str(n) for n in as_list(self.event_names) if n]
+        return OfflineEventsProbe(names, self.auth_connector or None)
 
     def on_found(self, context: Context, value: Any) -> PokeReturnValue:
         batch = self.build_probe().reserve(self.hook, self.batch_size)

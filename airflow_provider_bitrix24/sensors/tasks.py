@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
+from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
 from airflow_provider_bitrix24.triggers.polling import TaskStatusProbe, task_status_code
 
 
@@ -24,10 +24,10 @@ class Bitrix24TaskStatusSensor(Bitrix24BaseSensor):
     def __init__(self, *, bitrix24_task_id: int | str, statuses: Sequence[int | str] | int | str = ("completed",), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bitrix24_task_id = bitrix24_task_id
-        self.statuses = [statuses] if isinstance(statuses, (int, str)) else list(statuses)
-        for status in self.statuses:
-            if "{{" not in str(status):
+        self.statuses = statuses
+        if "{{" not in str(statuses):
+            for status in as_list(statuses):
                 task_status_code(status)
 
     def build_probe(self) -> TaskStatusProbe:
-        return TaskStatusProbe(int(self.bitrix24_task_id), [task_status_code(s) for s in self.statuses])
+        return TaskStatusProbe(int(self.bitrix24_task_id), [task_status_code(s) for s in as_list(self.statuses)])

@@ -113,6 +113,14 @@ def test_item_stage_for_a_smart_process(emu, hook):
     assert sensor.poke({}).xcom_value["stage"] == "WON"
 
 
+def test_list_arguments_rendered_as_text_still_work(emu, hook):
+    lead = int(hook.call("crm.lead.add", {"fields": {"TITLE": "l", "STATUS_ID": "CONVERTED"}}))
+    sensor = Bitrix24CrmStageSensor(task_id="l", entity="lead", record_id="{{ lead }}", stages="{{ stages }}")
+    sensor.render_template_fields({"lead": lead, "stages": ["JUNK", "CONVERTED"]})  # renders to "['JUNK', ...]"
+    assert sensor.stages == "['JUNK', 'CONVERTED']"
+    assert sensor.poke({}).xcom_value["stage"] == "CONVERTED"
+
+
 def test_lead_status_and_bad_entity():
     with pytest.raises(ValueError, match="no stages"):
         Bitrix24CrmStageSensor(task_id="x", entity="contact", record_id=1, stages=["A"])
