@@ -3,8 +3,7 @@
 Every catalogue action is a subclass of :class:`Bitrix24ActionOperator` that names its
 ``action_id``; the catalogue row supplies the method(s), the parameter contract and the flags,
 so a plain action needs no code of its own. Actions that chain calls or move files override
-:meth:`Bitrix24ActionOperator.run` (``run`` must not use ``super()``: the generic
-:class:`Bitrix24Operator` borrows it).
+:meth:`Bitrix24ActionOperator.run` (and, rarely, ``prepare``).
 
 Order of work in ``execute``: render (Airflow) -> decode JSON strings and encode ``files`` ->
 check the parameters against the catalogue row and the methods' documented names -> refuse
@@ -99,13 +98,14 @@ class Bitrix24ActionOperator(BaseOperator):
     action_id: ClassVar[str] = ""
     template_fields: Sequence[str] = ("parameters", "files", "output_path", "limit", "variant")
 
+    template_fields_renderers = {"parameters": "json", "files": "json"}
+    ui_color = "#2fc6f6"
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """One-line action classes get a docstring from their catalogue row."""
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("action_id") and not cls.__dict__.get("__doc__"):
             cls.__doc__ = describe(get_action(cls.__dict__["action_id"]))
-    template_fields_renderers = {"parameters": "json", "files": "json"}
-    ui_color = "#2fc6f6"
 
     def __init__(
         self,
@@ -118,7 +118,9 @@ class Bitrix24ActionOperator(BaseOperator):
         continue_on_fail: bool = False,
         **kwargs: Any,
     ) -> None:
-        action = self._action_from(kwargs)
+        if not type(self).action_id:
+            raise TypeError(f"{type(self).__name__} must set action_id")
+        action = get_action(type(self).action_id)
         if action.not_offered:
             raise not_supported(action)
         self.variant = kwargs.pop(action.selector, None) if action.selector else None
@@ -131,12 +133,6 @@ class Bitrix24ActionOperator(BaseOperator):
         self.continue_on_fail = continue_on_fail
 
     # ------------------------------------------------------------------ catalogue row
-
-    def _action_from(self, kwargs: dict) -> Action:
-        """The catalogue row of this operator (the generic operator takes it from ``kwargs``)."""
-        if not type(self).action_id:
-            raise TypeError(f"{type(self).__name__} must set action_id")
-        return get_action(type(self).action_id)
 
     @property
     def action(self) -> Action:
@@ -157,14 +153,11 @@ class Bitrix24ActionOperator(BaseOperator):
             self.check_auth(hook)
             if self.action.deprecated:
                 log_deprecation_once(self.action)
-            return self._implementation().run(self, hook, params)
+            return self.run(hook, params)
         except Exception as exc:
             if not self.continue_on_fail or _is_control_flow(exc):
                 raise
             return self.failure_record(exc)
-
-    def _implementation(self) -> type[Bitrix24ActionOperator]:
-        return type(self)
 
     def prepare(self) -> dict:
         """Rendered ``parameters`` decoded, files encoded, checked; raises before any request."""
@@ -173,10 +166,10 @@ class Bitrix24ActionOperator(BaseOperator):
         if not isinstance(params, Mapping):
             raise ParameterError(action.action_id, f"parameters must be an object, got {type(params).__name__}")
         params = dict(params)
+        self._check_options()
         if self.files:
             name_param = "FILENAME" if any(p.name == "FILENAME" for p in action.optional.params()) else None
             _files.encode_into(params, self.files, action.upload, name_param)
-        self._check_options()
         checked = check(
             action.action_id, params, action.required, action.optional, action.documented_params(), action.doc()
         )
@@ -252,21 +245,19 @@ class Bitrix24ActionOperator(BaseOperator):
 
 class Bitrix24Operator(Bitrix24ActionOperator):
     """Any catalogue action by id: ``Bitrix24Operator(task_id=..., action_id="crm_deal_get",
-    parameters={"id": 1})``. Behaves exactly like the action's own operator class."""
+    parameters={"id": 1})``.
 
-    template_fields: Sequence[str] = (*Bitrix24ActionOperator.template_fields,)
+    What it builds is an instance of the action's own class (here ``CrmDealGetOperator``), made
+    with the same arguments, so it behaves exactly like that class, its extra arguments included.
+    """
 
-    def __init__(self, *, action_id: str, **kwargs: Any) -> None:
-        self.action_id = action_id
-        super().__init__(**kwargs)
-
-    def _action_from(self, kwargs: dict) -> Action:
-        return get_action(self.action_id)
-
-    def _implementation(self) -> type[Bitrix24ActionOperator]:
+    def __new__(cls, *args: Any, action_id: str, **kwargs: Any) -> Any:
         from airflow_provider_bitrix24.operators import operator_class
 
-        return operator_class(self.action_id)
+        return operator_class(action_id)(*args, **kwargs)
+
+    def __init__(self, *, action_id: str, **kwargs: Any) -> None:  # never reached: __new__ builds the row's class
+        super().__init__(**kwargs)
 
 
 def write_json_lines(path: Any, rows: Iterable[Any]) -> dict:

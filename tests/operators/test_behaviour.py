@@ -225,3 +225,13 @@ def test_batch_operator_returns_keyed_results_and_raises_on_failed_commands(emu,
     assert out["result"]["deal"]["TITLE"] == "b"
     with pytest.raises(Bitrix24Error, match="1 of 2 commands failed: missing"):
         Bitrix24BatchOperator(task_id="b", commands='{"ok": ["user.current", {}], "missing": ["crm.deal.get", {"id": 999}]}').execute({})
+
+
+def test_generic_operator_builds_the_row_class_with_its_extra_arguments(emu, webhook_conn, tmp_path):
+    from airflow_provider_bitrix24.operators import CrmDealGetOperator, OpenLinesCloseSessionOperator
+
+    assert type(Bitrix24Operator(task_id="g", action_id="crm_deal_get", parameters={"id": 1})) is CrmDealGetOperator
+    op = Bitrix24Operator(task_id="g", action_id="open_lines_close_session", closed_by="bot")
+    assert isinstance(op, OpenLinesCloseSessionOperator) and op.variant == "bot"
+    call = Bitrix24Operator(task_id="g", action_id="direct_api_call", method="user.current")
+    assert call.execute({})["ID"] in (1, "1")
