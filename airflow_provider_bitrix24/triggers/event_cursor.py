@@ -132,7 +132,10 @@ class AssetCursorStore(CursorStore):
         return accessors
 
     async def aload(self, key: str) -> dict | None:
-        return await self._accessor().aget(key, None)
+        try:
+            return await self._accessor().aget(key, None)
+        except ValueError as err:  # the accessors refuse to guess between several assets
+            raise RuntimeError(f"cursor_store type 'asset' needs a trigger that watches exactly one asset ({err})") from err
 
     async def asave(self, key: str, value: dict) -> None:
         await asyncio.shield(self._accessor().aset(key, value))

@@ -28,6 +28,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_bitrix24.client.errors import Bitrix24BadRequest, Bitrix24NotFound
 from airflow_provider_bitrix24.triggers.bitrix24 import make_hook
 from airflow_provider_bitrix24.triggers.event_changes import (
     ChangeReader,
@@ -95,9 +96,6 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
         if self._hook is None:
             self._hook = make_hook(self.bitrix24_conn_id)
         return self._hook
-
-    async def _in_thread(self, fn, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
 
     async def _pause_after(self, err: Exception) -> None:
         self.log.warning("Bitrix24 %s: transient error, will poll again in %ss: %s", self.bitrix24_conn_id, self.poll_interval, err)
@@ -207,9 +205,9 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
                         cursor = Cursor.from_dict(saved)
                     else:
                         # Fix "now" at once, so a restart does not move the starting point.
-                        cursor = await self._in_thread(self._start)
+                        cursor = await asyncio.to_thread(self._start)
                         await store.asave(key, cursor.to_dict())
-                changes, after = await self._in_thread(self._poll, cursor)
+                changes, after = await asyncio.to_thread(self._poll, cursor)
             except TRANSIENT_ERRORS as err:
                 await self._pause_after(err)
                 continue
@@ -281,7 +279,12 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         return {"process_id": result.get("process_id") or process_id, "events": events}
 
     def _clear(self, state: dict) -> None:
-        clear_offline_events(self._get_hook(), state["process_id"], list(state["ids"]))
+        try:
+            clear_offline_events(self._get_hook(), state["process_id"], list(state["ids"]))
+        except (Bitrix24BadRequest, Bitrix24NotFound) as err:
+            # The portal no longer knows the batch (e.g. its reservation expired). It was
+            # delivered already; retrying the clear forever would stall the watcher.
+            self.log.warning("Clearing offline events of process %s failed, moving on: %s", state["process_id"], err)
 
     @staticmethod
     def _payload(batch: dict) -> dict:
@@ -296,7 +299,7 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store, key = self._store(), self.cursor_key
-        await self._in_thread(self._check_auth)  # a webhook connection fails here, clearly
+        await asyncio.to_thread(self._check_auth)  # a webhook connection fails here, clearly
         self.log.info("Draining offline events %s on %s (state in %s)", self.event_names or "(all)", self.bitrix24_conn_id, store.describe(key))
         state: dict | None = None
         while True:
@@ -304,11 +307,11 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
                 if state is None:
                     state = await store.aload(key) or {}
                 if state.get("phase") == "delivered":
-                    await self._in_thread(self._clear, state)
+                    await asyncio.to_thread(self._clear, state)
                     state = {}
                     await store.asave(key, state)
                 pending = state.get("process_id") if state.get("phase") == "reserved" else None
-                batch = await self._in_thread(self._reserve, pending)
+                batch = await asyncio.to_thread(self._reserve, pending)
             except TRANSIENT_ERRORS as err:
                 await self._pause_after(err)
                 continue

@@ -78,3 +78,15 @@ def test_validation_and_round_trip():
     assert Bitrix24OfflineEventsTrigger(**trig.serialize()[1]).serialize() == trig.serialize()
     with pytest.raises(ValueError):
         Bitrix24OfflineEventsTrigger(batch_size=0)
+
+
+def test_a_clear_the_portal_refuses_does_not_stall_the_watcher(emu, oauth_conn, file_store):
+    _queue(emu, "ONCRMLEADADD", 3)
+    trig = _trigger(file_store)
+    batch = trig._reserve(None)  # handed over before a restart, not yet cleared
+    FileCursorStore(file_store["path"]).save("offline", {"phase": "delivered", "process_id": batch["process_id"], "ids": [e["ID"] for e in batch["events"]]})
+    emu.inject_fault(status=400, error="INVALID_REQUEST", description="process not found", method="event.offline.clear", count=1)
+    later = {str(queue_offline_event(emu.portal, "ONCRMLEADADD", {"FIELDS": {"ID": 99 + i}}, message_id=f"later-{i}")) for i in range(2)}
+    payloads = drive(_trigger(file_store), lambda ev: len(_ids(ev)) >= 2)
+    assert set(_ids(payloads)) == later  # the delivered batch is not repeated, the new events flow
+    assert [r.http_status for r in emu.requests if r.method == "event.offline.clear"][:1] == [400]
