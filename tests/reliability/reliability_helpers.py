@@ -37,6 +37,44 @@ def seed_deals(emu, n: int) -> list[int]:
     return emu.seed("crm.deal", [{"TITLE": f"Deal {i}"} for i in range(n)]) if n else []
 
 
+# ---------------------------------------------------------------------- worker processes
+
+WORKER = str(Path(__file__).with_name("portal_worker.py"))
+
+
+def start_workers(emu, n: int, store: Path, **extra) -> list[subprocess.Popen]:
+    access, refresh = emu.issue_tokens()
+    cfg = dict(url=emu.url, client_id=emu.client_id, client_secret=emu.client_secret, token_url=emu.token_url,
+               access=access, refresh=refresh, store=str(store), **extra)
+    workers = [
+        subprocess.Popen([sys.executable, WORKER, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    for w in workers:
+        line = w.stdout.readline()
+        assert json.loads(line or "{}").get("ready"), w.stderr.read()
+    return workers
+
+
+def ask(workers: list[subprocess.Popen], jobs: list[dict]) -> list[dict]:
+    for w, job in zip(workers, jobs):
+        w.stdin.write(json.dumps(job) + "\n")
+        w.stdin.flush()
+    return [json.loads(w.stdout.readline()) for w in workers]
+
+
+def stop(workers: list[subprocess.Popen]) -> list[str]:
+    logs = []
+    for w in workers:
+        try:
+            _, err = w.communicate(timeout=20)
+        finally:
+            w.kill()
+        logs.append(err)
+    return logs
+
+
 # ---------------------------------------------------------------------- secrets probe (background)
 
 MODES = ("webhook", "oauth2", "api_key")

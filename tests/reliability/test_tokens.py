@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
-from reliability_helpers import FAST, make_oauth_client, seed_deals
+from reliability_helpers import FAST, ask, make_oauth_client, seed_deals, start_workers, stop
 
 from airflow_provider_bitrix24.client import Bitrix24AuthError, Bitrix24Client, Bitrix24TokenExpired, StaticTokenAuth, WebhookAuth
-
-WORKER = str(Path(__file__).with_name("portal_worker.py"))
-
 
 def test_expiry_in_the_middle_of_chained_pagination(emu, oauth_client):
     ids = seed_deals(emu, 5200)
@@ -103,7 +97,7 @@ def test_revoked_refresh_token_fails_the_trigger_with_a_clear_message(emu, oauth
     message = event.payload["message"]
     assert event.payload["status"] == "error"
     assert "invalid_grant" in message and "refresh_token" in message and "Authorise the application again" in message
-    extra = json.loads(__import__("os").environ["AIRFLOW_CONN_BITRIX24_DEFAULT"])["extra"]
+    extra = oauth_conn["extra"]
     assert extra["refresh_token"] not in message and extra["access_token"] not in message
 
 
@@ -156,39 +150,6 @@ def test_eight_threads_three_expiries_three_refreshes(emu, oauth_client):
     assert not errors
     assert not any(r.error == "invalid_grant" for r in emu.requests)
     assert sum(r.error == "expired_token" for r in emu.requests) >= 6  # the threads really raced
-
-
-def start_workers(emu, n: int, store: Path, **extra) -> list[subprocess.Popen]:
-    access, refresh = emu.issue_tokens()
-    cfg = dict(url=emu.url, client_id=emu.client_id, client_secret=emu.client_secret, token_url=emu.token_url,
-               access=access, refresh=refresh, store=str(store), **extra)
-    workers = [
-        subprocess.Popen([sys.executable, WORKER, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-        for _ in range(n)
-    ]
-    for w in workers:
-        line = w.stdout.readline()
-        assert json.loads(line or "{}").get("ready"), w.stderr.read()
-    return workers
-
-
-def ask(workers: list[subprocess.Popen], jobs: list[dict]) -> list[dict]:
-    for w, job in zip(workers, jobs):
-        w.stdin.write(json.dumps(job) + "\n")
-        w.stdin.flush()
-    return [json.loads(w.stdout.readline()) for w in workers]
-
-
-def stop(workers: list[subprocess.Popen]) -> list[str]:
-    logs = []
-    for w in workers:
-        try:
-            _, err = w.communicate(timeout=20)
-        finally:
-            w.kill()
-        logs.append(err)
-    return logs
 
 
 def test_four_processes_two_threads_each_one_refresh_per_expiry(emu, tmp_path):
