@@ -397,7 +397,9 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
                 continue
             record_id = int(record[id_field])
             if str(key) in found and found[str(key)] != record_id:
-                self.log.warning("%s=%s matches several records; updating the oldest (%s)", self.match_field, key, found[str(key)])
+                self.log.warning(
+                    "%s=%s matches several records; updating the oldest (%s)", self.match_field, key, found[str(key)]
+                )
                 continue
             found[str(key)] = record_id
         return found
@@ -405,7 +407,10 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
     def _find_by_comm(self, keys: list[str]) -> dict[str, int]:
         entity_type = DUPLICATE_ENTITY_TYPES[self.entity]
         commands = {
-            f"k{i}": ("crm.duplicate.findbycomm", {"type": COMM_TYPES[self.match_by], "values": [key], "entity_type": entity_type})
+            f"k{i}": (
+                "crm.duplicate.findbycomm",
+                {"type": COMM_TYPES[self.match_by], "values": [key], "entity_type": entity_type},
+            )
             for i, key in enumerate(keys)
         }
         result = self.hook.batch(commands)

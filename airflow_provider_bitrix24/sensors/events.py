@@ -109,5 +109,7 @@ class Bitrix24OfflineEventsClearOperator(HookMixin, BaseOperator):
         ids = None if self.event_ids is None else list(self.event_ids)
         failed = list(self.failed_message_ids or [])
         result = clear_offline_events(self.hook, str(self.process_id), ids, failed)
-        self.log.info("Offline events of process %s: cleared %s, marked failed %s", self.process_id, result["cleared"], result["failed"])
+        self.log.info(
+            "Offline events of process %s: cleared %s, marked failed %s", self.process_id, result["cleared"], result["failed"]
+        )
         return result

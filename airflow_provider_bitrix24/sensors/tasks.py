@@ -21,7 +21,9 @@ class Bitrix24TaskStatusSensor(Bitrix24BaseSensor):
 
     template_fields: Sequence[str] = (*Bitrix24BaseSensor.template_fields, "bitrix24_task_id", "statuses")
 
-    def __init__(self, *, bitrix24_task_id: int | str, statuses: Sequence[int | str] | int | str = ("completed",), **kwargs: Any) -> None:
+    def __init__(
+        self, *, bitrix24_task_id: int | str, statuses: Sequence[int | str] | int | str = ("completed",), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.bitrix24_task_id = bitrix24_task_id
         self.statuses = statuses

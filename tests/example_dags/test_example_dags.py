@@ -83,7 +83,8 @@ def _import_setup(emu, tmp_path):
 
 def _import_check(emu, tmp_path, run):
     leads = emu.rows("crm.lead")
-    assert sorted(lead["EMAIL"][0]["VALUE"].lower() for lead in leads) == ["ada@example.com", "alan@example.com", "grace@example.com"]
+    emails = sorted(lead["EMAIL"][0]["VALUE"].lower() for lead in leads)
+    assert emails == ["ada@example.com", "alan@example.com", "grace@example.com"]
     assert list((tmp_path / "in" / "leads").glob("*.rejects.jsonl"))
 
 

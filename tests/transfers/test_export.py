@@ -55,7 +55,7 @@ def test_export_interval_exact_rows_rerun_identical_and_fault_keeps_previous(dea
     start, end = DAY - timedelta(days=20), DAY + timedelta(days=30)  # most of the table
     expected = [i for i in range(1, ROWS + 1) if start <= modified_at(i) < end]
     op = Bitrix24ToObjectStorageOperator(
-        task_id="export", method="crm.deal.list", path=str(target), params={"select": ["ID", "TITLE", "DATE_MODIFY"]}
+        task_id="export", method="crm.deal.list", path=str(target), parameters={"select": ["ID", "TITLE", "DATE_MODIFY"]}
     )
 
     began = time.monotonic()
@@ -90,7 +90,7 @@ def test_export_interval_exact_rows_rerun_identical_and_fault_keeps_previous(dea
 
 def test_incremental_day_and_full_export(deals, tmp_path):
     day_path = ObjectStoragePath(f"file://{tmp_path}/day.jsonl")
-    op = Bitrix24ToObjectStorageOperator(task_id="day", method="crm.deal.list", path=str(day_path), params={"select": ["ID"]})
+    op = Bitrix24ToObjectStorageOperator(task_id="day", method="crm.deal.list", path=str(day_path), parameters={"select": ["ID"]})
     result = op.execute(interval_context(DAY, DAY + timedelta(days=1)))
     expected = [i for i in range(1, ROWS + 1) if DAY <= modified_at(i) < DAY + timedelta(days=1)]
     assert result["rows"] == len(expected) == 1440
@@ -99,7 +99,7 @@ def test_incremental_day_and_full_export(deals, tmp_path):
     full_path = ObjectStoragePath(f"file://{tmp_path}/all.jsonl")
     full = Bitrix24ToObjectStorageOperator(
         task_id="full", method="crm.deal.list", path=str(full_path), incremental=False,
-        params={"select": ["ID"], "filter": {"<=ID": 3000}},
+        parameters={"select": ["ID"], "filter": {"<=ID": 3000}},
     )
     assert full.execute({})["rows"] == 3000
 
@@ -125,7 +125,7 @@ def test_crm_items_use_updated_time(emu, webhook_conn, tmp_path):
     now = datetime.now(timezone.utc)
     path = ObjectStoragePath(f"file://{tmp_path}/items.jsonl")
     op = Bitrix24ToObjectStorageOperator(
-        task_id="items", method="crm.item.list", path=str(path), params={"entityTypeId": 2, "select": ["id", "title"]}
+        task_id="items", method="crm.item.list", path=str(path), parameters={"entityTypeId": 2, "select": ["id", "title"]}
     )
     assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
     assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ids

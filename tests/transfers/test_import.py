@@ -77,7 +77,8 @@ def test_email_dedup_against_existing_leads(emu, hook, tmp_path):
     known = next(r for r in leads if r["TITLE"] == "Known again")
     assert known["EMAIL"] == [{"VALUE": "Known@Example.com", "VALUE_TYPE": "WORK"}]  # not appended to
     rejects = [json.loads(line) for line in ObjectStoragePath(second["rejects_path"]).read_text().splitlines()]
-    assert rejects == [{"line": 3, "row": {"TITLE": "No e-mail"}, "error": {"code": "MISSING_KEY", "description": "no value in 'EMAIL'"}}]
+    missing = {"code": "MISSING_KEY", "description": "no value in 'EMAIL'"}
+    assert rejects == [{"line": 3, "row": {"TITLE": "No e-mail"}, "error": missing}]
 
 
 def test_phone_match(emu, hook, tmp_path):

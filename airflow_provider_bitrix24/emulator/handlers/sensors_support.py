@@ -232,7 +232,9 @@ def _workflows(portal: Any) -> Table:
     return _table(portal, WORKFLOWS_TABLE, ("MODIFIED", "OWNED_UNTIL", "STARTED", "FINISH_AT"))
 
 
-def start_workflow(portal: Any, template_id: int = 1, document_id: list | None = None, *, user_id: int = 1, runs_for: float | None = None) -> str:
+def start_workflow(
+    portal: Any, template_id: int = 1, document_id: list | None = None, *, user_id: int = 1, runs_for: float | None = None
+) -> str:
     """Start a workflow instance (test helper); it runs until finished, or for ``runs_for`` seconds."""
     document = list(document_id or ["crm", "CCrmDocumentDeal", "DEAL_1"])
     with portal.lock:
