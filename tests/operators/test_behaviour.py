@@ -235,3 +235,13 @@ def test_generic_operator_builds_the_row_class_with_its_extra_arguments(emu, web
     assert isinstance(op, OpenLinesCloseSessionOperator) and op.variant == "bot"
     call = Bitrix24Operator(task_id="g", action_id="direct_api_call", method="user.current")
     assert call.execute({})["ID"] in (1, "1")
+
+
+def test_large_call_records_take_the_two_step_upload(emu, webhook_conn, tmp_path):
+    record = tmp_path / "long.wav"
+    record.write_bytes(b"RIFF" + bytes(5000))
+    result = _op("telephony_attach_call_record", parameters={"CALL_ID": "c9"}, files={"FILE_CONTENT": str(record)},
+                 inline_limit=1000).execute({})
+    assert "FILE_ID" in result
+    assert _sent(emu, "telephony.externalcall.attachrecord") == [{"CALL_ID": "c9", "FILENAME": "long.wav"}]
+    assert "upload" in [r.method for r in emu.requests]
