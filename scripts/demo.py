@@ -30,6 +30,7 @@ from _venv import ROOT, in_venv, reexec_in_venv, say  # noqa: E402
 DEMO_TAG = "demo"
 DAGS_FOLDER = ROOT / "example_dags"
 DEMO_HOME = ROOT / ".demo" / "airflow-home"
+DEMO_POOL = "bitrix24_demo_portal"
 
 
 def find_demo_dags(env: dict) -> list[tuple[str, str]]:
@@ -105,6 +106,8 @@ def main(argv: list[str]) -> int:
         if code:
             print(tail(logs / "db-migrate.log"))
             return code
+        # One pool per portal caps concurrent tasks against it (docs/reliability.md).
+        airflow(["pools", "set", DEMO_POOL, "4", "Tasks calling the demo Bitrix24 portal"], env, logs / "pool.log")
 
         dags = find_demo_dags(env)
         if args.dag:
