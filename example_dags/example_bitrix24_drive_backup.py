@@ -16,8 +16,7 @@ of 50 items per request) and picks the files changed in the interval; ``download
 file, which streams the file from its ``DOWNLOAD_URL`` (memory stays flat for any size), checks
 the size and removes a partial copy if the transfer breaks off, so a retry starts clean.
 
-Params: ``folder_id`` (0 = the root folder of the first storage the connection's user can see)
-and ``backup_root`` (any ``ObjectStoragePath`` URL: ``file://``, ``s3://``... with its provider
+Params: ``folder_id`` (0 = the root of the company's shared drive, the ``common`` storage) and ``backup_root`` (any ``ObjectStoragePath`` URL: ``file://``, ``s3://``... with its provider
 installed; default ``BITRIX24_BACKUP_ROOT`` or ``file:///tmp/bitrix24/drive-backup``).
 
 Needs the ``bitrix24_default`` connection (scope ``disk``). Runs as is against the emulator::
@@ -30,7 +29,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, DeltaDataIntervalTimetable, Param, task
 
 from airflow_provider_bitrix24.operators.disk import DiskDownloadOperator
 
@@ -39,12 +38,12 @@ BACKUP_ROOT = os.environ.get("BITRIX24_BACKUP_ROOT", "file:///tmp/bitrix24/drive
 with DAG(
     dag_id="example_bitrix24_drive_backup",
     description="Copy the Drive files changed in each day to object storage",
-    schedule=timedelta(days=1),  # a data interval of one day per run
+    schedule=DeltaDataIntervalTimetable(timedelta(days=1)),  # a real one-day data interval per run
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     params={
-        "folder_id": Param(0, type="integer", description="Drive folder to back up (0: first storage's root)"),
+        "folder_id": Param(0, type="integer", description="Drive folder to back up (0: the shared drive's root)"),
         "backup_root": Param(BACKUP_ROOT, type="string", description="Where the copies go (URL)"),
     },
     tags=["bitrix24", "example", "disk", "demo"],
@@ -59,8 +58,8 @@ with DAG(
         drive = Drive(Bitrix24Hook().get_conn())
         folder_id = int(params["folder_id"])
         if not folder_id:
-            storage = next(iter(drive.client.paginate("disk.storage.getlist")))
-            folder_id = int(storage["ROOT_OBJECT_ID"])
+            shared = drive.client.paginate("disk.storage.getlist", {"filter": {"ENTITY_TYPE": "common"}})
+            folder_id = int(next(iter(shared))["ROOT_OBJECT_ID"])
         root = f"{str(params['backup_root']).rstrip('/')}/{folder_id}"
         changed = [
             {"file_id": int(item["ID"]), "output_path": f"{root}/{path}"}

@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from airflow_provider_bitrix24 import __version__
 from airflow_provider_bitrix24.client.errors import (
     Bitrix24BadRequest,
     Bitrix24Error,
@@ -42,7 +43,7 @@ _B64_READ = 3 * (1 << 18)
 DEFAULT_INLINE_LIMIT = 8 << 20
 # Cloud portals reject POST bodies above 2 GB; base64 grows a file by a third.
 MAX_POST_BYTES = 2 << 30
-_UA = "airflow-provider-bitrix24"
+_UA = f"airflow-provider-bitrix24/{__version__}"  # the docs ask for a real integration name
 
 ConflictPolicy = Literal["fail", "unique", "replace"]
 CONFLICT_POLICIES: tuple[str, ...] = ("fail", "unique", "replace")

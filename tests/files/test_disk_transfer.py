@@ -130,7 +130,7 @@ def test_size_limit_error(webhook_conn, emu, root_folder, drive_state):
         upload(os.urandom(1001), root_folder, file_name="a.bin")
     with pytest.raises(Bitrix24Error, match="DISK_FILE_22006"):
         upload(os.urandom(1001), root_folder, file_name="b.bin", inline_limit=100)
-    assert not [o for o in drive_state.objects.values() if o["TYPE"] == "file"]
+    assert not [o for o in drive_state.objects.values() if o["NAME"] in ("a.bin", "b.bin")]
 
 
 def test_download_links_are_signed(webhook_conn, emu, root_folder, tmp_path):

@@ -74,3 +74,15 @@ def test_backup_of_an_unchanged_day_succeeds_with_nothing_to_copy(dags_folder, w
     run = dag.test(logical_date=datetime(2026, 3, 5, tzinfo=timezone.utc), run_conf={"backup_root": f"file://{tmp_path}"})
     assert run.state == "success"
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_runs_get_a_real_data_interval_under_default_settings(monkeypatch):
+    """With Airflow's defaults a plain timedelta/cron schedule gives zero-length intervals (the
+    run would copy nothing); the DAG pins a one-day data-interval timetable."""
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from pendulum import datetime as pdt
+
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_DELTA_DATA_INTERVALS", "False")
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "False")
+    interval = coerce_to_core_timetable(load_dag().timetable).infer_manual_data_interval(run_after=pdt(2026, 3, 3, 9))
+    assert (interval.start, interval.end) == (pdt(2026, 3, 2, 9), pdt(2026, 3, 3, 9))

@@ -37,6 +37,7 @@ from airflow_provider_bitrix24.emulator.registry import ApiError, CallContext, R
 from airflow_provider_bitrix24.emulator.table import Table, default_timezone, format_datetime
 
 PAGE = 50
+SAMPLE_FOLDER = "Company documents"
 COPY_CHUNK = 1 << 20
 _TIME_COLUMNS = ("CREATE_TIME", "UPDATE_TIME", "DELETE_TIME")
 ACCESS_TASKS = (
@@ -78,7 +79,20 @@ class DriveState:
         # Bytes go when the state does (portal.reset() drops it), not at interpreter exit.
         weakref.finalize(self, shutil.rmtree, self.root_dir, True)
         self.add_storage("user", 1, "Admin's drive")
-        self.add_storage("common", "shared_files_s1", "Shared drive")
+        shared = self.add_storage("common", "shared_files_s1", "Shared drive")
+        self._seed_shared_drive(shared["ROOT_OBJECT_ID"])
+
+    def _seed_shared_drive(self, root_id: int) -> None:
+        """A few small files on the shared drive, like a real portal has (the user drive stays
+        empty for tests). They count as changed at reset time."""
+        root = self.folder(root_id)
+        docs = self._insert("folder", SAMPLE_FOLDER, root["STORAGE_ID"], root_id, user_id=1)
+        for parent, name, text in (
+            (root_id, "Read me.txt", "Shared drive of the emulated portal.\n"),
+            (docs["ID"], "Price list.csv", "product,price\nWidget,10.00\nGadget,25.50\n"),
+            (docs["ID"], "Welcome.txt", "Welcome to the team.\n"),
+        ):
+            self.add_file(parent, name, text.encode())
 
     # -- test controls -------------------------------------------------------------------
     def drop_downloads(self, after_bytes: int, count: int = 1, file_id: int | None = None) -> None:
