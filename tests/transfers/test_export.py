@@ -130,3 +130,18 @@ def test_crm_items_use_updated_time(emu, webhook_conn, tmp_path):
     assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
     assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ids
     assert op.execute(interval_context(now + timedelta(hours=1), now + timedelta(hours=2)))["rows"] == 0
+
+
+def test_tasks_export_filters_on_changed_date(emu, webhook_conn, tmp_path):
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    hook = Bitrix24Hook()
+    ids = [int(hook.call("tasks.task.add", {"fields": {"TITLE": f"t{n}", "RESPONSIBLE_ID": 1}})["task"]["id"]) for n in range(3)]
+    now = datetime.now(timezone.utc)
+    path = ObjectStoragePath(f"file://{tmp_path}/tasks.jsonl")
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="tasks", method="tasks.task.list", path=str(path), parameters={"select": ["ID", "TITLE", "CHANGED_DATE"]}
+    )
+    assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
+    assert [int(json.loads(line)["id"]) for line in path.read_text().splitlines()] == ids
+    assert op.execute(interval_context(now - timedelta(hours=3), now - timedelta(hours=2)))["rows"] == 0
