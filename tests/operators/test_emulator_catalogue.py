@@ -64,3 +64,11 @@ def test_undocumented_names_are_rejected(emu):
 def test_document_links_serve_bytes(emu):
     document = _post(emu, "documentgenerator.document.get", {"id": 8}).json()["result"]["document"]
     assert requests.get(document["downloadUrlMachine"], timeout=10).content == b"emulated docx document 8"
+
+
+def test_documented_shapes_of_a_few_special_methods(emu):
+    assert _post(emu, "im.dialog.get", {"DIALOG_ID": "chat12"}).json()["result"]["id"] == 12
+    assert _post(emu, "telephony.externalcall.register", {"USER_ID": 1, "PHONE_NUMBER": "+1", "TYPE": 2}).json()["result"]["CALL_ID"] == 1
+    updated = _post(emu, "crm.type.update", {"id": 4, "fields": {"title": "Renamed"}}).json()["result"]
+    assert updated["type"]["title"] == "Renamed" and updated["type"]["id"] == 4
+    assert "PROPERTY_1" in _post(emu, "lists.field.get", {"IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 1}).json()["result"]

@@ -78,6 +78,8 @@ def _create(ctx: CallContext, name: str, params: dict) -> Any:
     store[new_id] = _record(family, new_id, params)
     if name in shapes.CREATE_RETURNS_TRUE:
         return True
+    if name in shapes.CREATE_RETURNS_RECORD:
+        return {**store[new_id], shapes.CREATE_RETURNS_RECORD[name]: new_id}
     if family in shapes.WRAPPED:
         return _wrap(family, store[new_id], many=False)
     return new_id
@@ -92,6 +94,38 @@ def _get(ctx: CallContext, name: str, params: dict) -> Any:
     if family == "documentgenerator.document":
         record = {**record, **_document_links(ctx, wanted)}
     return _wrap(family, record, many=False)
+
+
+def _update(ctx: CallContext, name: str, params: dict) -> Any:
+    """``true``, or for the families that answer inside an object, the changed record."""
+    family = _family(name)
+    if family not in shapes.WRAPPED:
+        return True
+    wanted = _requested_id(params) or 1
+    store = _store(ctx, family)
+    record = {**store.get(wanted, {_id_key(family): wanted}), **_record(family, wanted, params)}
+    store[wanted] = record
+    return _wrap(family, record, many=False)
+
+
+def _dialog(ctx: CallContext, params: dict) -> dict:
+    """im.dialog.get / imbot.dialog.get: the chat behind ``chat<ID>`` (or a private dialog)."""
+    dialog_id = str(params.get("DIALOG_ID") or "chat1")
+    chat_id = as_int(dialog_id[4:], 1) if dialog_id.startswith("chat") else 0
+    return {"id": chat_id, "name": f"Chat {chat_id}", "owner": ctx.user_id, "type": "chat" if chat_id else "private",
+            "dialog_id": dialog_id, "entity_type": "", "entity_id": "", "message_type": "C" if chat_id else "P"}
+
+
+def _call_finished(ctx: CallContext, params: dict) -> dict:
+    return {"CALL_ID": params.get("CALL_ID"), "PORTAL_USER_ID": params.get("USER_ID", ctx.user_id),
+            "CALL_DURATION": as_int(params.get("DURATION"), 0), "CALL_FAILED_CODE": params.get("STATUS_CODE", "200")}
+
+
+SPECIAL = {
+    "im.dialog.get": _dialog,
+    "imbot.dialog.get": _dialog,
+    "telephony.externalcall.finish": _call_finished,
+}
 
 
 def _list(ctx: CallContext, name: str, params: dict) -> Reply:
@@ -118,6 +152,8 @@ def answer(ctx: CallContext, params: dict) -> Any:
     verb = name.rsplit(".", 1)[1]
     if name in shapes.FIXED:
         return shapes.FIXED[name]
+    if name in SPECIAL:
+        return SPECIAL[name](ctx, params)
     if name == "lists.element.get.file.url":
         return [f"{LIST_FILE_PATH}?attachedId={as_int(params.get('ELEMENT_ID'), 1) or 1}&action=download"]
     if verb in shapes.CREATE_VERBS:
@@ -128,6 +164,8 @@ def answer(ctx: CallContext, params: dict) -> Any:
         return _list(ctx, name, params)
     if verb in shapes.FIELDS_VERBS:
         return shapes.FIELD_MAP
+    if verb == "update":
+        return _update(ctx, name, params)
     return True
 
 

@@ -78,9 +78,20 @@ FIXED: dict[str, object] = {
     "crm.duplicate.findbycomm": {"CONTACT": [1]},
     # every smart process has its default pipeline
     "crm.category.list": {"categories": [{"id": 1, "name": "General", "sort": 500, "entityTypeId": 0, "isDefault": "Y"}]},
+    "lists.field.get": {
+        "NAME": {"FIELD_ID": "NAME", "NAME": "Name", "TYPE": "NAME", "IS_REQUIRED": "Y", "MULTIPLE": "N", "SORT": "10"},
+        "PROPERTY_1": {"FIELD_ID": "PROPERTY_1", "NAME": "File", "TYPE": "F", "IS_REQUIRED": "N", "MULTIPLE": "N", "SORT": "20"},
+    },
+    "telephony.externalline.add": {"ID": 1},
     "disk.rights.gettasks": [{"ID": "1", "NAME": "disk_access_read", "TITLE": "Read"}],
 }
 for _entity in ("lead", "deal", "contact", "company", "quote"):
     FIXED[f"crm.{_entity}.userfield.list"] = []
+
+# Creates whose page documents a record rather than a bare id: method -> id key of that record.
+CREATE_RETURNS_RECORD = {
+    "telephony.externalcall.register": "CALL_ID",
+    "voximplant.sip.add": "ID",
+}
 
 FIELD_MAP = {"ID": {**_FIELD, "type": "integer", "isReadOnly": True, "title": "ID"}, "TITLE": {**_FIELD, "title": "Title"}}
