@@ -9,9 +9,9 @@ they agree on what counts as found and which errors only mean "try again later".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import ast
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
