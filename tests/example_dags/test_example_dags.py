@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -56,10 +57,19 @@ def test_every_example_dag_imports(dagbag):
         assert dag.doc_md or (dag.description and Path(dag.fileloc).read_text().lstrip().startswith('"""')), dag.dag_id
 
 
-def test_example_dags_hold_no_secrets(emu):
+SECRET_SHAPES = (
+    re.compile(r"/rest/\d+/[0-9a-z]{8,}", re.IGNORECASE),  # an inbound webhook URL with its code
+    re.compile(r"[\"'](password|client_secret|access_token|refresh_token)[\"']\s*[:=]\s*[\"'][^\"'{<]{6,}", re.IGNORECASE),
+)
+
+
+def test_example_dags_hold_no_secrets():
     for path in EXAMPLES.glob("*.py"):
         text = path.read_text()
-        assert emu.webhook_code not in text and "/rest/1/" not in text, path.name
+        for shape in SECRET_SHAPES:
+            assert not shape.search(text), f"{path.name}: looks like a hard-coded secret ({shape.pattern})"
+    assert SECRET_SHAPES[0].search("https://x.bitrix24.com/rest/1/abc123def456/")  # the check itself bites
+    assert SECRET_SHAPES[1].search('{"password": "s3cr3t-code"}')
 
 
 # Per-DAG setup and checks; DAGs tagged "demo" without an entry here only have to succeed.
