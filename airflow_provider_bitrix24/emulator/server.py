@@ -17,7 +17,6 @@ from .registry import RAW_ROUTES
 from .state import TOKEN_ENDPOINT, Portal, RequestRecord
 
 _HTML_PAGE = "<html><head><title>{status} Error</title></head><body><center><h1>{status} Error</h1></center><hr><center>nginx</center></body></html>"
-_SECRET_PARAMS = ("auth", "client_secret", "refresh_token", "client_id", "code")
 
 
 def encode_json(body: Any) -> bytes:
@@ -127,20 +126,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self._finish(record, failure(400, "INVALID_REQUEST", "Malformed request body"), started)
             return
-        record.params = {k: v for k, v in params.items() if k not in _SECRET_PARAMS}
+        record.params = {k: v for k, v in params.items() if k != "auth"}
         if kind == "token":
             record.params = {"grant_type": params.get("grant_type")}
-            outcome = self._api_fault(portal, name) or token_endpoint(portal, params)
+            outcome = self._api_fault(portal, name, record) or token_endpoint(portal, params)
             body = outcome.result if outcome.ok else outcome.envelope()
             self._finish(record, outcome, started, body=body)
             return
-        outcome = self._api_fault(portal, name) or self._rest(portal, name, credentials, params, record)  # type: ignore[arg-type]
+        outcome = self._api_fault(portal, name, record) or self._rest(portal, name, credentials, params, record)  # type: ignore[arg-type]
         self._finish(record, outcome, started)
 
-    def _api_fault(self, portal: Portal, name: str | None) -> Outcome | None:
+    @staticmethod
+    def _api_fault(portal: Portal, name: str | None, record: RequestRecord) -> Outcome | None:
         fault = portal.take_fault(name, ("error",))
         if fault is None:
             return None
+        record.fault = fault.kind
         return failure(fault.status, fault.error, fault.description)
 
     def _rest(self, portal: Portal, name: str, credentials: tuple[str, str] | None, params: dict, record: RequestRecord) -> Outcome:

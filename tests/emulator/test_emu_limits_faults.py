@@ -74,7 +74,7 @@ def test_api_error_fault_counts_down_and_can_target_a_method(emu, rest):
     emu.inject_fault(503, "QUERY_LIMIT_EXCEEDED", "Too many requests", count=2, method="crm.deal.list")
     assert rest.post("server.time").status_code == 200
     assert [rest.post("crm.deal.list").status_code for _ in range(3)] == [503, 503, 200]
-    assert [r.error for r in emu.requests[1:]] == ["QUERY_LIMIT_EXCEEDED", "QUERY_LIMIT_EXCEEDED", None]
+    assert [(r.error, r.fault) for r in emu.requests[1:]] == [("QUERY_LIMIT_EXCEEDED", "error")] * 2 + [(None, None)]
 
 
 @pytest.mark.parametrize("code", ["QUERY_LIMIT_EXCEEDED", 0, 502, ""])
