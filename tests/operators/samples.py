@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_bitrix24.catalogue import Action
+from airflow_provider_bitrix24.catalogue import Action, methods
 from airflow_provider_bitrix24.emulator.handlers.disk import drive
 from airflow_provider_bitrix24.emulator.handlers.sensors_support import start_workflow
 from airflow_provider_bitrix24.catalogue.params import STRUCTURED_NAMES, OneOf, Param
@@ -181,3 +181,13 @@ for _entity in ("contact", "deal", "lead", "company"):
 for _op in ("get", "update", "delete", "complete", "start", "pause"):
     OVERRIDES[f"task_{_op}"] = (lambda op: lambda ids: {"taskId": ids["task"], **({"fields": {"TITLE": "t"}} if op == "update" else {})})(_op)
 OVERRIDES["task_add_comment"] = lambda ids: {"TASKID": ids["task"], "FIELDS": {"POST_MESSAGE": "hi"}}
+
+
+def rest_calls(emu) -> list[str]:
+    """REST methods the emulator executed, batch commands flattened, file links left out."""
+    return [r.method for r in emu.calls() if r.http_method == "POST" and r.method in methods()]
+
+
+def distinct(seq: list[str]) -> list[str]:
+    """``seq`` with consecutive repeats collapsed (pages of one list method count once)."""
+    return [m for i, m in enumerate(seq) if i == 0 or seq[i - 1] != m]

@@ -16,7 +16,7 @@ from airflow_provider_bitrix24.operators import operator_class
 from airflow_provider_bitrix24.operators.base import Bitrix24Operator
 from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator, Bitrix24CallOperator
 
-from .conftest import distinct, rest_calls
+from .samples import distinct, rest_calls
 
 
 def _op(action_id, **kwargs):

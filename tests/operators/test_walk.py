@@ -11,7 +11,7 @@ from airflow_provider_bitrix24.catalogue import actions
 from airflow_provider_bitrix24.client.errors import Bitrix24NotSupported
 from airflow_provider_bitrix24.operators import operator_class
 
-from .conftest import distinct, rest_calls
+from .samples import distinct, rest_calls
 from .samples import operator_kwargs, seed
 
 ACTIONS = actions()
