@@ -153,6 +153,7 @@ class Bitrix24ActionOperator(BaseOperator):
             self.check_auth(hook)
             if self.action.deprecated:
                 log_deprecation_once(self.action)
+            self.log.info("Bitrix24 action %s: %s", self.action_id, " -> ".join("|".join(s) for s in self.action.steps))
             return self.run(hook, params)
         except Exception as exc:
             if not self.continue_on_fail or _is_control_flow(exc):
