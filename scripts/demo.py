@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,22 @@ def airflow(args: list[str], env: dict, log_path: Path) -> tuple[int, float]:
             [str(Path(sys.executable).with_name("airflow")), *args], env=env, stdout=log, stderr=subprocess.STDOUT
         ).returncode
     return code, time.monotonic() - started
+
+
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+_RETURNED = re.compile(r"Done\. Returned value was: (.*?) \[airflow\.")
+
+
+def task_results(log_path: Path) -> list[tuple[str, str]]:
+    """(task_id, returned value) pairs read from an ``airflow dags test`` log."""
+    task, out = None, []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if started := _TASK_START.search(line):
+            task = started.group(1)
+        elif (returned := _RETURNED.search(line)) and task:
+            value = returned.group(1)
+            out.append((task, value if len(value) <= 110 else value[:107] + "..."))
+    return out
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -124,6 +141,8 @@ def main(argv: list[str]) -> int:
             ok = code == 0 and "state=success" in log_path.read_text(errors="replace")
             results.append((dag_id, ok, seconds))
             say(f"{'OK    ' if ok else 'FAILED'} {dag_id} ({seconds:.1f} s, log: {log_path.relative_to(ROOT)})")
+            for task_id, value in task_results(log_path):
+                print(f"         {task_id} -> {value}")
             if not ok:
                 print(tail(log_path))
 
