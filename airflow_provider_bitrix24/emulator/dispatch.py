@@ -241,6 +241,7 @@ def batch(ctx: CallContext, params: dict) -> Any:
         sub_record = RequestRecord(method=name.lower(), params=sub_params, auth_kind=identity.kind, key=str(key))
         outcome = execute(portal, identity, name, sub_params, sub_record, in_batch=True)
         sub_record.http_status, sub_record.error, sub_record.count_query = outcome.status, outcome.error, outcome.count_query
+        sub_record.duration = outcome.time.get("duration", 0.0)
         record.sub_calls.append(sub_record)
         cost += outcome.cost
         if not outcome.ok:
