@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
+
 from airflow_provider_bitrix24.catalogue import Action, methods
 from airflow_provider_bitrix24.emulator.handlers.disk import drive
 from airflow_provider_bitrix24.emulator.handlers.sensors_support import start_workflow
@@ -129,8 +131,11 @@ def seed(emu: Any) -> dict[str, Any]:
     ids["workflow"] = start_workflow(emu.portal)
     state = drive(emu.portal)
     storage = state.add_storage("user", 1, "My drive")
-    folder = state._insert("folder", "Work", storage["ID"], storage["ROOT_OBJECT_ID"], user_id=1)
-    target = state._insert("folder", "Archive", storage["ID"], storage["ROOT_OBJECT_ID"], user_id=1)
+    folder, target = (
+        requests.post(f"{emu.webhook_url}disk.storage.addfolder", json={"id": storage["ID"], "data": {"NAME": name}},
+                      timeout=10).json()["result"]
+        for name in ("Work", "Archive")
+    )
     ids.update({"drive.storage": storage["ID"], "drive.folder": folder["ID"], "drive.target": target["ID"],
                 "drive.file": state.add_file(folder["ID"], "notes.txt", b"hello")["ID"]})
     return ids
