@@ -171,7 +171,11 @@ class Bitrix24Hook(BaseHook):
     @cached_property
     def _extra(self) -> dict:
         extra = self._connection.extra_dejson
-        return extra if isinstance(extra, dict) else {}
+        extra = extra if isinstance(extra, dict) else {}
+        # Forms of older UIs store custom fields as extra__bitrix24__<name>; plain keys win.
+        prefix = f"extra__{self.conn_type}__"
+        legacy = {k[len(prefix):]: v for k, v in extra.items() if k.startswith(prefix) and v not in (None, "")}
+        return {**legacy, **{k: v for k, v in extra.items() if not k.startswith(prefix)}}
 
     @property
     def auth_type(self) -> str:

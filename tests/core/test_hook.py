@@ -37,6 +37,15 @@ def test_webhook_url_in_password(emu, monkeypatch):
     assert hook.call("user.current")["ID"] == str(emu.webhook_user_id)
 
 
+def test_legacy_prefixed_form_fields(emu, monkeypatch):
+    access, _refresh = emu.issue_tokens()
+    set_conn(monkeypatch, {"conn_type": "bitrix24", "host": emu.url, "password": access,
+                           "extra": {"extra__bitrix24__auth_type": "api_key", "extra__bitrix24__rate_limit_burst": 10}})
+    hook = Bitrix24Hook()
+    assert hook.auth_type == "api_key" and hook.get_conn().bucket.capacity == 10
+    assert hook.call("user.current")["ID"]
+
+
 def test_oauth_connection_rotates_and_persists(emu, oauth_conn, caplog):
     hook = Bitrix24Hook()
     assert hook.auth_type == "oauth2"
