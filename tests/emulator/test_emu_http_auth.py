@@ -174,3 +174,13 @@ def test_multipart_form_data_body(emu, rest):
     deal = rest.result("crm.deal.get", {"id": deal_id})["result"]
     assert (deal["TITLE"], deal["COMMENTS"]) == ("from multipart", "ok")
     assert deal["UF_CRM_FILE"] == ["a.txt", "aGVsbG8="]
+
+
+def test_chunked_request_body(emu, rest):
+    def body():
+        yield b'{"fields": {"TITLE": '
+        yield b'"chunked"}}'
+
+    response = rest.session.post(emu.webhook_url + "crm.deal.add", data=body(), headers={"Content-Type": "application/json"}, timeout=5)
+    assert response.json()["result"] == 1
+    assert rest.result("crm.deal.get", {"id": 1})["result"]["TITLE"] == "chunked"  # same connection
