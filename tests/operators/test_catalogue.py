@@ -140,3 +140,15 @@ def test_operator_docs_are_generated_from_the_catalogue():
     text = (ROOT / "docs/operators.md").read_text(encoding="utf-8")
     assert all(f"`{a.action_id}`" in text for a in actions())
     assert "(docs/operators.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_single_call_rows_require_what_the_method_pages_require():
+    """The row's required column may add to the index (pages the index misread) but never drops
+    a name the method page marks required; multi-call rows compute those values themselves."""
+    for action in actions():
+        if len(action.methods) != 1 or action.is_generic:
+            continue
+        required = {p.name.casefold() for p in action.required.params()}
+        required |= {p.source.casefold() for p in action.required.params() if p.source}
+        page = methods()[action.methods[0]]
+        assert {r.casefold() for r in page.required} <= required, action.action_id
