@@ -98,6 +98,12 @@ class Emulator:
     def expire_access_tokens(self) -> None:
         self.portal.expire_access_tokens()
 
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far now answers ``invalid_grant`` (expired after 180
+        days, or the app was reinstalled): the user must authorise the application again."""
+        with self.portal.lock:
+            self.portal.refresh_tokens.clear()
+
     @property
     def refresh_count(self) -> int:
         """How many refresh_token grants succeeded since the last reset."""

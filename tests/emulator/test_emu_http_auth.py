@@ -84,6 +84,14 @@ def test_refresh_rotates_tokens_and_old_refresh_token_is_spent(emu, rest):
     assert emu.refresh_count == 2
 
 
+def test_revoked_refresh_tokens_need_a_new_authorisation(emu):
+    _, refresh = emu.issue_tokens()
+    emu.revoke_refresh_tokens()
+    assert _refresh(emu, refresh).json()["error"] == "invalid_grant"
+    _, fresh = emu.issue_tokens()
+    assert _refresh(emu, fresh).status_code == 200
+
+
 def test_token_endpoint_rejects_wrong_client_and_unknown_token(emu):
     _, refresh = emu.issue_tokens()
     wrong_client = _refresh(emu, refresh, client_secret="bad")
