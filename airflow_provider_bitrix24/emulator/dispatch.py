@@ -32,6 +32,7 @@ class Outcome:
     time: dict = field(default_factory=dict)
     cost: float = 0.0  # modelled seconds still to sleep
     count_query: bool = False
+    timed_out: bool = False  # booked time passed the cost model's per-request limit
 
     @property
     def ok(self) -> bool:
@@ -142,6 +143,7 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
             portal.count_queries += 1
     if name == "batch":
         outcome.cost = ctx.extra.get("cost", 0.0)
+        outcome.timed_out = bool(ctx.extra.get("timed_out"))
         outcome.time = time_block(portal, started, time.time(), real, None)
         return outcome
     cost = portal.cost.call_cost(ctx.extra.get("rows", 0), ctx.extra.get("count_rows", 0)) if portal.cost else 0.0
@@ -229,7 +231,11 @@ def batch(ctx: CallContext, params: dict) -> Any:
     halt = as_bool(params.get("halt", False))
     sections: dict[str, dict] = {"result": {}, "result_error": {}, "result_total": {}, "result_next": {}, "result_time": {}}
     cost = 0.0
+    limit = portal.cost.time_limit if portal.cost else None
     for key, command in cmd.items():
+        if limit is not None and cost > limit:  # the request was cut off: later commands never ran
+            ctx.extra["timed_out"] = True
+            break
         try:
             name, sub_params = parse_command(command)
         except ApiError as exc:

@@ -174,8 +174,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         portal: Portal = self.server.portal
         cost = portal.cost
         pending = outcome.cost + (cost.latency if cost else 0.0)
+        cut_off = cost is not None and cost.time_limit is not None and (outcome.timed_out or pending > cost.time_limit)
+        if cut_off:
+            pending = cost.time_limit  # type: ignore[union-attr]
         if cost is not None and cost.sleep and pending > 0:
             time.sleep(pending)
+        if cut_off:
+            record.http_status, record.error, record.fault = 504, "GATEWAY_TIMEOUT", "time_limit"
+            record.duration = time.time() - started
+            portal.log(record)
+            self.close_connection = True
+            self._send(504, _HTML_PAGE.format(status=504).encode(), "text/html; charset=utf-8")
+            return
         if outcome.ok and outcome.time:
             outcome.time["finish"] = max(outcome.time["finish"], time.time())
             outcome.time["duration"] = outcome.time["finish"] - started

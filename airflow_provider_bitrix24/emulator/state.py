@@ -34,6 +34,9 @@ class CostModel:
     reproduce the huge-data guide's measurement: on 2.39 M rows a page with COUNT took 49.9 s
     and one without took 0.097 s. ``scale`` shrinks every term by the same factor.
     ``sleep=False`` only books the time (into ``time.processing`` and operating) without waiting.
+    ``time_limit`` (off by default) is the cloud's 60 s cap on one request: a request whose booked
+    time passes it is cut off there (batch commands after the cut are not run) and answered with
+    a 504 gateway page.
     """
 
     latency: float = 0.0
@@ -41,9 +44,10 @@ class CostModel:
     per_row: float = 0.0
     count_per_row: float = 0.0
     sleep: bool = True
+    time_limit: float | None = None
 
     @classmethod
-    def realistic(cls, scale: float = 1.0, sleep: bool = True) -> "CostModel":
+    def realistic(cls, scale: float = 1.0, sleep: bool = True, time_limit: bool = False) -> "CostModel":
         count_rows = 2_387_743
         return cls(
             latency=0.03 * scale,
@@ -51,6 +55,7 @@ class CostModel:
             per_row=0.001 * scale,  # 50 rows -> 0.05 s; with the rest ~0.1 s per page
             count_per_row=(49.9 - 0.097) / count_rows * scale,
             sleep=sleep,
+            time_limit=60.0 * scale if time_limit else None,
         )
 
     def call_cost(self, rows: int, count_rows: int) -> float:

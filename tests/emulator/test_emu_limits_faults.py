@@ -152,3 +152,15 @@ def test_skip_lets_matching_requests_through_first(emu, rest):
     statuses = [rest.post("crm.deal.list").status_code for _ in range(4)]
     rest.post("server.time")  # other methods do not consume the skip
     assert statuses == [200, 200, 500, 200]
+
+
+def test_request_time_limit_cuts_off_long_requests(emu, rest):
+    emu.configure(cost=CostModel(per_call=0.3, time_limit=1.0, sleep=False))
+    assert rest.post("server.time").status_code == 200
+    cmd = {f"c{i}": "crm.deal.add?fields[TITLE]=x" for i in range(10)}
+    response = rest.post("batch", {"cmd": cmd})
+    assert response.status_code == 504 and "text/html" in response.headers["Content-Type"]
+    assert len(emu.table("crm.deal")) == 4  # 0.3 s each: the fifth command starts after the cut
+    assert (emu.requests[-1].http_status, emu.requests[-1].fault) == (504, "time_limit")
+    assert CostModel.realistic(scale=0.5, time_limit=True).time_limit == 30.0
+    assert CostModel.realistic().time_limit is None
