@@ -224,7 +224,7 @@ def multipart_body(field: str, filename: str, fh: IO[bytes], size: int) -> tuple
         f"--{boundary}\r\n"
         f'Content-Disposition: form-data; name="{field}"; filename="{safe_name}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode("utf-8")
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode("ascii")
     body = _StreamedBody([head, _raw_chunks(fh, size), tail], len(head) + size + len(tail))
     return body, f"multipart/form-data; boundary={boundary}"

@@ -47,6 +47,11 @@ def _int(action_id: str, label: str, value: Any) -> int:
         raise ParameterError(action_id, f"{label} must be a Drive id (a whole number), got {value!r}") from None
 
 
+def _param(params: dict, name: str) -> Any:
+    """``params[name]`` matched case-insensitively (Bitrix24 accepts either case)."""
+    return params.get(find(params, name) or name)
+
+
 def _drive(hook: Bitrix24Hook, inline_limit: int = DEFAULT_INLINE_LIMIT) -> Drive:
     return Drive(hook.get_conn(), inline_limit=inline_limit)
 
@@ -95,8 +100,8 @@ class DiskUploadOperator(_DiskAction):
         of the existing file). ``parameters={"generateUniqueName": true}`` means ``unique``.
     :param inline_limit: files up to this many bytes go inline as base64; larger ones stream
         through the two-step ``uploadUrl`` flow.
-    :return: the Drive file record (``ID``, ``NAME``, ``SIZE``, ``DOWNLOAD_URL``...); for a
-        directory a list of ``{"path", "file"}``.
+    :return: the Drive file record (``ID``, ``NAME``, ``SIZE``, ``UPDATE_TIME``...; the
+        ``DOWNLOAD_URL`` query masked); for a directory a list of ``{"path", "file"}``.
     """
 
     action_id = "disk_upload_file"
@@ -133,10 +138,10 @@ class DiskUploadOperator(_DiskAction):
             source = self.files.get("fileContent")
         if source is None or source == "":
             raise ParameterError(aid, "source is required: a local path, a URI / ObjectStoragePath or bytes")
-        raw_id = self.target_id if self.target_id not in (None, "") else params.get(find(params, "id") or "id")
-        data = params.get(find(params, "data") or "data") or {}
+        raw_id = self.target_id if self.target_id not in (None, "") else _param(params, "id")
+        data = _param(params, "data") or {}
         conflict = str(self.conflict or "fail")
-        if _truthy(params.get(find(params, "generateUniqueName") or "generateUniqueName")):
+        if _truthy(_param(params, "generateUniqueName")):
             conflict = "unique"
         if conflict not in CONFLICT_POLICIES:
             raise ParameterError(aid, f"conflict must be one of {', '.join(CONFLICT_POLICIES)} (got {conflict!r})")
@@ -145,7 +150,7 @@ class DiskUploadOperator(_DiskAction):
             "source": _files.as_source(source),
             "name": self.file_name or (data.get("NAME") if isinstance(data, Mapping) else None),
             "conflict": conflict,
-            "rights": params.get(find(params, "rights") or "rights"),
+            "rights": _param(params, "rights"),
         }
 
     @_masked
@@ -187,12 +192,12 @@ class DiskDownloadOperator(_DiskAction):
         aid = self.action_id
         params = dict(decode_json(aid, "parameters", self.parameters) or {})
         self._check_options()
-        raw_id = self.file_id if self.file_id not in (None, "") else params.get(find(params, "id") or "id")
+        raw_id = self.file_id if self.file_id not in (None, "") else _param(params, "id")
         return {"id": _int(aid, "file_id", raw_id)}
 
     def run(self, hook: Bitrix24Hook, params: dict) -> dict:
         drive = _drive(hook)
-        record = drive.get_file(_int(self.action_id, "id", params.get(find(params, "id") or "id")))
+        record = drive.get_file(_int(self.action_id, "id", _param(params, "id")))
         dest = _destination(self.output_path, record["NAME"])
         drive.download(int(record["ID"]), dest, record=record)
         self.log.info("Downloaded Drive file %s (%s bytes) to %s", record["ID"], record.get("SIZE"), dest)
@@ -273,7 +278,7 @@ class _ListChildrenOperator(_DiskAction):
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         wanted = _type_filter(self.action_id)
         if getattr(self, "recursive", False):
-            start = DriveTarget(_int(self.action_id, "id", params.get(find(params, "id") or "id")), self.variant or "folder")
+            start = DriveTarget(_int(self.action_id, "id", _param(params, "id")), self.variant or "folder")
             rows = _walk_rows(_drive(hook), start, wanted, self.limit)
         else:
             key = find(params, "filter") or "filter"
@@ -333,8 +338,8 @@ class _CreateFolderOperator(_DiskAction):
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         if not getattr(self, "exist_ok", False):
             return hook.call(self.method(), params)
-        data = params.get(find(params, "data") or "data") or {}
-        start = DriveTarget(_int(self.action_id, "id", params.get(find(params, "id") or "id")), self.variant or "folder")
+        data = _param(params, "data") or {}
+        start = DriveTarget(_int(self.action_id, "id", _param(params, "id")), self.variant or "folder")
         return _drive(hook).ensure_folder(start, str(data.get("NAME") or ""))
 
 

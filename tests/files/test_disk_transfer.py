@@ -33,10 +33,12 @@ def test_small_file_goes_inline_as_base64(webhook_conn, emu, root_folder, tmp_pa
     record = upload(str(src), root_folder)
     assert record["NAME"] == "note.txt" and int(record["SIZE"]) == 11
     assert "upload" not in methods(emu)  # no second HTTP leg
-    sent = [r for r in emu.requests if r.method == "disk.folder.uploadfile"][0].params
+    sent = next(r for r in emu.requests if r.method == "disk.folder.uploadfile").params
     assert sent["fileContent"][0] == "note.txt" and sent["data"] == {"NAME": "note.txt"}
     out = download(record["ID"], f"{tmp_path}/out/")
-    assert out["path"].endswith("note.txt") and open(out["path"], "rb").read() == b"hello drive"
+    assert out["path"].endswith("note.txt")
+    with open(out["path"], "rb") as fh:
+        assert fh.read() == b"hello drive"
 
 
 def test_large_file_uses_the_two_step_upload(webhook_conn, emu, root_folder, tmp_path):

@@ -28,8 +28,9 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from airflow_provider_bitrix24.emulator.params import as_bool, as_int
@@ -801,7 +802,7 @@ class _Borrowed:
     def __enter__(self) -> BinaryIO:
         return self.fh
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
 
