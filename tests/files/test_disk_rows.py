@@ -177,3 +177,15 @@ def test_generic_operator_runs_the_drive_rows(webhook_conn, emu, tree, root_fold
     assert moved["NAME"] == "c2.txt" and moved["DOWNLOAD_URL"].endswith("?***")
     up = generic("disk_upload_file", parameters={"id": root_folder, "data": {"NAME": "g.txt"}}, files={"fileContent": b"g"})
     assert up["NAME"] == "g.txt"
+
+
+def test_listings_read_every_page(webhook_conn, emu, drive_state, root_folder):
+    root = drive_state.folder(root_folder)
+    sub = drive_state._insert("folder", "many", root["STORAGE_ID"], root_folder, user_id=1)
+    for n in range(120):
+        drive_state.add_file(sub["ID"], f"f{n:03}.txt", b"x")
+    rows = run("disk_list_files", parameters={"id": sub["ID"]})
+    assert len(rows) == 120 and len({r["ID"] for r in rows}) == 120
+    assert len([r for r in emu.requests if r.method == "disk.folder.getchildren"]) == 3  # 50 + 50 + 20
+    deep = run("disk_get_files", parameters={"id": root_folder}, recursive=True, limit=70)
+    assert len(deep) == 70 and deep[0]["PATH"] == "many/f000.txt"
