@@ -151,3 +151,57 @@ def test_crm_file_fields(webhook_conn, emu, doc, action_id, parameters, path, me
     value = sent(emu, method)["fields"][path.split(".")[1]]
     pair = value["fileData"] if shape == "filedata" else value
     assert pair[0] == "contract.pdf" and decoded(pair[1]) == DATA
+
+
+def _at(params: dict, dotted: str):
+    value = params
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+# (action, parameters, file parameter path, method that receives it, shape of the value)
+UPLOAD_ROWS = [
+    ("crm_contact_create", {"fields": {"NAME": "Ann"}}, "fields.UF_CRM_SCAN", "crm.contact.add", "filedata"),
+    ("crm_lead_create", {"fields": {"TITLE": "Lead"}}, "fields.UF_CRM_SCAN", "crm.lead.add", "filedata"),
+    ("crm_company_create", {"fields": {"TITLE": "Co"}}, "fields.UF_CRM_LOGO", "crm.company.add", "filedata"),
+    ("crm_invoice_create", {"fields": {"title": "Inv"}}, "fields.ufCrmScan", "crm.item.add", "pair"),
+    ("activity_create",
+     {"fields": {"OWNER_TYPE_ID": 2, "OWNER_ID": 1, "TYPE_ID": 4, "RESPONSIBLE_ID": 1,
+                 "COMMUNICATIONS": [{"VALUE": "a@b.c", "ENTITY_ID": 1, "ENTITY_TYPE_ID": 3}]}},
+     "fields.FILES", "crm.activity.add", "filedata"),
+    ("data_storage_add_entity_section", {"ENTITY": "store", "NAME": "Pics"}, "PICTURE", "entity.section.add", "pair"),
+    ("data_storage_add_entity_item", {"ENTITY": "store", "NAME": "Row"}, "PROPERTY_VALUES.SCAN", "entity.item.add", "pair"),
+    ("chat_create_chat", {"TITLE": "Room", "USERS": [1]}, "AVATAR", "im.chat.add", "base64"),
+    ("product_add_product", {"fields": {"NAME": "Widget"}}, "fields.PREVIEW_PICTURE", "crm.product.add", "filedata"),
+]
+
+
+@pytest.mark.parametrize(("action_id", "parameters", "path", "method", "shape"), UPLOAD_ROWS, ids=[r[0] for r in UPLOAD_ROWS])
+def test_file_parameters_of_other_actions(oauth_conn, emu, doc, action_id, parameters, path, method, shape):
+    run(action_id, parameters=parameters, files={path: str(doc)})
+    value = _at(sent(emu, method), path)
+    if shape == "base64":
+        assert decoded(value) == DATA
+        return
+    pair = value["fileData"] if shape == "filedata" else value
+    assert pair[0] == "contract.pdf" and decoded(pair[1]) == DATA
+
+
+def test_chat_update_avatar_step(webhook_conn, emu, tmp_path):
+    png = tmp_path / "a.png"
+    png.write_bytes(b"\x89PNG" + bytes(range(40)))
+    run("chat_update_chat", parameters={"CHAT_ID": 3}, files={"AVATAR": str(png)})
+    assert decoded(sent(emu, "im.chat.updateavatar")["AVATAR"]) == png.read_bytes()
+
+
+def test_a_file_too_large_for_an_inline_field_is_refused_before_sending(webhook_conn, emu, tmp_path):
+    from airflow_provider_bitrix24.client.files import DEFAULT_INLINE_LIMIT, Bitrix24FileTooLarge
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        fh.truncate(DEFAULT_INLINE_LIMIT + 1)  # sparse: costs no disk
+    with pytest.raises(Bitrix24FileTooLarge, match="above the limit"):
+        run("timeline_add_comment",
+            parameters={"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "deal", "COMMENT": "x"}}, files={"fields.FILES": [str(big)]})
+    assert emu.requests == []
