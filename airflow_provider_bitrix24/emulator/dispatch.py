@@ -131,7 +131,7 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
                 reply = handler(ctx, params)
     except ApiError as exc:
         if metered:  # a failed call has still used the server's time
-            portal.operating.record(identity.key, name, time.time() - started, started)
+            portal.operating.record(identity.key, name, time.time() - started)
         return failure(exc.status, exc.code, exc.description)
     except Exception as exc:  # a handler bug must look like a portal 500, not kill the server
         return failure(500, "INTERNAL_SERVER_ERROR", f"{type(exc).__name__}: {exc}")
@@ -149,7 +149,7 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
     cost = portal.cost.call_cost(ctx.extra.get("rows", 0), ctx.extra.get("count_rows", 0)) if portal.cost else 0.0
     outcome.cost = cost
     processing = real + cost
-    portal.operating.record(identity.key, name, processing, started)
+    portal.operating.record(identity.key, name, processing)
     outcome.time = time_block(portal, started, started + processing, processing, portal.operating.state(identity.key, name))
     return outcome
 

@@ -88,12 +88,14 @@ class OperatingLimiter:
         operating, _ = self.state(identity, method)
         return operating > self.limit
 
-    def record(self, identity: str, method: str, seconds: float, started_at: float) -> None:
+    def record(self, identity: str, method: str, seconds: float) -> None:
+        """Book ``seconds`` of execution for a call that has just run."""
         with self._lock:
             meter = self._meters.setdefault((identity, method), _Meter())
-            self._expire(meter, self._clock())
-            if not meter.baskets or started_at >= meter.baskets[-1].opened_at + self.basket_seconds:
-                meter.baskets.append(_Basket(opened_at=started_at))
+            now = self._clock()
+            self._expire(meter, now)
+            if not meter.baskets or now >= meter.baskets[-1].opened_at + self.basket_seconds:
+                meter.baskets.append(_Basket(opened_at=now))
             meter.baskets[-1].seconds += seconds
 
     def clear(self) -> None:

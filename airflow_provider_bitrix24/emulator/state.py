@@ -182,7 +182,10 @@ class Portal:
                 if name == "rate_limit":
                     self.rate = _bucket(value)
                 elif name == "operating_limit":
-                    self.operating.limit = value
+                    if isinstance(value, OperatingLimiter):  # a prepared one (tests pass a fake clock)
+                        self.operating = value
+                    else:
+                        self.operating.limit = value
                 elif name == "operating_basket_seconds":
                     self.operating.basket_seconds = float(value)
                 elif name == "operating_baskets":

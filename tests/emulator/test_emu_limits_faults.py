@@ -9,36 +9,56 @@ import pytest
 import requests
 
 from airflow_provider_bitrix24.emulator import CostModel
+from airflow_provider_bitrix24.emulator.limits import LeakyBucket, OperatingLimiter
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_leaky_bucket_refuses_over_burst_then_leaks(emu, rest):
-    emu.configure(rate_limit={"burst": 5, "per_second": 2})
+    clock = FakeClock()
+    emu.configure(rate_limit=LeakyBucket(5, 2, clock=clock))
     statuses = [rest.post("server.time").status_code for _ in range(7)]
     assert statuses == [200] * 6 + [503]  # the counter may reach burst + 1 before refusing
     assert rest.post("server.time").json() == {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
-    time.sleep(0.55)
-    assert rest.post("server.time").status_code == 200
+    clock.now += 0.5  # one unit leaks
+    assert [rest.post("server.time").status_code for _ in range(2)] == [200, 503]
 
 
 def test_default_limits_after_reset(emu, rest):
     emu.reset()  # the fixture disables limits; reset restores the 50 / 2 per second portal
-    statuses = [rest.post("server.time").status_code for _ in range(53)]
-    assert statuses.count(200) in (51, 52) and statuses[-1] == 503
+    assert (emu.portal.rate.capacity, emu.portal.rate.leak_per_second) == (50, 2)
+    assert emu.portal.operating.limit == 480
+    started = time.monotonic()
+    passed = 0
+    while rest.post("server.time").status_code == 200:
+        passed += 1
+    assert 51 <= passed <= 51 + 2 * (time.monotonic() - started) + 1
 
 
 def test_operating_limit_blocks_one_method_for_one_identity(emu, rest):
-    emu.configure(operating_limit=1.0, operating_basket_seconds=0.1, cost=CostModel(per_call=0.4, sleep=False))
-    times = [rest.result("crm.deal.list")["time"] for _ in range(3)]
+    clock = FakeClock()
+    emu.configure(operating_limit=OperatingLimiter(1.0, basket_seconds=60, baskets=10, clock=clock),
+                  cost=CostModel(per_call=0.4, sleep=False))
+    times = []
+    for _ in range(3):
+        times.append(rest.result("crm.deal.list")["time"])
+        clock.now += 30  # two calls per one-minute basket
     assert [round(t["operating"], 1) for t in times] == [0.4, 0.8, 1.2]
-    assert isinstance(times[0]["operating_reset_at"], int)
-    assert times[0]["operating_reset_at"] >= int(times[0]["start"])
+    assert times[0]["operating_reset_at"] == times[1]["operating_reset_at"] == 1_000_600
     blocked = rest.post("crm.deal.list")
     assert (blocked.status_code, blocked.json()["error"]) == (429, "OPERATION_TIME_LIMIT")
     assert rest.post("crm.lead.list").status_code == 200  # other methods keep working
     access, _ = emu.issue_tokens()
     assert rest.post("crm.deal.list", token=access).status_code == 200  # other identities too
-    time.sleep(1.05)  # 10 baskets of 0.1 s
-    assert rest.post("crm.deal.list").status_code == 200
+    clock.now = 1_000_600  # the oldest basket (0.8 s) is dropped; 0.4 s left
+    after = rest.result("crm.deal.list")["time"]
+    assert round(after["operating"], 1) == 0.8 and after["operating_reset_at"] == 1_000_660
 
 
 def test_batch_outer_call_is_not_metered_but_commands_are(emu, rest):
@@ -58,7 +78,7 @@ def test_cost_model_sleeps_and_count_grows_with_table(emu, rest):
     assert time.monotonic() - started >= 0.35  # 0.15 latency + 20k rows * 1e-5 count
     assert counted["time"]["processing"] >= 0.2
     uncounted = rest.result("crm.deal.list", {"start": -1, "filter": {">ID": 19_990}})
-    assert uncounted["time"]["processing"] < 0.05
+    assert uncounted["time"]["processing"] < 0.1
 
 
 def test_realistic_cost_keeps_the_documented_proportion():
