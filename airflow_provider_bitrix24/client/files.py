@@ -31,6 +31,7 @@ from airflow_provider_bitrix24.client.errors import (
     Bitrix24BadRequest,
     Bitrix24Error,
     Bitrix24NotFound,
+    Bitrix24TokenExpired,
     Bitrix24TransportError,
     classify,
     scrub,
@@ -511,17 +512,27 @@ class Drive:
     def _portal(self) -> str:
         return str(self.client.portal_url)
 
-    def _method_url(self, method: str) -> tuple[str, dict]:
-        """URL and auth body keys for a method POST whose body we stream ourselves.
+    def _streamed_call(self, method: str, params: dict, path: tuple[str | int, ...], source: Any) -> Any:
+        """Call ``method`` with the base64 of ``source`` streamed into ``params`` at ``path``.
 
-        Such a call bypasses the client's retry loop on purpose (an upload is never resent);
-        it still waits for the client's rate limiter.
+        This bypasses the client's retry loop on purpose (an upload is never resent after it may
+        have been applied), but waits for the client's rate limiter and renews an expired OAuth
+        token once: a request refused for its token was not applied, and paths, bytes and
+        object-storage files can be read a second time.
         """
         client = self.client
-        auth_body, _ = client.auth.prepare({})
-        if getattr(client, "bucket", None) is not None:
-            client.bucket.acquire()
-        return f"{client.auth.rest_base(client.portal_url)}/{method}", auth_body
+        url = f"{client.auth.rest_base(client.portal_url)}/{method}"
+        for attempt in (1, 2):
+            body, credential = client.auth.prepare(dict(params))
+            if getattr(client, "bucket", None) is not None:
+                client.bucket.acquire()
+            try:
+                return post_json_with_file(self._session, url, body, path, source, what=method)
+            except Bitrix24TokenExpired:
+                if attempt == 2 or hasattr(source, "read"):
+                    raise
+                client.auth.renew(credential)
+        raise AssertionError("unreachable")
 
     # -- reads
     def get_file(self, file_id: int) -> dict:
@@ -641,11 +652,8 @@ class Drive:
                 "disk.file.uploadversion",
                 {"id": int(file_id), "fileContent": base64_pair(source, name, max_bytes=self.inline_limit)},
             )
-        url, auth = self._method_url("disk.file.uploadversion")
-        params = {"id": int(file_id), "fileContent": [name, None], **auth}
-        return post_json_with_file(
-            self._session, url, params, ("fileContent", 1), source, what="disk.file.uploadversion"
-        )
+        params = {"id": int(file_id), "fileContent": [name, None]}
+        return self._streamed_call("disk.file.uploadversion", params, ("fileContent", 1), source)
 
     def upload_tree(
         self, local_dir: str | os.PathLike, target: DriveTarget, *, conflict: ConflictPolicy = "fail"

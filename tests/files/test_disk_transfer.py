@@ -240,3 +240,18 @@ def test_transfer_errors_carry_no_link_credentials(webhook_conn, emu, root_folde
         download(record["ID"], tmp_path / "c.bin")
     text = str(caught.value)
     assert "token=" not in text and "auth=" not in text and caught.value.__cause__ is None
+
+
+def test_streamed_new_version_renews_an_expired_oauth_token(oauth_conn, emu, root_folder, tmp_path):
+    from airflow_provider_bitrix24.client.files import Drive
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    record = upload(b"v1", root_folder, file_name="v.bin")
+    drive = Drive(Bitrix24Hook().get_conn(), inline_limit=10)
+    emu.expire_access_tokens()
+    src = tmp_path / "v2.bin"
+    src.write_bytes(os.urandom(5000))
+    new = drive.upload_version(int(record["ID"]), src)
+    assert new["GLOBAL_CONTENT_VERSION"] == "2" and emu.refresh_count == 1
+    uploads = [r for r in emu.requests if r.method == "disk.file.uploadversion"]
+    assert [r.error for r in uploads] == ["expired_token", None]  # refused once, then applied once
