@@ -18,6 +18,20 @@ def _drain(body) -> bytes:
     return out
 
 
+def _parse(raw: bytes, boundary: bytes, field: str = "file"):
+    sink = io.BytesIO()
+
+    class Keep(io.BytesIO):
+        def close(self):
+            if not self.closed:
+                sink.write(self.getvalue())
+            super().close()
+
+    found = _MultipartFile(io.BytesIO(raw), len(raw), boundary).read_file(field, Keep)
+    return found, sink.getvalue()
+
+
+
 @pytest.mark.parametrize("kind", ["bytes", "path", "stream", "opener"])
 def test_base64_pair_reads_every_kind_of_source(tmp_path, kind):
     data = bytes(range(256)) * 10
@@ -48,17 +62,8 @@ def test_multipart_body_round_trips_through_the_emulator_parser():
     data = b"--not-a-boundary\r\n" * 5000 + b"\r\n--"
     body, ctype = files.multipart_body("file", 'we"ird name.bin', io.BytesIO(data), len(data))
     raw = _drain(body)
-    boundary = ctype.split("boundary=")[1].encode()
-    sink = io.BytesIO()
-
-    class Keep(io.BytesIO):
-        def close(self):
-            if not self.closed:
-                sink.write(self.getvalue())
-            super().close()
-
-    name, size = _MultipartFile(io.BytesIO(raw), len(raw), boundary).read_file("file", Keep)
-    assert size == len(data) and sink.getvalue() == data
+    (name, size), got = _parse(raw, ctype.split("boundary=")[1].encode())
+    assert size == len(data) and got == data
     assert name == "we%22ird name.bin"
 
 
@@ -98,3 +103,25 @@ def test_transport_errors_hide_the_signed_query(tmp_path):
     with pytest.raises(files.Bitrix24TransportError) as caught:
         files.post_multipart(requests.Session(), url, field="file", source=b"abc", filename="a", timeout=(1, 1))
     assert "secretpayload" not in str(caught.value)
+
+
+def test_emulator_multipart_parser_finds_the_field_among_others():
+    import requests
+
+    data = b"\r\n--x" * 1000 + b"payload"
+    prepared = requests.Request(
+        "POST", "http://localhost/", data={"before": "1", "after": "2"}, files={"file": ("a.bin", data)}
+    ).prepare()
+    boundary = prepared.headers["Content-Type"].split("boundary=")[1].encode()
+    (name, size), got = _parse(prepared.body, boundary)
+    assert (name, size, got) == ("a.bin", len(data), data)
+    assert _parse(prepared.body, boundary, "missing")[0] is None
+
+
+def test_emulator_multipart_parser_refuses_a_truncated_body():
+    from airflow_provider_bitrix24.emulator.registry import ApiError
+
+    body, ctype = files.multipart_body("file", "a.bin", io.BytesIO(b"z" * 5000), 5000)
+    raw = _drain(body)[:-100]
+    with pytest.raises(ApiError, match="truncated"):
+        _parse(raw, ctype.split("boundary=")[1].encode())
