@@ -92,6 +92,9 @@ class TokenStore(Protocol):
 class MemoryTokenStore:
     """Keeps the pair in this process only (scripts, tests, a single worker)."""
 
+    # ``lock()`` covers every refresher of this pair: under it, invalid_grant means revoked.
+    serialises_refresh = True
+
     def __init__(self, pair: TokenPair | None = None) -> None:
         self._pair = pair
         self._lock = threading.RLock()
@@ -115,6 +118,8 @@ class FileTokenStore:
     Shared by every thread and process on one host that points at the same path: worker
     processes of a LocalExecutor, scripts, tests. Writes are atomic (temp file + rename).
     """
+
+    serialises_refresh = True  # the flock spans every process on the host
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -285,6 +290,7 @@ class OAuth2Auth(Auth):
         store: TokenStore | None = None,
         timeout: float | tuple[float, float] = (10.0, 60.0),
         session: requests.Session | None = None,
+        rotation_wait: float = 5.0,
     ) -> None:
         if not client_id:
             raise Bitrix24ConfigError(description="OAuth client_id (login) is missing")
@@ -307,6 +313,8 @@ class OAuth2Auth(Auth):
         self._pair: TokenPair | None = None
         self._lock = threading.Lock()
         self.refresh_count = 0  # refreshes performed by this object (observability, tests)
+        # How long to wait for a pair that another host rotated but has not saved yet.
+        self.rotation_wait = float(rotation_wait)
 
     # -- current pair ---------------------------------------------------------
 
@@ -362,6 +370,11 @@ class OAuth2Auth(Auth):
                 self.store.save(pair)
                 self.refresh_count += 1
                 return self._adopt(pair, "refreshed the OAuth access token")
+            # Every known refresh token was refused. With a store that has no lock shared across
+            # hosts (an Airflow Variable), another host may have rotated it and still be saving.
+            latest = None if getattr(self.store, "serialises_refresh", False) else self._await_rotated_pair(candidates)
+            if latest is not None:
+                return self._adopt(latest, "refresh token was rotated elsewhere; using the stored pair")
             raise Bitrix24AuthError(
                 "invalid_grant",
                 "the refresh token was rejected by the authorization server",
@@ -371,6 +384,16 @@ class OAuth2Auth(Auth):
                 ),
                 http_status=last_error.http_status if last_error else None,
             )
+
+    def _await_rotated_pair(self, known: list[str]) -> TokenPair | None:
+        deadline = time.monotonic() + self.rotation_wait
+        while True:
+            latest = self.store.load()
+            if latest is not None and latest.access_token and latest.refresh_token not in known:
+                return latest
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
 
     def _adopt(self, pair: TokenPair, why: str) -> TokenPair:
         register_secret(pair.access_token)
