@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from reliability_helpers import FAST, SecretsProbe, make_oauth_client
 
-from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
+from airflow_provider_bitrix24.client import Bitrix24Client, OAuth2Auth, WebhookAuth
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +15,8 @@ def _fast_backoff(monkeypatch):
     defaults = dict(Bitrix24Client.__init__.__kwdefaults__)
     defaults.update(backoff_base=FAST["backoff_base"], backoff_max=FAST["backoff_max"])
     monkeypatch.setattr(Bitrix24Client.__init__, "__kwdefaults__", defaults)
+    # A revoked refresh token is reported after waiting for a pair rotated elsewhere: 1 s, not 5.
+    monkeypatch.setattr(OAuth2Auth.__init__, "__kwdefaults__", {**OAuth2Auth.__init__.__kwdefaults__, "rotation_wait": 1.0})
 
 
 @pytest.fixture

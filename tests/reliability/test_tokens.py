@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import pytest
 from reliability_helpers import FAST, ask, make_oauth_client, seed_deals, start_workers, stop
@@ -169,3 +170,55 @@ def test_four_processes_two_threads_each_one_refresh_per_expiry(emu, tmp_path):
     for log in logs:
         assert stored["refresh_token"] not in log and stored["access_token"] not in log
     assert oct((tmp_path / "tokens.json").stat().st_mode & 0o777) == "0o600"
+
+
+class SlowSharedStore:
+    """A store shared by "hosts" without a common lock (like the Airflow Variable store across
+    Celery workers or Kubernetes pods) whose writes land a moment after the refresh."""
+
+    def __init__(self, shared: dict, save_delay: float) -> None:
+        self.shared, self.save_delay = shared, save_delay
+        self._lock = threading.RLock()  # this "host" only
+
+    def load(self):
+        return self.shared.get("pair")
+
+    def save(self, pair) -> None:
+        time.sleep(self.save_delay)
+        self.shared["pair"] = pair
+
+    def lock(self):
+        return self._lock
+
+
+def test_two_hosts_without_a_shared_lock_refresh_once_and_both_continue(emu):
+    """Host B's refresh with the refresh token host A just rotated is refused (invalid_grant)
+    while A is still saving the new pair: B must wait for that pair, not fail the task."""
+    from airflow_provider_bitrix24.client import OAuth2Auth
+
+    access, refresh = emu.issue_tokens()
+    shared: dict = {}
+    clients = [
+        Bitrix24Client(emu.url, OAuth2Auth(emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url,
+                                           store=SlowSharedStore(shared, 0.4), rotation_wait=5.0), **FAST)
+        for _host in ("A", "B")
+    ]
+    for client in clients:
+        client.call("user.current")
+    emu.expire_access_tokens()
+    barrier, errors = threading.Barrier(2), []
+
+    def work(client) -> None:
+        barrier.wait()
+        try:
+            client.call("user.current")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert emu.refresh_count == 1
