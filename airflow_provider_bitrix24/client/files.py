@@ -545,11 +545,13 @@ class Drive:
         yield from self.client.paginate(target.method("getchildren"), params)
 
     def find_child(self, target: DriveTarget, name: str, type_: str | None = None) -> dict | None:
+        """The object called ``name`` in ``target`` (Drive names ignore case), or ``None``."""
         flt: dict[str, Any] = {"NAME": name}
         if type_:
             flt["TYPE"] = type_
+        wanted = name.casefold()
         for item in self.children(target, flt):
-            if item.get("NAME") == name and (type_ is None or item.get("TYPE") == type_):
+            if str(item.get("NAME", "")).casefold() == wanted and (type_ is None or item.get("TYPE") == type_):
                 return item
         return None
 

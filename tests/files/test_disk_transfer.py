@@ -255,3 +255,13 @@ def test_streamed_new_version_renews_an_expired_oauth_token(oauth_conn, emu, roo
     assert new["GLOBAL_CONTENT_VERSION"] == "2" and emu.refresh_count == 1
     uploads = [r for r in emu.requests if r.method == "disk.file.uploadversion"]
     assert [r.error for r in uploads] == ["expired_token", None]  # refused once, then applied once
+
+
+def test_name_conflicts_ignore_case_like_drive(webhook_conn, emu, root_folder):
+    first = upload(b"1", root_folder, file_name="Report.PDF")
+    emu.clear_requests()
+    with pytest.raises(Bitrix24FileExists):
+        upload(os.urandom(SMALL_LIMIT * 2), root_folder, file_name="report.pdf", inline_limit=SMALL_LIMIT)
+    assert "upload" not in methods(emu)
+    replaced = upload(b"22", root_folder, file_name="report.pdf", conflict="replace")
+    assert replaced["ID"] == first["ID"] and replaced["SIZE"] == "2"
