@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import pathlib
 import posixpath
 import re
 import uuid
@@ -658,22 +659,21 @@ class Drive:
         return self._streamed_call("disk.file.uploadversion", params, ("fileContent", 1), source)
 
     def upload_tree(
-        self, local_dir: str | os.PathLike, target: DriveTarget, *, conflict: ConflictPolicy = "fail"
+        self, directory: Any, target: DriveTarget, *, conflict: ConflictPolicy = "fail", prefix: str = ""
     ) -> Iterator[tuple[str, dict]]:
-        """Upload every file below ``local_dir``, mirroring its folders; yields ``(relpath, file)``."""
-        root = os.fspath(local_dir)
-        folders: dict[str, DriveTarget] = {"": target}
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-            rel_dir = "" if rel_dir == "." else rel_dir
-            if rel_dir not in folders:
-                parent_rel, leaf = posixpath.split(rel_dir)
-                folder = self.ensure_folder(folders[parent_rel], leaf)
-                folders[rel_dir] = DriveTarget(int(folder["ID"]))
-            for fname in sorted(filenames):
-                record = self.upload(folders[rel_dir], os.path.join(dirpath, fname), conflict=conflict)
-                yield posixpath.join(rel_dir, fname) if rel_dir else fname, record
+        """Upload every file below ``directory`` (a local path, or a directory ``ObjectStoragePath``
+        / any object with ``iterdir()``), mirroring its sub-directories as Drive folders (created
+        where missing). Yields ``(relative path, file record)``, files before sub-directories."""
+        root = pathlib.Path(os.fspath(directory)) if isinstance(directory, (str, os.PathLike)) else directory
+        entries = sorted(root.iterdir(), key=lambda entry: entry.name)
+        for entry in (e for e in entries if not e.is_dir()):
+            record = self.upload(target, entry, conflict=conflict)
+            yield posixpath.join(prefix, entry.name), record
+        for entry in (e for e in entries if e.is_dir()):
+            folder = self.ensure_folder(target, entry.name)
+            yield from self.upload_tree(
+                entry, DriveTarget(int(folder["ID"])), conflict=conflict, prefix=posixpath.join(prefix, entry.name)
+            )
 
     # -- download
     def download(self, file_id: int, dest: Any, *, record: dict | None = None) -> dict:

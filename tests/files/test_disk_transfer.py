@@ -265,3 +265,16 @@ def test_name_conflicts_ignore_case_like_drive(webhook_conn, emu, root_folder):
     assert "upload" not in methods(emu)
     replaced = upload(b"22", root_folder, file_name="report.pdf", conflict="replace")
     assert replaced["ID"] == first["ID"] and replaced["SIZE"] == "2"
+
+
+def test_directory_tree_from_object_storage(webhook_conn, emu, root_folder, memory_fs):
+    from airflow.sdk import ObjectStoragePath
+
+    for rel, data in (("top.txt", b"1"), ("sub/mid.txt", b"22"), ("sub/deeper/low.txt", b"333")):
+        path = ObjectStoragePath(f"memory://tree/{rel}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            fh.write(data)
+    result = upload("memory://tree", root_folder)
+    assert sorted(r["path"] for r in result) == ["sub/deeper/low.txt", "sub/mid.txt", "top.txt"]
+    assert {r["path"]: int(r["file"]["SIZE"]) for r in result}["sub/deeper/low.txt"] == 3
