@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_bitrix24.client import Bitrix24ConfigError, Bitrix24Error, FileTokenStore
+from airflow_provider_bitrix24.client import Bitrix24ConfigError, FileTokenStore
 from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 
 
