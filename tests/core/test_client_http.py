@@ -372,9 +372,15 @@ def test_paginate_with_user_filter_and_limit(emu, webhook_client):
 
 
 def test_paginate_wrapped_camelcase_results(emu, webhook_client):
-    emu.seed("tasks.task", [{"TITLE": f"T{i}"} for i in range(130)])
+    """``{tasks: [...]}`` / ``{items: [...]}`` with camelCase ``id``: references reach into the wrapper."""
+    emu.seed_generated("tasks.task", 2551)
+    emu.seed_generated("crm.item", 2551, entity_type_id=1036)
+    emu.clear_requests()
     tasks = list(webhook_client.paginate("tasks.task.list", {"select": ["ID", "TITLE"]}))
-    assert len({t["id"] for t in tasks}) == 130
+    items = list(webhook_client.paginate("crm.item.list", {"entityTypeId": 1036, "select": ["title"]}))
+    assert len({t["id"] for t in tasks}) == len(tasks) == 2551
+    assert len({i["id"] for i in items}) == len(items) == 2551
+    assert len(emu.requests) == 6 and emu.count_queries == 0  # probe + 2 chained batches each
 
 
 def test_paginate_start_next_fallback(emu, webhook_client):
