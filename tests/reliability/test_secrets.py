@@ -137,3 +137,17 @@ def test_token_pair_and_hook_reprs_hide_tokens(emu, oauth_conn):
     for text in texts:
         for secret in (emu.client_secret, oauth_conn["extra"]["access_token"], oauth_conn["extra"]["refresh_token"], "a" * 20):
             assert secret not in text
+
+
+def test_portal_error_that_echoes_a_credential_is_scrubbed(emu, oauth_client):
+    """Some portal errors quote the request (the token, a URL with the webhook code): the
+    exception text, which Airflow logs and shows in the UI, must not carry it on."""
+    access = oauth_client.auth._current().access_token
+    echoed = f"Wrong auth {access} for {emu.webhook_url} ({emu.client_secret})"
+    emu.inject_fault(status=400, error="INVALID_REQUEST", description=echoed)
+    with pytest.raises(Bitrix24Error) as info:
+        oauth_client.call("crm.deal.list")
+    text = f"{info.value} {info.value!r} {info.value.description}"
+    assert "Wrong auth" in text
+    for secret in (access, emu.webhook_code, emu.client_secret):
+        assert secret not in text
