@@ -1,0 +1,76 @@
+"""Break the provider on purpose, one guarantee at a time, and check the reliability suite notices.
+
+    python tests/reliability/check_mutations.py [NAME-FRAGMENT ...]
+
+Each mutation is applied to a copy of the package in a temporary folder that is put first on
+PYTHONPATH (the working tree is never touched); the test file named for it must then fail.
+Prints CAUGHT or MISSED per mutation and exits non-zero if any was missed. A script, not a test:
+it runs the suite once per mutation (about two minutes in all).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "airflow_provider_bitrix24"
+TESTS = ROOT / "tests" / "reliability"
+
+# (name, file inside the package, text to replace (must occur once), replacement, test file)
+MUTATIONS = [
+ ("write resent after 5xx", "client/client.py", "                if not is_read:\n                    raise Bitrix24WriteMayHaveSucceeded(\n                        error.code", "                if False:\n                    raise Bitrix24WriteMayHaveSucceeded(\n                        error.code", "test_faults.py"),
+ ("write resent after lost reply", "client/client.py", "                if not (is_read or never_sent):", "                if False:", "test_faults.py"),
+ ("503 not retried", "client/client.py", "            if isinstance(error, Bitrix24RateLimited) and attempt < self.max_retries:", "            if False:", "test_faults.py"),
+ ("truncated success not transient", "client/client.py", "(resp.status_code >= 500 or not isinstance(envelope, dict))", "resp.status_code >= 500", "test_faults.py"),
+ ("urllib3 log not scrubbed", "client/client.py", 'logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())', "pass", "test_secrets.py"),
+ ("no cross-process lock", "client/auth.py", "                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)", "                pass", "test_tokens.py"),
+ ("no wait for rotated pair", "client/auth.py", "            latest = None if getattr(self.store, \"serialises_refresh\", False) else self._await_rotated_pair(candidates)", "            latest = None", "test_tokens.py"),
+ ("raw batch not checked", "client/client.py", "    if len(commands) > BATCH_LIMIT:\n        raise", "    if False:\n        raise", "test_bad_input.py"),
+ ("references not checked", "client/client.py", "            if ref not in earlier:", "            if False:", "test_bad_input.py"),
+ ("shapes not checked", "catalogue/params.py", 'SHAPED_NAMES = {"id": "scalar", "filter": "object", "select": "list"}', "SHAPED_NAMES = {}", "test_bad_input.py"),
+ ("webhook repr shows code", "client/auth.py", 'return f"WebhookAuth(user_id={self.user_id!r}, code=***)"', 'return f"WebhookAuth(user_id={self.user_id!r}, code={self._code})"', "test_secrets.py"),
+ ("client limiter ignored", "client/client.py", "            if self.bucket is not None:\n                self.bucket.acquire()", "            if False:\n                self.bucket.acquire()", "test_many_workers.py"),
+ ("redirect followed", "client/client.py", "allow_redirects=False)", "allow_redirects=True)", "test_faults.py"),
+ ("error message not scrubbed", "client/errors.py", "        self.description = scrub(description) if description else \"\"", "        self.description = description", "test_secrets.py"),
+ ("429 not waited", "client/client.py", "            if isinstance(error, Bitrix24OperationLimit) and attempt < self.max_retries:", "            if False:", "test_faults.py"),
+ ("halt sends further chunks", "client/client.py", "            if halt and out.errors:\n                break", "            if False:\n                break", "test_faults.py"),
+ ("expired token not renewed", "client/client.py", "            if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:", "            if False:", "test_tokens.py"),
+ ("refresh endpoint errors hide hint", "client/auth.py", "It has expired (180 days) or was revoked", "Refresh failed", "test_tokens.py"),
+]
+
+
+def check(name: str, rel: str, old: str, new: str, test: str, workdir: Path) -> bool:
+    pkg = workdir / "pkg"
+    shutil.rmtree(pkg, ignore_errors=True)
+    shutil.copytree(SRC, pkg / SRC.name, ignore=shutil.ignore_patterns("__pycache__"))
+    path = pkg / SRC.name / rel
+    text = path.read_text()
+    if text.count(old) != 1:
+        print(f"STALE  {name}: the text to break occurs {text.count(old)} times in {rel}; update this script")
+        return False
+    path.write_text(text.replace(old, new))
+    # Run from workdir: with the repo as the current directory its own package would win.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(TESTS / test), "-q", "-x", "-p", "no:cacheprovider"],
+        cwd=workdir, env=dict(os.environ, PYTHONPATH=str(pkg)), capture_output=True, text=True,
+    )
+    failed = next((line for line in run.stdout.splitlines() if line.startswith("FAILED")), "")
+    print(f"{'CAUGHT' if run.returncode else 'MISSED'} {name}  {failed.rsplit('::', 1)[-1]}", flush=True)
+    return run.returncode != 0
+
+
+def main(only: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not only or any(o in m[0] for o in only)]
+    with tempfile.TemporaryDirectory(prefix="b24-mutations-") as tmp:
+        results = [check(*m, workdir=Path(tmp)) for m in chosen]
+    print(f"{sum(results)} of {len(results)} mutations caught")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
