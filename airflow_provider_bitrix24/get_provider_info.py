@@ -116,8 +116,10 @@ def get_provider_info() -> dict:
                         "description": "Current access token; obtained with the refresh token when empty.",
                     },
                     "token_url": {
-                        "label": "Token URL (oauth2)",
-                        "schema": {"type": ["string", "null"], "default": "https://oauth.bitrix.info/oauth/token/"},
+                        "label": "Token URL (oauth2, optional)",
+                        # No schema default: Airflow masks values of keys containing "token" in the form.
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Leave empty for Bitrix24's authorization server https://oauth.bitrix.info/oauth/token/.",
                     },
                     "token_store": {
                         "label": "Token store (oauth2)",
