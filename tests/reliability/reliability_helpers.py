@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from airflow_provider_bitrix24.client import Bitrix24Client, FileTokenStore, OAuth2Auth
@@ -36,6 +38,25 @@ def sent(emu, method: str) -> list:
 def seed_deals(emu, n: int) -> list[int]:
     return emu.seed("crm.deal", [{"TITLE": f"Deal {i}"} for i in range(n)]) if n else []
 
+
+
+def race(workers: int, work: Callable[[int], object], timeout: float = 30.0) -> list[BaseException]:
+    """Run ``work(i)`` in ``workers`` threads released at the same instant; return their errors."""
+    barrier, errors = threading.Barrier(workers), []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            work(i)
+        except BaseException as exc:  # handed back to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors
 
 # ---------------------------------------------------------------------- worker processes
 

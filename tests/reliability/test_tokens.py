@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from reliability_helpers import FAST, ask, make_oauth_client, seed_deals, start_workers, stop
+from reliability_helpers import FAST, ask, make_oauth_client, race, seed_deals, start_workers, stop
 
 from airflow_provider_bitrix24.client import Bitrix24AuthError, Bitrix24Client, Bitrix24TokenExpired, StaticTokenAuth, WebhookAuth
 
@@ -129,26 +129,10 @@ def test_expired_static_token_names_the_fix(emu):
 
 def test_eight_threads_three_expiries_three_refreshes(emu, oauth_client):
     oauth_client.call("user.current")
-    errors: list[BaseException] = []
     for expiry in range(1, 4):
         emu.expire_access_tokens()
-        barrier = threading.Barrier(8)
-
-        def work() -> None:
-            barrier.wait()
-            try:
-                for _ in range(3):
-                    oauth_client.call("user.current")
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        assert race(8, lambda _i: [oauth_client.call("user.current") for _ in range(3)]) == []
         assert emu.refresh_count == expiry
-    assert not errors
     assert not any(r.error == "invalid_grant" for r in emu.requests)
     assert sum(r.error == "expired_token" for r in emu.requests) >= 6  # the threads really raced
 
@@ -206,19 +190,6 @@ def test_two_hosts_without_a_shared_lock_refresh_once_and_both_continue(emu):
     for client in clients:
         client.call("user.current")
     emu.expire_access_tokens()
-    barrier, errors = threading.Barrier(2), []
-
-    def work(client) -> None:
-        barrier.wait()
-        try:
-            client.call("user.current")
-        except Exception as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    errors = race(2, lambda i: clients[i].call("user.current"))
     assert errors == []
     assert emu.refresh_count == 1
