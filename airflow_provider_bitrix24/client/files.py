@@ -444,22 +444,31 @@ def download_to(
 
 
 # Reply keys holding signed links. Such a link carries the caller's credentials (its ``auth``
-# and ``token`` query encode the access token), so it must not reach XCom or logs.
+# and ``token`` query encode the access token), so it must not reach XCom or logs. Keys ending in
+# ``Machine`` (imageUrlMachine, printUrlMachine, downloadMachine ...) are signed too, and so is any
+# link whose query names a credential, whatever its key (file_url, fileUrl ...).
 SIGNED_LINK_KEYS = frozenset(
     {"DOWNLOAD_URL", "uploadUrl", "downloadUrl", "downloadUrlMachine", "pdfUrl", "pdfUrlMachine", "urlMachine"}
 )
+_CREDENTIAL_QUERY = re.compile(r"[?&](auth|access_token)=", re.IGNORECASE)
 
 
 def mask_links(value: Any) -> Any:
     """``value`` with the query of every signed link replaced by ``***`` (recursively)."""
     if isinstance(value, dict):
         return {
-            k: (_mask_query(v) if k in SIGNED_LINK_KEYS and isinstance(v, str) else mask_links(v))
+            k: (_mask_query(v) if isinstance(v, str) and _is_signed_key(k) else mask_links(v))
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [mask_links(v) for v in value]
+    if isinstance(value, str) and _CREDENTIAL_QUERY.search(value):
+        return _mask_query(value)
     return value
+
+
+def _is_signed_key(key: Any) -> bool:
+    return key in SIGNED_LINK_KEYS or (isinstance(key, str) and key.endswith("Machine"))
 
 
 def _mask_query(url: str) -> str:
