@@ -163,7 +163,7 @@ def get_provider_info() -> dict:
                     },
                     "placeholders": {
                         "host": "https://your-company.bitrix24.com",
-                        "login": "1  (webhook user id)  or  app.xxxxxxxx.xxxxxxxx  (OAuth client id)",
+                        "login": "webhook: user id, e.g. 1; OAuth: client id, e.g. app.xxxxxxxx.xxxxxxxx",
                         "password": "webhook code, full webhook URL, client secret or access token",
                         "extra": '{"auth_type": "webhook"}',
                     },
