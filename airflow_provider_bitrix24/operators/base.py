@@ -7,12 +7,22 @@ so a plain action needs no code of its own. Actions that chain calls or move fil
 
 Order of work in ``execute``: render (Airflow) -> decode JSON strings and encode ``files`` ->
 check the parameters against the catalogue row and the methods' documented names -> refuse
-app-only actions on a webhook -> log a deprecation once -> call. Nothing is sent before the
-checks pass.
+app-only actions on a webhook -> log a deprecation once -> call -> mask signed links in the
+result. Nothing is sent before the checks pass.
+
+Signed file links (``DOWNLOAD_URL``, ``downloadUrlMachine``, ``pdfUrlMachine`` ...) carry the
+caller's access token, so ``execute`` masks them in every result, and :func:`write_json_lines`
+in every row it writes: no action (nor the direct-call operators) can put one in XCom or a file.
+Download actions stream the link themselves before that point.
+
+Mapping: ``Op.partial(...).expand(...)`` validates argument names against the ``__init__``
+signatures. The catalogue's selector argument (``entity``, ``closed_by``...) arrives through
+``**kwargs``, so every row class with a selector gets an ``__init__`` that declares it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
@@ -26,6 +36,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_bitrix24.catalogue import Action, get_action, methods
 from airflow_provider_bitrix24.catalogue.params import ParameterError, check, decode_json
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError, Bitrix24NotSupported, scrub
+from airflow_provider_bitrix24.client.files import mask_links
 from airflow_provider_bitrix24.operators import _files
 
 if TYPE_CHECKING:
@@ -68,6 +79,29 @@ def describe(action: Action) -> str:
     return "\n\n".join(lines)
 
 
+def declare_selector(cls: type, selector: str) -> None:
+    """Give ``cls`` an ``__init__`` whose signature names ``selector`` (unless one already does).
+
+    Airflow's ``partial``/``expand`` accept only names found in an ``__init__`` signature of the
+    class's MRO; the wrapper passes the argument on unchanged through ``**kwargs``.
+    """
+    original = cls.__init__
+    signature = inspect.signature(original)
+    if selector in signature.parameters:
+        return
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        original(self, **kwargs)
+
+    declared = inspect.Parameter(selector, inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
+    params = list(signature.parameters.values())
+    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+    __init__.__signature__ = signature.replace(parameters=[*params[:at], declared, *params[at:]])  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = getattr(original, "__doc__", None)
+    cls.__init__ = __init__
+
+
 def not_supported(action: Action) -> Bitrix24NotSupported:
     return Bitrix24NotSupported(
         "NOT_SUPPORTED",
@@ -102,10 +136,17 @@ class Bitrix24ActionOperator(BaseOperator):
     ui_color = "#2fc6f6"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """One-line action classes get a docstring from their catalogue row."""
+        """One-line action classes get a docstring from their catalogue row and, when the row has
+        a selector, an ``__init__`` that declares it (runs before Airflow's metaclass wraps it)."""
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("action_id") and not cls.__dict__.get("__doc__"):
-            cls.__doc__ = describe(get_action(cls.__dict__["action_id"]))
+        action_id = cls.__dict__.get("action_id")
+        if not action_id:
+            return
+        action = get_action(action_id)
+        if not cls.__dict__.get("__doc__"):
+            cls.__doc__ = describe(action)
+        if action.selector:
+            declare_selector(cls, action.selector)
 
     def __init__(
         self,
@@ -154,7 +195,7 @@ class Bitrix24ActionOperator(BaseOperator):
             if self.action.deprecated:
                 log_deprecation_once(self.action)
             self.log.info("Bitrix24 action %s: %s", self.action_id, " -> ".join("|".join(s) for s in self.action.steps))
-            return self.run(hook, params)
+            return mask_links(self.run(hook, params))
         except Exception as exc:
             if not self.continue_on_fail or _is_control_flow(exc):
                 raise
@@ -262,12 +303,13 @@ class Bitrix24Operator(Bitrix24ActionOperator):
 
 
 def write_json_lines(path: Any, rows: Iterable[Any]) -> dict:
-    """Stream ``rows`` to ``path`` (local path or ``ObjectStoragePath``) as JSON Lines."""
+    """Stream ``rows`` to ``path`` (local path or ``ObjectStoragePath``) as JSON Lines, signed
+    links masked."""
     target = _files.as_destination(path)
     count = 0
     with target.open("w") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, default=str))
+            fh.write(json.dumps(mask_links(row), ensure_ascii=False, default=str))
             fh.write("\n")
             count += 1
     return {"path": str(target), "count": count}

@@ -6,17 +6,16 @@ and a download is written chunk by chunk, so a task's memory does not grow with 
 The transfer logic itself lives in :class:`airflow_provider_bitrix24.client.files.Drive`.
 
 Results never carry a usable signed link: ``DOWNLOAD_URL`` and friends embed the caller's
-credentials, so their query is masked before a result reaches XCom (use the file ``ID`` with
-:class:`DiskDownloadOperator` instead). Every ``run`` here also works when the generic
+credentials, so the base class masks their query before a result reaches XCom or an
+``output_path`` file (use the file ``ID`` with :class:`DiskDownloadOperator` instead). Every ``run`` here also works when the generic
 ``Bitrix24Operator(action_id=...)`` borrows it, so it only relies on the base class's attributes
 and reads the extra arguments with defaults.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bitrix24.catalogue.params import ParameterError, decode_json, find
@@ -25,7 +24,6 @@ from airflow_provider_bitrix24.client.files import (
     DEFAULT_INLINE_LIMIT,
     Drive,
     DriveTarget,
-    mask_links,
 )
 from airflow_provider_bitrix24.operators import _files
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator, write_json_lines
@@ -63,29 +61,10 @@ def _is_dir(source: Any) -> bool:
     return bool(callable(is_dir) and is_dir())
 
 
-RunFn = Callable[[Any, "Bitrix24Hook", dict], Any]
-
-
-def _masked(run: RunFn) -> RunFn:
-    """Wrap a ``run`` so that signed links in its result are masked."""
-
-    @functools.wraps(run)
-    def masked(self: Any, hook: Bitrix24Hook, params: dict) -> Any:
-        return mask_links(run(self, hook, params))
-
-    return masked
-
-
-class _DiskAction(Bitrix24ActionOperator):
-    """A Drive catalogue row: the generic call, with signed links masked in the result."""
-
-    run = _masked(Bitrix24ActionOperator.run)
-
-
 # --------------------------------------------------------------------------- transfers
 
 
-class DiskUploadOperator(_DiskAction):
+class DiskUploadOperator(Bitrix24ActionOperator):
     """Upload a file (or a whole directory tree) to a Drive folder or the root of a storage.
 
     :param source: a local path, a URI / ``ObjectStoragePath`` (any fsspec backend), or ``bytes``.
@@ -106,7 +85,7 @@ class DiskUploadOperator(_DiskAction):
 
     action_id = "disk_upload_file"
     template_fields: Sequence[str] = (
-        *_DiskAction.template_fields, "source", "target_id", "file_name", "subfolder", "conflict",
+        *Bitrix24ActionOperator.template_fields, "source", "target_id", "file_name", "subfolder", "conflict",
     )
 
     def __init__(
@@ -153,7 +132,6 @@ class DiskUploadOperator(_DiskAction):
             "rights": _param(params, "rights"),
         }
 
-    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         if "target" not in params:  # borrowed by the generic operator: content already inline
             return hook.call(self.method(), params)
@@ -171,7 +149,7 @@ class DiskUploadOperator(_DiskAction):
         return record
 
 
-class DiskDownloadOperator(_DiskAction):
+class DiskDownloadOperator(Bitrix24ActionOperator):
     """Download a Drive file to a local path or an ``ObjectStoragePath``, streaming.
 
     :param file_id: the Drive file id (``parameters={"id": ...}`` works too).
@@ -182,7 +160,7 @@ class DiskDownloadOperator(_DiskAction):
     """
 
     action_id = "disk_download_file"
-    template_fields: Sequence[str] = (*_DiskAction.template_fields, "file_id")
+    template_fields: Sequence[str] = (*Bitrix24ActionOperator.template_fields, "file_id")
 
     def __init__(self, *, file_id: int | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -239,31 +217,31 @@ class FileDownloadFileOperator(DiskDownloadOperator):
     action_id = "file_download_file"
 
 
-class DiskDeleteFileOperator(_DiskAction):
+class DiskDeleteFileOperator(Bitrix24ActionOperator):
     """``mode="delete"`` (default) removes for good; ``mode="trash"`` moves to the recycle bin."""
 
     action_id = "disk_delete_file"
 
 
-class FileDeleteFileOperator(_DiskAction):
+class FileDeleteFileOperator(Bitrix24ActionOperator):
     """``mode="delete"`` (default) removes for good; ``mode="trash"`` moves to the recycle bin."""
 
     action_id = "file_delete_file"
 
 
-class DiskGetFileInfoOperator(_DiskAction):
+class DiskGetFileInfoOperator(Bitrix24ActionOperator):
     action_id = "disk_get_file_info"
 
 
-class DiskGetFileOperator(_DiskAction):
+class DiskGetFileOperator(Bitrix24ActionOperator):
     action_id = "disk_get_file"
 
 
-class FileGetFileOperator(_DiskAction):
+class FileGetFileOperator(Bitrix24ActionOperator):
     action_id = "file_get_file"
 
 
-class _ListChildrenOperator(_DiskAction):
+class _ListChildrenOperator(Bitrix24ActionOperator):
     """Children of a folder (or storage root, ``target="storage"``), every page.
 
     :param recursive: also descend into sub-folders; each row then carries ``PATH``, its path
@@ -274,7 +252,6 @@ class _ListChildrenOperator(_DiskAction):
         super().__init__(**kwargs)
         self.recursive = recursive
 
-    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         wanted = _type_filter(self.action_id)
         if getattr(self, "recursive", False):
@@ -284,8 +261,7 @@ class _ListChildrenOperator(_DiskAction):
             key = find(params, "filter") or "filter"
             flt = dict(params.get(key) or {})
             flt.setdefault("TYPE", wanted)
-            pages = hook.paginate(self.method(), {**params, key: flt}, limit=self.limit)
-            rows = (mask_links(row) for row in pages)
+            rows = hook.paginate(self.method(), {**params, key: flt}, limit=self.limit)
         if self.output_path:
             return write_json_lines(self.output_path, rows)
         return list(rows)
@@ -304,7 +280,7 @@ def _walk_rows(drive: Drive, start: DriveTarget, wanted: str, limit: int | None)
         if limit is not None and count >= limit:
             return
         count += 1
-        yield mask_links({**item, "PATH": path})
+        yield {**item, "PATH": path}
 
 
 class DiskListFilesOperator(_ListChildrenOperator):
@@ -323,7 +299,7 @@ class DiskGetFoldersOperator(_ListChildrenOperator):
     action_id = "disk_get_folders"
 
 
-class _CreateFolderOperator(_DiskAction):
+class _CreateFolderOperator(Bitrix24ActionOperator):
     """Create a folder (``target="storage"`` for a storage root).
 
     :param exist_ok: return the existing folder instead of failing when the name is taken;
@@ -334,7 +310,6 @@ class _CreateFolderOperator(_DiskAction):
         super().__init__(**kwargs)
         self.exist_ok = exist_ok
 
-    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         if not getattr(self, "exist_ok", False):
             return hook.call(self.method(), params)
@@ -351,61 +326,60 @@ class DiskAddFolderOperator(_CreateFolderOperator):
     action_id = "disk_add_folder"
 
 
-class DiskDeleteFolderOperator(_DiskAction):
+class DiskDeleteFolderOperator(Bitrix24ActionOperator):
     """``mode="delete"`` (default) removes the tree for good; ``mode="trash"`` moves it to the bin."""
 
     action_id = "disk_delete_folder"
 
 
-class DiskGetStorageInfoOperator(_DiskAction):
+class DiskGetStorageInfoOperator(Bitrix24ActionOperator):
     action_id = "disk_get_storage_info"
 
 
-class DiskGetStoragesOperator(_DiskAction):
+class DiskGetStoragesOperator(Bitrix24ActionOperator):
     action_id = "disk_get_storages"
 
 
-class DiskGetStorageOperator(_DiskAction):
+class DiskGetStorageOperator(Bitrix24ActionOperator):
     action_id = "disk_get_storage"
 
 
-class DiskGetFolderOperator(_DiskAction):
+class DiskGetFolderOperator(Bitrix24ActionOperator):
     action_id = "disk_get_folder"
 
 
-class DiskUpdateFolderOperator(_DiskAction):
+class DiskUpdateFolderOperator(Bitrix24ActionOperator):
     action_id = "disk_update_folder"
 
 
-class DiskCopyFolderOperator(_DiskAction):
+class DiskCopyFolderOperator(Bitrix24ActionOperator):
     action_id = "disk_copy_folder"
 
 
-class DiskMoveFolderOperator(_DiskAction):
+class DiskMoveFolderOperator(Bitrix24ActionOperator):
     action_id = "disk_move_folder"
 
 
-class DiskRenameFolderOperator(_DiskAction):
+class DiskRenameFolderOperator(Bitrix24ActionOperator):
     action_id = "disk_rename_folder"
 
 
-class DiskCopyFileOperator(_DiskAction):
+class DiskCopyFileOperator(Bitrix24ActionOperator):
     action_id = "disk_copy_file"
 
 
-class DiskMoveFileOperator(_DiskAction):
+class DiskMoveFileOperator(Bitrix24ActionOperator):
     action_id = "disk_move_file"
 
 
-class DiskRenameFileOperator(_DiskAction):
+class DiskRenameFileOperator(Bitrix24ActionOperator):
     action_id = "disk_rename_file"
 
 
-class _TransferThenRenameOperator(_DiskAction):
+class _TransferThenRenameOperator(Bitrix24ActionOperator):
     """``disk.file.moveto`` / ``copyto``, then ``disk.file.rename`` of the result when
     ``newName`` is given (keep the extension: Drive does not change the content type)."""
 
-    @_masked
     def run(self, hook: Bitrix24Hook, params: dict) -> Any:
         params = dict(params)
         key = find(params, "newName")
@@ -424,7 +398,7 @@ class FileCopyFileOperator(_TransferThenRenameOperator):
     action_id = "file_copy_file"
 
 
-class DiskShareItemOperator(_DiskAction):
+class DiskShareItemOperator(Bitrix24ActionOperator):
     """``share="user"`` (default) grants ``userId`` the level ``taskName`` on folder ``id``;
     ``share="file_link"`` / ``"folder_link"`` return a public link of the file / folder."""
 
@@ -439,14 +413,14 @@ class DiskShareItemOperator(_DiskAction):
         return {"id": _int(self.action_id, "id", params.get(key) if key else None)}
 
 
-class DiskGetSharedItemsOperator(_DiskAction):
+class DiskGetSharedItemsOperator(Bitrix24ActionOperator):
     action_id = "disk_get_shared_items"
 
 
-class DiskGetSharingRightsOperator(_DiskAction):
+class DiskGetSharingRightsOperator(Bitrix24ActionOperator):
     action_id = "disk_get_sharing_rights"
 
 
-class DiskUpdateSharingRightsOperator(_DiskAction):
+class DiskUpdateSharingRightsOperator(Bitrix24ActionOperator):
     action_id = "disk_update_sharing_rights"
 
