@@ -71,9 +71,20 @@ def prepare(emu: Emulator, deals: int, scale: float) -> dict:
     return {"ok": True, "deals": deals}
 
 
+def _requests_in_flight(settle: float = 3.0) -> int:
+    """Connection threads still busy once the client is gone (they sleep out modelled cost)."""
+    deadline = time.monotonic() + settle
+    while True:
+        busy = sum(1 for t in threading.enumerate() if "process_request_thread" in t.name)
+        if not busy or time.monotonic() >= deadline:
+            return busy
+        time.sleep(0.05)
+
+
 def stats(emu: Emulator) -> dict:
     # A client stopped at its time cap may leave requests sleeping in the server; they finish
     # later and must not be counted against the next scenario.
+    in_flight = _requests_in_flight()
     records = [r for r in emu.requests if r.timestamp >= _since[0]]
     calls = Counter()
     ok_calls = Counter()
@@ -91,6 +102,7 @@ def stats(emu: Emulator) -> dict:
             count_queries += bool(call.count_query)
     return {
         "http_requests": len(records),
+        "in_flight": in_flight,  # accepted but unanswered when the client finished or was stopped
         "batch_requests": sum(1 for r in records if r.is_batch),
         "calls": dict(calls),
         "ok_calls": dict(ok_calls),

@@ -49,7 +49,7 @@ def _status(row: dict) -> str:
     if row.get("skipped"):
         return "skipped"
     if row.get("timed_out"):
-        return f"stopped at cap ({row['rows']:,} rows)"
+        return f"stopped at the {row['cap_s']:.0f} s cap ({row['rows']:,} rows)"
     if row.get("error"):
         return "failed: " + row["error"].replace("|", "/")[:120]
     return "ok" if row.get("correct") else "WRONG DATA"
@@ -104,7 +104,7 @@ def _row_cells(row: dict) -> list[str]:
         CLIENT_NAMES[row["client"]],
         f"{row['n']:,}",
         _status(row),
-        f"{stats['http_requests']:,}",
+        f"{stats['http_requests']:,}" + (f" (+{stats['in_flight']} unanswered)" if stats.get("in_flight") else ""),
         f"{sum(stats['calls'].values()):,}",
         f"{stats['count_queries']:,}",
         f"{refused.get('QUERY_LIMIT_EXCEEDED', 0)}/{refused.get('OPERATION_TIME_LIMIT', 0)}",

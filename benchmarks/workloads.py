@@ -195,41 +195,58 @@ def _report_progress(counter: Callable[[], int], stop: threading.Event) -> None:
         print(f"PROGRESS {counter()}", flush=True)
 
 
-def run(spec: dict) -> dict:
-    out: dict[str, Any] = {"error": None}
-    stop = threading.Event()
+def _emit(result: dict) -> None:
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run(spec: dict) -> None:
+    """Build the client, then time ``work`` alone; past ``spec["cap"]`` seconds report and exit."""
     if spec["op"] == "read":
         sink = Sink(Path(spec["sink"]), spec["n"])
         rows = READERS[spec["client"]](spec)
-        threading.Thread(target=_report_progress, args=(lambda: sink.rows, stop), daemon=True).start()
-        base, cpu = current_rss(), cpu_seconds()
-        started = time.perf_counter()
-        try:
+
+        def work() -> dict:
             for row in rows():
                 sink.write(row)
-        except Exception as exc:  # reported, not raised: the driver records the failure
-            out["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-            traceback.print_exc(file=sys.stderr)
-        out["wall_s"] = time.perf_counter() - started
-        out.update(sink.close())
+            return sink.close()
+
+        delivered = lambda: sink.rows  # noqa: E731
     else:
-        commands = write_commands(spec)
-        send = WRITERS[spec["client"]](spec, commands)
-        base, cpu = current_rss(), cpu_seconds()
-        started = time.perf_counter()
-        try:
-            out["rows"] = send()
-        except Exception as exc:
-            out["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-            out["rows"] = 0
-            traceback.print_exc(file=sys.stderr)
-        out["wall_s"] = time.perf_counter() - started
-        out["correct"] = out["rows"] == spec["n"] and out["error"] is None
+        send = WRITERS[spec["client"]](spec, write_commands(spec))
+
+        def work() -> dict:
+            written = send()
+            return {"rows": written, "correct": written == spec["n"]}
+
+        delivered = lambda: 0  # noqa: E731
+    stop = threading.Event()
+    threading.Thread(target=_report_progress, args=(delivered, stop), daemon=True).start()
+    base, cpu = current_rss(), cpu_seconds()
+    started = time.perf_counter()
+
+    def measured(out: dict) -> dict:
+        return {
+            **out,
+            "wall_s": time.perf_counter() - started,
+            "cpu_s": cpu_seconds() - cpu,
+            "rss_base": base,
+            "rss_peak": peak_rss(),
+        }
+
+    def watchdog() -> None:
+        if not stop.wait(spec["cap"]):
+            _emit(measured({"timed_out": True, "rows": delivered(), "correct": False, "error": None}))
+            os._exit(0)  # the client may be blocked in a sleep or a socket: do not wait for it
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        out = {**work(), "error": None}
+    except Exception as exc:  # reported, not raised: the driver records the failure
+        traceback.print_exc(file=sys.stderr)
+        out = {"rows": delivered(), "correct": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    result = measured({**out, "timed_out": False})
     stop.set()
-    out["cpu_s"] = cpu_seconds() - cpu
-    out["rss_base"] = base
-    out["rss_peak"] = peak_rss()
-    return out
+    _emit(result)
 
 
 def main() -> None:
@@ -237,8 +254,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)  # peers log every retry at INFO/WARNING
-    result = run(spec)
-    print("RESULT " + json.dumps(result), flush=True)
+    run(spec)
 
 
 if __name__ == "__main__":
