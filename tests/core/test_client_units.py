@@ -304,3 +304,18 @@ def test_client_rejects_bad_config_before_any_request(mocker):
     with pytest.raises(Bitrix24ConfigError, match="method name"):
         client.call("crm.deal.list?x=1")
     session.post.assert_not_called()
+
+
+def test_client_core_never_imports_airflow():
+    """The layering rule: the client core (and the emulator) are usable without Airflow."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, airflow_provider_bitrix24.client, airflow_provider_bitrix24.client.files; "
+        "import airflow_provider_bitrix24.emulator; "
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
