@@ -297,6 +297,16 @@ def test_read_is_retried_after_lost_reply(emu, webhook_client):
     assert len(emu.requests) == 2
 
 
+def test_read_timeout_write_not_resent_read_retried(emu):
+    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), timeout=(2.0, 0.3), **FAST)
+    emu.inject_fault(kind="delay", delay=1.0, method="crm.deal.add")
+    with pytest.raises(Bitrix24WriteMayHaveSucceeded, match="ReadTimeout"):
+        client.call("crm.deal.add", {"fields": {"TITLE": "slow"}})
+    emu.inject_fault(kind="delay", delay=1.0, method="crm.deal.list")
+    assert len(client.call("crm.deal.list")) == 1  # the slow add did happen; the read was resent
+    assert len(emu.calls("crm.deal.add")) == 1 and len(emu.calls("crm.deal.list")) == 2
+
+
 def test_unreachable_portal_is_transport_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
