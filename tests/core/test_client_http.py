@@ -184,6 +184,46 @@ def test_second_process_with_stale_refresh_token_recovers(emu, token_path):
     assert access not in err and refresh not in err
 
 
+RACING_WORKER = textwrap.dedent(
+    """
+    import sys
+    from airflow_provider_bitrix24.client import Bitrix24Client, FileTokenStore, OAuth2Auth
+    url, client_id, secret, token_url, access, refresh, path = sys.argv[1:8]
+    auth = OAuth2Auth(client_id, secret, refresh, access, token_url=token_url, store=FileTokenStore(path))
+    client = Bitrix24Client(url, auth, rate_limit=None)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print("user", client.call("user.current")["ID"], "refreshes", auth.refresh_count, flush=True)
+    """
+)
+
+
+def test_processes_sharing_a_file_store_refresh_once(emu, token_path):
+    """Three worker processes hit one expiry together: the fcntl lock lets exactly one refresh."""
+    access, refresh = emu.issue_tokens()
+    args = [emu.url, emu.client_id, emu.client_secret, emu.token_url, access, refresh, str(token_path)]
+    workers = [
+        subprocess.Popen([sys.executable, "-c", RACING_WORKER, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout.readline().startswith("ready")
+        emu.expire_access_tokens()
+        emu.inject_fault(kind="delay", delay=0.5, method="oauth/token")  # keep the winner busy
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        outputs = [worker.communicate(timeout=60) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert all(w.returncode == 0 for w in workers), [err[-500:] for _out, err in outputs]
+    assert emu.refresh_count == 1
+    assert sorted(out.split()[-1] for out, _err in outputs) == ["0", "0", "1"]
+
+
 # ------------------------------------------------------------------ limits
 
 
