@@ -6,6 +6,10 @@ interval are written as gzipped JSON Lines, one object per entity and day::
 
     <export_root>/crm_deal/2026-03-01.jsonl.gz
 
+The schedule is a ``CronDataIntervalTimetable``: each run covers the whole previous day. (Under
+Airflow 3's defaults ``schedule="@daily"`` gives runs whose interval starts where it ends, and the
+export refuses such an empty window instead of silently writing nothing.)
+
 Re-running a day replaces that day's objects atomically with the same rows, so backfills and
 retries are safe; a failed run leaves the previous object in place. ``export_root`` may be any
 ``ObjectStoragePath`` URL (``file://``, ``s3://``, ``gs://`` ... with its provider installed); it
@@ -21,7 +25,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_bitrix24.operators.transfers import Bitrix24ToObjectStorageOperator
 
@@ -35,7 +39,7 @@ ENTITIES = {
 with DAG(
     dag_id="example_bitrix24_crm_export",
     description="Daily incremental export of CRM deals, leads and contacts to JSON Lines",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),  # one real day per run
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

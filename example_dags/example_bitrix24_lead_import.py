@@ -6,6 +6,9 @@ line, e-mail as a plain string) at::
 
     <import_root>/leads/<YYYY-MM-DDTHH>.jsonl
 
+A run covers the hour that has just ended (a ``CronDataIntervalTimetable``; Airflow 3's
+``"@hourly"`` would start each run's interval at its end and name the hour still being written).
+
 The import upserts them into CRM leads matched by e-mail (crm.duplicate.findbycomm): a lead whose
 e-mail is already known is updated, others are created, and the same e-mail twice in a file
 makes one lead. Running an hour again creates nothing twice. Rows that Bitrix24 rejects, or
@@ -25,7 +28,7 @@ import json
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, ObjectStoragePath, Param, task
 
 from airflow_provider_bitrix24.operators.transfers import ObjectStorageToBitrix24Operator
 
@@ -43,7 +46,7 @@ SAMPLE_LEADS = [
 with DAG(
     dag_id="example_bitrix24_lead_import",
     description="Hourly upsert of leads from JSON Lines, de-duplicated by e-mail",
-    schedule="@hourly",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),  # the hour that just ended
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -26,13 +26,6 @@ from airflow_provider_bitrix24.operators.openlines import OpenLinesCloseSessionO
 from airflow_provider_bitrix24.triggers.polling import parse_timestamp
 
 
-class CloseAsSupervisorOperator(OpenLinesCloseSessionOperator):
-    """Close someone else's session (operator.another.finish); a fixed choice keeps it mappable."""
-
-    def __init__(self, **kwargs):
-        super().__init__(closed_by="another_operator", **kwargs)
-
-
 def last_activity(hook: Bitrix24Hook, chat_id: int) -> tuple[dict, datetime | None]:
     """The open-line dialog of a chat and the time of its last message (or of its start)."""
     dialog = hook.call("imopenlines.dialog.get", {"CHAT_ID": chat_id})
@@ -72,4 +65,6 @@ with DAG(
         print(f"{len(idle)} of {len(params['chat_ids'])} chat(s) idle for more than {params['idle_hours']} h")
         return idle
 
-    CloseAsSupervisorOperator.partial(task_id="close_idle_session").expand(parameters=find_idle_sessions())
+    OpenLinesCloseSessionOperator.partial(task_id="close_idle_session", closed_by="another_operator").expand(
+        parameters=find_idle_sessions()
+    )

@@ -139,7 +139,14 @@ class Bitrix24ToObjectStorageOperator(HookMixin, BaseOperator):
 
     By default only records modified in the run's data interval are exported
     (``>=modified_field`` = ``data_interval_start`` and ``<modified_field`` = ``data_interval_end``);
-    ``incremental=False`` exports everything matching ``parameters``. Rows are streamed to a
+    ``incremental=False`` exports everything matching ``parameters``.
+
+    The interval must not be empty. Under Airflow 3's defaults a cron/preset/timedelta schedule
+    makes runs whose interval starts where it ends; schedule incremental exports with
+    ``CronDataIntervalTimetable`` or ``DeltaDataIntervalTimetable`` (``airflow.sdk``). An empty
+    interval fails the task with that advice rather than falling back to the previous successful
+    run's end: such a window depends on run history (clearing or backfilling a run changes it),
+    so a re-run would not reproduce the object named after the interval. Rows are streamed to a
     temporary object in ID order and moved over ``path`` at the end, so a re-run of the same
     interval replaces the object with identical content and a failure leaves the previous object
     untouched.
@@ -195,6 +202,15 @@ class Bitrix24ToObjectStorageOperator(HookMixin, BaseOperator):
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if start is None or end is None:
             raise ValueError("incremental export needs a data interval; set incremental=False for a full export")
+        if start >= end:
+            raise ValueError(
+                f"incremental export of {self.method}: the run's data interval is empty ({start.isoformat()} to "
+                f"{end.isoformat()}), so it would export nothing. Airflow 3 gives a cron string, a preset such as "
+                "'@daily' or a timedelta schedule zero-length intervals by default; schedule the DAG with "
+                "CronDataIntervalTimetable('0 0 * * *', timezone='UTC') or DeltaDataIntervalTimetable(timedelta(days=1)) "
+                "from airflow.sdk, or set [scheduler] create_cron_data_intervals = True "
+                "(create_delta_data_intervals for timedeltas). Use incremental=False for a full export."
+            )
         modified = self.modified_field or modified_field_for(self.method)
         params["filter"] = {
             **(params.get("filter") or {}),

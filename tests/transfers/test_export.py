@@ -110,6 +110,17 @@ def test_incremental_needs_an_interval(webhook_conn, tmp_path):
         op.execute({})
 
 
+def test_empty_interval_fails_with_the_fix_and_sends_nothing(emu, webhook_conn, tmp_path):
+    """Airflow 3's default "@daily" runs have start == end: refuse instead of exporting nothing."""
+    target = tmp_path / "x.jsonl"
+    op = Bitrix24ToObjectStorageOperator(task_id="x", method="crm.deal.list", path=f"file://{target}")
+    emu.clear_requests()
+    with pytest.raises(ValueError, match="data interval is empty") as caught:
+        op.execute(interval_context(DAY, DAY))
+    assert "CronDataIntervalTimetable" in str(caught.value) and "incremental=False" in str(caught.value)
+    assert emu.calls("crm.deal.list") == [] and not target.exists()
+
+
 def test_action_id_resolves_to_its_list_method():
     op = Bitrix24ToObjectStorageOperator(task_id="x", action="crm_deal_get_all", path="file:///tmp/x.jsonl")
     assert op.method == "crm.deal.list"
