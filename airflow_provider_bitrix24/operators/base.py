@@ -32,10 +32,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bitrix24.catalogue import Action, get_action, methods
 from airflow_provider_bitrix24.catalogue.params import ParameterError, check, decode_json
-from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError, Bitrix24NotSupported, scrub
+from airflow_provider_bitrix24.client.errors import (
+    Bitrix24ConfigError,
+    Bitrix24NotSupported,
+    Bitrix24WriteMayHaveSucceeded,
+    scrub,
+)
 from airflow_provider_bitrix24.client.files import mask_links
 from airflow_provider_bitrix24.operators import _files
 
@@ -108,6 +114,16 @@ def not_supported(action: Action) -> Bitrix24NotSupported:
         f"action {action.action_id!r} ({action.resource}: {action.action}) is not supported by the "
         "Bitrix24 REST API: no documented method offers it",
     )
+
+
+class WriteNotRetried(Bitrix24WriteMayHaveSucceeded, AirflowFailException):
+    """A write that may have been applied fails the task *without* Airflow's retries: a retry
+    would send it again without the check its message asks for."""
+
+    @classmethod
+    def from_error(cls, error: Bitrix24WriteMayHaveSucceeded) -> WriteNotRetried:
+        hint = f"{error.hint}. Airflow does not retry this task for the same reason" if error.hint else None
+        return cls(error.code, error.description, error.method, error.http_status, hint=hint)
 
 
 class Bitrix24ActionOperator(BaseOperator):
@@ -196,6 +212,10 @@ class Bitrix24ActionOperator(BaseOperator):
                 log_deprecation_once(self.action)
             self.log.info("Bitrix24 action %s: %s", self.action_id, " -> ".join("|".join(s) for s in self.action.steps))
             return mask_links(self.run(hook, params))
+        except Bitrix24WriteMayHaveSucceeded as exc:
+            if self.continue_on_fail:
+                return self.failure_record(exc)
+            raise WriteNotRetried.from_error(exc) from None
         except Exception as exc:
             if not self.continue_on_fail or _is_control_flow(exc):
                 raise
