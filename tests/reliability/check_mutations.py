@@ -40,6 +40,7 @@ MUTATIONS = [
  ("429 not waited", "client/client.py", "            if isinstance(error, Bitrix24OperationLimit) and attempt < self.max_retries:", "            if False:", "test_faults.py"),
  ("halt sends further chunks", "client/client.py", "            if halt and out.errors:\n                break", "            if False:\n                break", "test_faults.py"),
  ("expired token not renewed", "client/client.py", "            if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:", "            if False:", "test_tokens.py"),
+ ("airflow retries a lost write", "operators/base.py", "            raise WriteNotRetried.from_error(exc) from None", "            raise", "test_secrets.py"),
  ("refresh endpoint errors hide hint", "client/auth.py", "It has expired (180 days) or was revoked", "Refresh failed", "test_tokens.py"),
 ]
 

@@ -105,7 +105,7 @@ PROBE_DAG = textwrap.dedent(
     """Every auth mode side by side (reliability suite)."""
     import logging
     import sys
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from airflow.sdk import DAG, task
 
@@ -153,7 +153,7 @@ PROBE_DAG = textwrap.dedent(
             soft = Bitrix24CallOperator(task_id=f"{mode}_lost_soft", method="crm.deal.update", bitrix24_conn_id=conn_id,
                                         continue_on_fail=True, parameters={"id": 1, "fields": {"TITLE": "x"}})
             hard = Bitrix24CallOperator(task_id=f"{mode}_lost_hard", method="crm.deal.delete", bitrix24_conn_id=conn_id,
-                                        parameters={"id": 1})
+                                        parameters={"id": 1}, retries=2, retry_delay=timedelta(0))
             check() >> create >> reprs() >> soft >> hard
     '''
 )

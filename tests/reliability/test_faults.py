@@ -223,3 +223,19 @@ def test_operation_limit_inside_chained_pagination_resumes_exactly(emu, client):
     assert isinstance(client, Bitrix24Client)
     assert any(r.error == "OPERATION_TIME_LIMIT" for r in emu.calls("crm.deal.list"))
     assert Bitrix24OperationLimit  # the error class the client waited on
+
+
+def test_operator_fails_a_lost_write_without_airflow_retries(emu, webhook_conn):
+    """Airflow's own task retry would send the write again: the operator's error opts out of it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_bitrix24.operators.base import Bitrix24Operator
+
+    emu.inject_fault(kind="drop_after", method="crm.deal.add")
+    op = Bitrix24Operator(task_id="create", action_id="crm_deal_create", retries=3,
+                          parameters={"fields": {"TITLE": "once"}})
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({})
+    assert isinstance(info.value, Bitrix24WriteMayHaveSucceeded)  # still the typed error for callers
+    assert "may have been applied" in str(info.value) and "does not retry" in str(info.value)
+    assert len(sent(emu, "crm.deal.add")) == 1 and len(emu.rows("crm.deal")) == 1

@@ -47,6 +47,8 @@ def test_the_probe_dag_ran_every_path(dags_run):
             assert states[f"{mode}_{step}"] == "success", (mode, step, output[-3000:])
         assert states[f"{mode}_lost_hard"] == "failed"
     assert emu.refresh_count == 1  # the expired OAuth token was rotated during the run
+    # the lost delete was sent once per mode although its task has retries=2: Airflow must not resend it
+    assert len(emu.calls("crm.deal.delete")) == len(MODES)
     assert "may have been applied" in output  # the lost write's error is in the task log
     assert "RAW urllib3.connectionpool DEBUG" in output and "POST /rest/" in output  # DEBUG lines were logged
     assert "GET /oauth/token/?" in output  # including the refresh request, whose query holds secrets
