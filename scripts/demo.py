@@ -57,6 +57,29 @@ def find_demo_dags(env: dict) -> list[tuple[str, str]]:
     return [tuple(item) for item in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
+# Sample CRM records, dated across yesterday (UTC) so that daily incremental DAGs find them.
+SAMPLE_DATA = {"crm.company": 20, "crm.contact": 80, "crm.lead": 60, "crm.deal": 300}
+
+
+def seed_sample_data(emulator) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_bitrix24.emulator.entities import ENTITIES
+
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = (today - timedelta(days=1)).timestamp()
+    for entity, count in SAMPLE_DATA.items():
+        sample = ENTITIES[entity].sample
+        step = 86_000 / count
+
+        def row(record_id: int, sample=sample, step=step) -> dict:
+            stamp = yesterday + record_id * step
+            return {**sample(record_id), "DATE_CREATE": stamp, "DATE_MODIFY": stamp}
+
+        emulator.seed_generated(entity, count, row)
+    say("Seeded the portal: " + ", ".join(f"{n} {e}" for e, n in SAMPLE_DATA.items()) + " (dated yesterday)")
+
+
 def airflow(args: list[str], env: dict, log_path: Path) -> tuple[int, float]:
     started = time.monotonic()
     with open(log_path, "w") as log:
@@ -103,6 +126,7 @@ def main(argv: list[str]) -> int:
     emulator = Emulator(port=0).start()
     try:
         say(f"Bitrix24 emulator running on {emulator.url}")
+        seed_sample_data(emulator)
         connection = {
             "conn_type": "bitrix24",
             "host": emulator.url,
