@@ -2,7 +2,7 @@
 """End-to-end demo on a local emulated portal: ``python3 scripts/demo.py``.
 
 1. creates or reuses ``.venv`` and installs the provider (see ``_venv.py``);
-2. starts the Bitrix24 emulator on 127.0.0.1 (a free port);
+2. starts the Bitrix24 emulator on 127.0.0.1 (a free port) and seeds sample CRM records;
 3. points the ``bitrix24_default`` connection at it (``AIRFLOW_CONN_BITRIX24_DEFAULT``) in an
    isolated ``AIRFLOW_HOME`` under ``.demo/`` and runs ``airflow db migrate``;
 4. runs every example DAG tagged ``demo`` with ``airflow dags test``;
