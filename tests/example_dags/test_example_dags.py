@@ -1,17 +1,10 @@
-"""Every example DAG imports cleanly; every one tagged "demo" runs end to end against the emulator.
-
-``dag.test()`` needs a metadata database and the DAG in its bundle: one ``airflow db migrate``
-per session in the isolated AIRFLOW_HOME of tests/conftest.py, with the DAGs folder pointed at
-example_dags/.
-"""
+"""Every example DAG imports cleanly; every one tagged "demo" runs end to end against the emulator
+(fixtures ``dagbag`` and ``metadata_db`` in conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,27 +12,6 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
-
-
-@pytest.fixture(scope="session")
-def dagbag():
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLES)
-    from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
-
-    settings.DAGS_FOLDER = str(EXAMPLES)  # read once at import; the dags-folder bundle uses it
-
-    return DagBag(dag_folder=str(EXAMPLES))
-
-
-@pytest.fixture(scope="session")
-def metadata_db(dagbag):
-    started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=os.environ.copy(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=240,
-    )
-    print(f"airflow db migrate: {time.monotonic() - started:.1f}s")
 
 
 def demo_dag_ids() -> list[str]:
