@@ -34,11 +34,13 @@ import requests
 from .errors import (
     Bitrix24AuthError,
     Bitrix24ConfigError,
+    Bitrix24RateLimited,
+    Bitrix24ServerError,
     Bitrix24TokenExpired,
     Bitrix24TransportError,
+    classify,
     register_secret,
     scrub,
-    snippet,
 )
 
 try:  # POSIX advisory locks; elsewhere the file store locks only within the process.
@@ -291,6 +293,8 @@ class OAuth2Auth(Auth):
         timeout: float | tuple[float, float] = (10.0, 60.0),
         session: requests.Session | None = None,
         rotation_wait: float = 5.0,
+        refresh_retries: int = 2,
+        refresh_backoff: float = 0.5,
     ) -> None:
         if not client_id:
             raise Bitrix24ConfigError(description="OAuth client_id (login) is missing")
@@ -315,6 +319,9 @@ class OAuth2Auth(Auth):
         self.refresh_count = 0  # refreshes performed by this object (observability, tests)
         # How long to wait for a pair that another host rotated but has not saved yet.
         self.rotation_wait = float(rotation_wait)
+        # Resends of the refresh grant after a network error, 5xx or rate limit at the token URL.
+        self.refresh_retries, self.refresh_backoff = int(refresh_retries), float(refresh_backoff)
+        self._reply_lost = False  # a refresh reply was lost: the server may have rotated anyway
 
     # -- current pair ---------------------------------------------------------
 
@@ -357,7 +364,7 @@ class OAuth2Auth(Auth):
             last_error: Bitrix24AuthError | None = None
             for refresh_token in candidates:
                 try:
-                    pair = self._exchange(refresh_token)
+                    pair = self._exchange_retrying(refresh_token)
                 except Bitrix24AuthError as exc:
                     if exc.code != "invalid_grant":
                         raise
@@ -379,8 +386,11 @@ class OAuth2Auth(Auth):
                 "invalid_grant",
                 "the refresh token was rejected by the authorization server",
                 hint=(
-                    "It has expired (180 days) or was revoked. Authorise the application again and put "
-                    "the new refresh token in the connection extra 'refresh_token'"
+                    ("A refresh reply was lost on the network just before, so the server may have rotated "
+                     "the token without the new one reaching us; otherwise it has expired (180 days) or was "
+                     "revoked. " if self._reply_lost else "It has expired (180 days) or was revoked. ")
+                    + "Authorise the application again and put the new refresh token in the connection extra "
+                    "'refresh_token'"
                 ),
                 http_status=last_error.http_status if last_error else None,
             )
@@ -401,6 +411,21 @@ class OAuth2Auth(Auth):
         self._pair = pair
         log.info("Bitrix24 OAuth: %s", why)
         return pair
+
+    def _exchange_retrying(self, refresh_token: str) -> TokenPair:
+        """The refresh grant, resent after a transient failure. Resending is harmless: if the first
+        grant did rotate the token, the second is refused with invalid_grant."""
+        for attempt in range(self.refresh_retries + 1):
+            try:
+                return self._exchange(refresh_token)
+            except (Bitrix24TransportError, Bitrix24ServerError, Bitrix24RateLimited) as exc:
+                if isinstance(exc, Bitrix24TransportError):
+                    self._reply_lost = True
+                if attempt >= self.refresh_retries:
+                    raise
+                log.warning("Bitrix24 OAuth: token refresh failed (%s); retrying", exc)
+                time.sleep(self.refresh_backoff * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _exchange(self, refresh_token: str) -> TokenPair:
         from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
@@ -423,14 +448,13 @@ class OAuth2Auth(Auth):
             data = resp.json()
         except ValueError:
             data = None
-        if not isinstance(data, dict):
-            raise Bitrix24AuthError(
-                "", f"token endpoint reply is not JSON: {snippet(resp.text)}", "oauth/token", resp.status_code
-            )
-        if "error" in data:
-            raise Bitrix24AuthError(
-                str(data.get("error") or ""), str(data.get("error_description") or ""), "oauth/token", resp.status_code
-            )
+        if not isinstance(data, dict) or "error" in data:
+            # 5xx and rate limits are transient (retried, and "look again" for a trigger); the rest
+            # means the credentials were refused.
+            error = classify(data if isinstance(data, dict) else resp.text, resp.status_code, "oauth/token")
+            if not isinstance(error, (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError)):
+                error = Bitrix24AuthError(error.code, error.description, "oauth/token", resp.status_code)
+            raise error
         try:
             token = oauth_client.parse_request_body_response(json.dumps(data))
         except OAuth2Error as exc:
