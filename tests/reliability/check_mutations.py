@@ -41,6 +41,8 @@ MUTATIONS = [
  ("halt sends further chunks", "client/client.py", "            if halt and out.errors:\n                break", "            if False:\n                break", "test_faults.py"),
  ("expired token not renewed", "client/client.py", "            if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:", "            if False:", "test_tokens.py"),
  ("airflow retries a lost write", "operators/base.py", "            raise WriteNotRetried.from_error(exc) from None", "            raise", "test_secrets.py"),
+ ("refresh not resent after a blip", "client/auth.py", "                if attempt >= self.refresh_retries:\n                    raise", "                if True:\n                    raise", "test_tokens.py"),
+ ("token endpoint 5xx is an auth error", "client/auth.py", "            if not isinstance(error, (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError)):", "            if True:", "test_tokens.py"),
  ("refresh endpoint errors hide hint", "client/auth.py", "It has expired (180 days) or was revoked", "Refresh failed", "test_tokens.py"),
 ]
 

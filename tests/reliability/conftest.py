@@ -15,8 +15,9 @@ def _fast_backoff(monkeypatch):
     defaults = dict(Bitrix24Client.__init__.__kwdefaults__)
     defaults.update(backoff_base=FAST["backoff_base"], backoff_max=FAST["backoff_max"])
     monkeypatch.setattr(Bitrix24Client.__init__, "__kwdefaults__", defaults)
-    # A revoked refresh token is reported after waiting for a pair rotated elsewhere: 1 s, not 5.
-    monkeypatch.setattr(OAuth2Auth.__init__, "__kwdefaults__", {**OAuth2Auth.__init__.__kwdefaults__, "rotation_wait": 1.0})
+    # OAuth: wait 1 s (not 5) for a pair rotated elsewhere; resend a failed refresh at once.
+    oauth_defaults = {**OAuth2Auth.__init__.__kwdefaults__, "rotation_wait": 1.0, "refresh_backoff": 0.01}
+    monkeypatch.setattr(OAuth2Auth.__init__, "__kwdefaults__", oauth_defaults)
 
 
 @pytest.fixture

@@ -193,3 +193,49 @@ def test_two_hosts_without_a_shared_lock_refresh_once_and_both_continue(emu):
     errors = race(2, lambda i: clients[i].call("user.current"))
     assert errors == []
     assert emu.refresh_count == 1
+
+
+TOKEN_ENDPOINT_BLIPS = {
+    "reset_before_reply": dict(kind="drop_before"),
+    "503": dict(status=503, error="QUERY_LIMIT_EXCEEDED"),
+    "502_html": dict(kind="html", status=502),
+    "500": dict(status=500, error=""),
+}
+
+
+@pytest.mark.parametrize("blip", list(TOKEN_ENDPOINT_BLIPS), ids=list(TOKEN_ENDPOINT_BLIPS))
+def test_transient_token_endpoint_failure_is_retried(emu, oauth_client, blip):
+    oauth_client.call("user.current")
+    emu.expire_access_tokens()
+    emu.inject_fault(method="oauth/token", **TOKEN_ENDPOINT_BLIPS[blip])
+    assert oauth_client.call("user.current")["ID"]
+    assert emu.refresh_count == 1
+    assert [r.fault or r.error for r in emu.requests if r.path.startswith("/oauth")][0] is not None  # it did hit
+
+
+def test_lost_refresh_reply_is_explained(emu, oauth_client):
+    """The token URL rotated the token but its reply never arrived: nothing can recover the new
+    pair, so the error must say that, not just "revoked"."""
+    oauth_client.call("user.current")
+    emu.expire_access_tokens()
+    emu.inject_fault(method="oauth/token", kind="drop_after")
+    with pytest.raises(Bitrix24AuthError, match="refresh reply was lost") as info:
+        oauth_client.call("user.current")
+    assert "Authorise the application again" in str(info.value)
+
+
+def test_token_endpoint_outage_is_transient_for_a_trigger(emu, oauth_conn):
+    """A deferrable sensor must keep waiting through an OAuth server outage, not fail."""
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+    from airflow_provider_bitrix24.triggers.polling import CrmStageProbe, check_once
+
+    deal_id = seed_deals(emu, 1)[0]
+    hook = Bitrix24Hook()
+    probe = CrmStageProbe("deal", deal_id, ["WON"])
+    assert check_once(probe, hook).done is False
+    emu.expire_access_tokens()
+    emu.inject_fault(method="oauth/token", status=502, error="", count=10)
+    assert check_once(probe, hook).done is False  # "not yet", not a permanent failure
+    emu.clear_faults()
+    # the outage ends: the next look refreshes and goes on
+    assert check_once(probe, hook).done is False and emu.refresh_count == 1
