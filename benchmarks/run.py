@@ -179,7 +179,7 @@ def main() -> None:
     args.cap = args.cap or (20.0 if args.quick else 60.0)
     args.out = args.out or HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
     limits = Limits.from_cost_model(CostModel.realistic(scale=args.scale))
-    command = "python3 benchmarks/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--no-venv")
+    command = " ".join(["python3 benchmarks/run.py", *(shlex.quote(a) for a in sys.argv[1:] if a != "--no-venv")])
 
     from tls import client_environment, make_certificate
 
