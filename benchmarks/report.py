@@ -206,7 +206,7 @@ def _growth_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write(path: Path, rows: list[dict], *, limits, scale: float, command: str, cap: float, elapsed: float) -> None:
+def write(path: Path, rows: list[dict], *, limits, scale: float, command: str, cap: float, elapsed: float, load: list) -> None:
     reads = [r for r in rows if r["op"] == "read"]
     writes = [r for r in rows if r["op"] != "read"]
     lines = [
@@ -216,7 +216,8 @@ def write(path: Path, rows: list[dict], *, limits, scale: float, command: str, c
         "",
         f"- Command: `{command}`",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; whole run {elapsed / 60:.1f} min",
-        f"- Machine: {_machine()}",
+        f"- Machine: {_machine()}; load average (1 min) {' -> '.join(f'{x:.1f}' for x in load)} "
+        "(start -> end of the run; the emulator, the client and anything else running share these cores)",
         f"- Versions: {_versions()}",
         f"- Portal: the project's emulator over HTTPS on 127.0.0.1, `CostModel.realistic(scale={scale})`: "
         f"latency {limits.latency * 1000:.1f} ms per HTTP request, {limits.per_call * 1000:.1f} ms per method call, "

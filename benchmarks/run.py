@@ -183,7 +183,7 @@ def main() -> None:
 
     from tls import client_environment, make_certificate
 
-    began = time.time()
+    began, load = time.time(), [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="b24-bench-") as tmp:
         tmpdir = Path(tmp)
         cert, key = make_certificate(tmpdir)
@@ -222,7 +222,9 @@ def main() -> None:
                 print(report.progress_line(label, row), flush=True)
         finally:
             portal.close()
-    report.write(args.out, rows, limits=limits, scale=args.scale, command=command, cap=args.cap, elapsed=time.time() - began)
+    load.append(os.getloadavg()[0])
+    report.write(args.out, rows, limits=limits, scale=args.scale, command=command, cap=args.cap,
+                 elapsed=time.time() - began, load=load)
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 
 
