@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from airflow_provider_bitrix24.catalogue.params import ParameterError
 from airflow_provider_bitrix24.client.errors import Bitrix24Error
+from airflow_provider_bitrix24.client.methods import is_read_method
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator, documented_or_warn
 
 
@@ -60,8 +63,23 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
         if result.errors:
             self.log.info("batch results before the failure: %s", result.result)
             failed = "; ".join(f"{key}: {error}" for key, error in result.errors.items())
-            raise Bitrix24Error("BATCH_FAILED", f"{len(result.errors)} of {len(prepared)} commands failed: {failed}", "batch")
+            message = f"{len(result.errors)} of {len(prepared)} commands failed: {failed}"
+            applied = [key for key in result.result if not is_read_method(_method_of(prepared[key]))]
+            if applied:
+                raise BatchPartlyApplied(
+                    "BATCH_FAILED", f"{message}; writes applied: {', '.join(applied)}", "batch",
+                    hint="Airflow does not retry this task: a retry would apply those writes again",
+                )
+            raise Bitrix24Error("BATCH_FAILED", message, "batch")
         return {"result": result.result, "total": result.total, "next": result.next}
+
+
+class BatchPartlyApplied(Bitrix24Error, AirflowFailException):
+    """Some commands of a batch failed after some writes were applied: fail without Airflow retries."""
+
+
+def _method_of(command: Any) -> str:
+    return command.partition("?")[0] if isinstance(command, str) else command[0]
 
 
 def _command(action_id: str, key: Any, command: Any) -> Any:
