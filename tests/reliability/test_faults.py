@@ -239,3 +239,27 @@ def test_operator_fails_a_lost_write_without_airflow_retries(emu, webhook_conn):
     assert isinstance(info.value, Bitrix24WriteMayHaveSucceeded)  # still the typed error for callers
     assert "may have been applied" in str(info.value) and "does not retry" in str(info.value)
     assert len(sent(emu, "crm.deal.add")) == 1 and len(emu.rows("crm.deal")) == 1
+
+
+def test_batch_operator_with_applied_writes_fails_without_airflow_retries(emu, webhook_conn):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator
+
+    op = Bitrix24BatchOperator(task_id="batch", commands=_mixed_commands(), retries=3)
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({})
+    assert isinstance(info.value, Bitrix24Error)
+    assert "writes applied: first, third" in str(info.value) and "missing" in str(info.value)
+    assert len(emu.rows("crm.deal")) == 2
+
+
+def test_batch_operator_with_only_reads_failing_stays_retryable(emu, webhook_conn):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator
+
+    op = Bitrix24BatchOperator(task_id="batch", commands={"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": 9})})
+    with pytest.raises(Bitrix24Error, match="BATCH_FAILED") as info:
+        op.execute({})
+    assert not isinstance(info.value, AirflowFailException)
