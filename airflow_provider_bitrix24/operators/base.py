@@ -85,6 +85,17 @@ def describe(action: Action) -> str:
     return "\n\n".join(lines)
 
 
+def with_selectors(signature: inspect.Signature, names: Iterable[str]) -> inspect.Signature:
+    """``signature`` with optional keyword-only ``names`` added before its ``**kwargs``."""
+    params = list(signature.parameters.values())
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
+        for name in names if name not in signature.parameters
+    ]
+    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+    return signature.replace(parameters=[*params[:at], *added, *params[at:]])
+
+
 def declare_selector(cls: type, selector: str) -> None:
     """Give ``cls`` an ``__init__`` whose signature names ``selector`` (unless one already does).
 
@@ -99,13 +110,16 @@ def declare_selector(cls: type, selector: str) -> None:
     def __init__(self: Any, **kwargs: Any) -> None:
         original(self, **kwargs)
 
-    declared = inspect.Parameter(selector, inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
-    params = list(signature.parameters.values())
-    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
-    __init__.__signature__ = signature.replace(parameters=[*params[:at], declared, *params[at:]])  # type: ignore[attr-defined]
+    __init__.__signature__ = with_selectors(signature, [selector])  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__doc__ = getattr(original, "__doc__", None)
     cls.__init__ = __init__
+
+
+def _all_selectors() -> list[str]:
+    from airflow_provider_bitrix24.catalogue import actions
+
+    return sorted({action.selector for action in actions() if action.selector})
 
 
 def not_supported(action: Action) -> Bitrix24NotSupported:
@@ -320,6 +334,9 @@ class Bitrix24Operator(Bitrix24ActionOperator):
 
     def __init__(self, *, action_id: str, **kwargs: Any) -> None:  # never reached: __new__ builds the row's class
         super().__init__(**kwargs)
+
+    # Declared for .partial()/.expand(): any row's selector may come through this class.
+    __init__.__signature__ = with_selectors(inspect.signature(__init__), _all_selectors())  # type: ignore[attr-defined]
 
 
 def write_json_lines(path: Any, rows: Iterable[Any]) -> dict:

@@ -1,6 +1,6 @@
 """Catalogue operators work with dynamic task mapping (``.partial().expand()`` / ``expand_kwargs``),
 run by ``dag.test()`` against the emulator: a row whose selector is mapped, a selector fixed in
-``partial``, a plain row and a Get All row writing files (mapping_dags/bitrix24_mapping.py).
+``partial``, a plain row, a Get All row writing files and ``Bitrix24Operator`` by action id (mapping_dags/bitrix24_mapping.py).
 
 ``dag.test()`` only runs DAGs found in a configured bundle, so this test adds mapping_dags/ as a
 second local bundle next to the examples' dags-folder."""
@@ -37,9 +37,9 @@ def test_catalogue_operators_map_with_their_arguments(dagbag, metadata_db, emu, 
 
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
     assert run.state == "success", states
-    assert len(states) == 8 and set(states.values()) == {"success"}, states
+    assert len(states) == 9 and set(states.values()) == {"success"}, states
     assert sorted(c.method for c in emu.calls() if c.method.endswith("userfield.list")) == [
-        "crm.deal.userfield.list", "crm.lead.userfield.list"
+        "crm.company.userfield.list", "crm.deal.userfield.list", "crm.lead.userfield.list"
     ]
     assert sorted(int(c.params["CHAT_ID"]) for c in emu.calls("imopenlines.operator.another.finish")) == [21, 22]
     assert sorted(int(c.params["id"]) for c in emu.calls("crm.deal.get")) == deals[:2]

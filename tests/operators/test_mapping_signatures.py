@@ -60,3 +60,14 @@ def test_direct_operators_map_their_own_arguments():
             [{"method": "crm.deal.get", "parameters": {"id": 1}}, {"method": "crm.lead.get", "parameters": {"id": 2}}]
         )
         Bitrix24BatchOperator.partial(task_id="batch", halt=True).expand(commands=[{"a": "crm.deal.get?id=1"}])
+
+
+def test_generic_operator_takes_any_rows_selector():
+    from airflow_provider_bitrix24.operators.base import Bitrix24Operator
+
+    with DAG("mapping_generic", schedule=None, start_date=datetime(2026, 1, 1)):
+        for action in OFFERED:
+            if action.selector:
+                Bitrix24Operator.partial(task_id=f"g_{action.action_id}", action_id=action.action_id).expand(
+                    **{action.selector: list(action.choices)}
+                )

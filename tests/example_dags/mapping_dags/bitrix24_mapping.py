@@ -8,6 +8,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
+from airflow_provider_bitrix24.operators.base import Bitrix24Operator
 from airflow_provider_bitrix24.operators.crm import CrmDealGetAllOperator, CrmDealGetOperator
 from airflow_provider_bitrix24.operators.openlines import OpenLinesCloseSessionOperator
 from airflow_provider_bitrix24.operators.userfields import UserFieldGetUserFieldsOperator
@@ -30,6 +31,8 @@ with DAG(
     CrmDealGetOperator.partial(task_id="get").expand(
         parameters=[{"id": "{{ params.deals[0] }}"}, {"id": "{{ params.deals[1] }}"}]
     )
+    # any row by id, its selector included
+    Bitrix24Operator.partial(task_id="generic", action_id="user_field_get_user_fields").expand(entity=["company"])
     # a Get All row: output_path and parameters mapped, limit templated in partial()
     CrmDealGetAllOperator.partial(task_id="get_all", limit="{{ 2 + 1 }}").expand_kwargs([
         {"output_path": "{{ params.out }}/first.jsonl", "parameters": {"filter": {"<=ID": "{{ params.deals[1] }}"}}},
