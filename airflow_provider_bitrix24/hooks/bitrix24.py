@@ -15,7 +15,8 @@ api_key       host = portal URL; password = access token (never refreshed)
 
 Optional extras for every mode: ``rate_limit`` (``{"burst": 50, "per_second": 2}``, or flat
 ``rate_limit_burst``/``rate_limit_per_second``; ``false`` disables the client-side limiter),
-``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``.
+``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``, ``max_operation_wait`` (longest
+wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:
@@ -65,7 +66,7 @@ from airflow_provider_bitrix24.client.errors import add_secret_listener, registe
 log = logging.getLogger(__name__)
 
 AUTH_TYPES = ("webhook", "oauth2", "api_key")
-DEFAULTS = {"timeout": 65.0, "connect_timeout": 10.0, "max_retries": 5}
+DEFAULTS = {"timeout": 65.0, "connect_timeout": 10.0, "max_retries": 5, "max_operation_wait": 600.0}
 
 
 def _bridge_to_airflow_masker() -> None:
@@ -206,6 +207,7 @@ class Bitrix24Hook(BaseHook):
                 ),
                 rate_limit=self._rate_limit(),
                 max_retries=int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
+                max_operation_wait=self._number("max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True),
             )
         except Bitrix24ConfigError as exc:
             raise self._config_error(_field_named(exc.description), exc.description) from None

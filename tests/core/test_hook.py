@@ -109,6 +109,7 @@ BAD_CONFIGS = [
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"timeout": "soon"}}, "extra.timeout"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"connect_timeout": 0}}, "extra.connect_timeout"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_retries": -1}}, "extra.max_retries"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}}, "extra.max_operation_wait"),
 ]
 
 
