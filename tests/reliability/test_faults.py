@@ -263,3 +263,30 @@ def test_batch_operator_with_only_reads_failing_stays_retryable(emu, webhook_con
     with pytest.raises(Bitrix24Error, match="BATCH_FAILED") as info:
         op.execute({})
     assert not isinstance(info.value, AirflowFailException)
+
+
+def test_import_interrupted_by_a_lost_reply_reruns_without_duplicates(emu, webhook_conn, tmp_path):
+    """A sync job is idempotent instead: the upsert looks records up by key, so running the task
+    again after a lost reply completes the data and creates nothing twice."""
+    import json
+
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_bitrix24.operators.transfers import ObjectStorageToBitrix24Operator
+
+    source = tmp_path / "deals.jsonl"
+    source.write_text("".join(json.dumps({"TITLE": f"D{n}", "ORIGIN_ID": f"o{n}"}) + "\n" for n in range(120)))
+
+    def run():
+        return ObjectStorageToBitrix24Operator(task_id="import", path=ObjectStoragePath(f"file://{source}"),
+                                               entity="deal", match_field="ORIGIN_ID").execute({})
+
+    emu.inject_fault(kind="delay", delay=0.0, method="batch")  # a no-op for the first batch: the key lookup
+    emu.inject_fault(kind="drop_after", method="batch")  # the first write batch runs, its reply is lost
+    with pytest.raises(Bitrix24WriteMayHaveSucceeded):
+        run()
+    assert len(emu.rows("crm.deal")) == 50
+    second = run()  # what Airflow's retry of this task does
+    assert (second["created"], second["updated"], second["failed"]) == (70, 50, 0)
+    origins = sorted(r["ORIGIN_ID"] for r in emu.rows("crm.deal"))
+    assert origins == sorted(f"o{n}" for n in range(120))  # every record, each once
