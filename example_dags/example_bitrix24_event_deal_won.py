@@ -4,8 +4,9 @@ How it works: the asset ``bitrix24/deals_won`` has an ``AssetWatcher`` whose tri
 :class:`~airflow_provider_bitrix24.triggers.events.Bitrix24ChangesTrigger`, polls
 ``crm.deal.list`` in the triggerer for deals changed in stage ``WON`` (a plain incoming webhook
 is enough). Every batch of such changes becomes an asset event, and the asset event schedules
-this DAG. The DAG reads the deal IDs from the triggering asset events (``extra["payload"]["ids"]``),
-fetches the deals and totals the amount won.
+this DAG. The DAG reads the deal IDs from the triggering asset events (``extra["payload"]["ids"]``;
+events recorded by the push endpoint carry ``extra["bitrix24"]["data"]["FIELDS"]["ID"]``), fetches
+those deals that are won and totals the amount.
 
 The trigger's cursor is kept in the Airflow Variable ``bitrix24_cursor_bitrix24_deals_won``:
 after a triggerer restart it resumes where it stopped. A deal edited again while won is
@@ -59,8 +60,11 @@ def deal_ids_from(triggering_asset_events, params: dict | None = None) -> list[i
     ids: set[int] = set()
     events = triggering_asset_events[DEALS_WON] if triggering_asset_events and len(triggering_asset_events) else []
     for event in events:
-        payload = (event.extra or {}).get("payload") or {}
-        ids.update(int(i) for i in payload.get("ids", []))
+        extra = event.extra or {}
+        ids.update(int(i) for i in (extra.get("payload") or {}).get("ids", []))  # from the watcher
+        pushed = ((extra.get("bitrix24") or {}).get("data") or {}).get("FIELDS") or {}  # from the push endpoint
+        if pushed.get("ID"):
+            ids.add(int(pushed["ID"]))
     if not ids and params:
         ids.update(int(i) for i in params.get("deal_ids") or [])
     return sorted(ids)

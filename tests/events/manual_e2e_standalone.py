@@ -5,7 +5,9 @@ only the deal-won example DAG, against an in-process emulator, and checks that
 
 1. the watcher's trigger stores its cursor in an Airflow Variable from inside the triggerer;
 2. moving a deal to WON creates an asset-triggered run, and that run succeeds;
-3. a deal won while Airflow is stopped is delivered after the restart, once, in a run of its own.
+3. a deal won while Airflow is stopped is delivered after the restart, once, in a run of its own;
+4. a Bitrix24 event call POSTed to the push endpoint (the provider's plugin, mounted by the real API
+   server from the plugins folder) is accepted once, refused when replayed, and starts a run.
 
 Run: ``python tests/events/manual_e2e_standalone.py`` with the project's virtualenv.
 """
@@ -30,6 +32,7 @@ DAG_ID = "example_bitrix24_event_deal_won"
 CURSOR_VARIABLE = "bitrix24_cursor_bitrix24_deals_won"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 API_PORT = "18093"
+PUSH_TOKEN = "e2e-application-token-0123456789"
 
 
 def airflow_env(home: Path, dags: Path, emu: Emulator) -> dict:
@@ -45,6 +48,7 @@ def airflow_env(home: Path, dags: Path, emu: Emulator) -> dict:
         "AIRFLOW__API__PORT": API_PORT,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{API_PORT}/execution/",
         "AIRFLOW_CONN_BITRIX24_DEFAULT": json.dumps(conn),
+        "AIRFLOW_CONN_B24_PUSH": json.dumps({"conn_type": "bitrix24", "extra": {"application_token": PUSH_TOKEN, "push_assets": ["bitrix24/deals_won"]}}),
     }
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     return env
@@ -65,6 +69,8 @@ def main() -> None:
     dags = home / "dags"
     dags.mkdir()
     (dags / f"{DAG_ID}.py").symlink_to(REPO / "example_dags" / f"{DAG_ID}.py")
+    (home / "plugins").mkdir()
+    (home / "plugins" / "bitrix24_events.py").write_text("from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin  # noqa: F401\n")
     emu = Emulator(port=0)
     emu.configure(rate_limit=None, operating_limit=None)
     emu.start()
@@ -78,7 +84,7 @@ def main() -> None:
         lines = [line for line in out.splitlines() if line.startswith("[{")]
         return [r for r in json.loads(lines[-1])] if lines else []
 
-    deal, second_deal = emu.seed("crm.deal", [{"TITLE": f"E2E deal {n}", "STAGE_ID": "NEW", "OPPORTUNITY": 777 * n} for n in (1, 2)])
+    deal, second_deal, pushed_deal = emu.seed("crm.deal", [{"TITLE": f"E2E deal {n}", "STAGE_ID": "NEW", "OPPORTUNITY": 777 * n} for n in (1, 2, 3)])
     log = open(home / "standalone.log", "a")
 
     def start() -> subprocess.Popen:
@@ -117,11 +123,30 @@ def main() -> None:
         restarted = time.time()
         runs = wait_for("second run finished", lambda: [r for r in finished_runs() if r["state"] in ("success", "failed")][1:] and finished_runs(), restarted, 300)
         time.sleep(40)  # one more poll: a repeat would show up as a third run
+        # push: the deal is won and the portal calls the endpoint; the watcher sees the change too
+        win(pushed_deal)
+        body = {"event": "ONCRMDEALUPDATE", "event_handler_id": "7", "ts": str(int(time.time())),
+                "data[FIELDS][ID]": str(pushed_deal), "auth[application_token]": PUSH_TOKEN, "auth[domain]": "e2e.example"}
+        url = f"http://localhost:{API_PORT}/bitrix24/events/b24_push/bitrix24/deals_won"
+        first_push = requests.post(url, data=body, timeout=30)
+        replay = requests.post(url, data=body, timeout=30)
+        forged = requests.post(url, data={**body, "auth[application_token]": "wrong"}, timeout=30)
+        print("push:", first_push.status_code, first_push.text, "| replay:", replay.status_code, "| forged:", forged.status_code, flush=True)
+        pushed = time.time()
+        wait_for("runs for the pushed deal finished", lambda: len([r for r in finished_runs() if r["state"] in ("success", "failed")]) >= 3, pushed, 180)
+        time.sleep(40)
         runs = sorted(finished_runs(), key=lambda r: r["run_after"])
         for run in runs:
             print(run["run_id"], run["state"], deals_of(run))
         print(af("variables", "get", CURSOR_VARIABLE).stdout)
-        ok = [r["state"] for r in runs] == ["success", "success"] and [deals_of(r) for r in runs] == [f"Deals won: [{deal}]", f"Deals won: [{second_deal}]"]
+        # The push and the watcher may land in one run or in two; either way only the third deal.
+        later = {deals_of(r) for r in runs[2:]}
+        ok = (
+            all(r["state"] == "success" for r in runs)
+            and [deals_of(r) for r in runs[:2]] == [f"Deals won: [{deal}]", f"Deals won: [{second_deal}]"]
+            and later == {f"Deals won: [{pushed_deal}]"}
+            and (first_push.status_code, replay.status_code, forged.status_code) == (200, 409, 403)
+        )
         print("E2E OK" if ok else "E2E FAILED", flush=True)
         if not ok:
             raise SystemExit(1)
