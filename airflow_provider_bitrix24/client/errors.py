@@ -22,9 +22,11 @@ _MIN_SECRET_LEN = 4
 _SECRET_PATTERNS = (
     re.compile(r"(/rest/[^/\s?#]+/)[^/\s?#]+"),  # webhook path /rest/<user>/<code>
     re.compile(
-        r"(\b(?:auth|access_token|refresh_token|client_secret|code)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+",
+        r"(\b(?:auth|access_token|refresh_token|client_secret)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+",
         re.IGNORECASE,
     ),
+    # an OAuth authorization code in a URL query; not "error code: 502" in a portal's message
+    re.compile(r"([?&]code=)[^&\s\"']+", re.IGNORECASE),
 )
 
 
