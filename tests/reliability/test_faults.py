@@ -290,3 +290,11 @@ def test_import_interrupted_by_a_lost_reply_reruns_without_duplicates(emu, webho
     assert (second["created"], second["updated"], second["failed"]) == (70, 50, 0)
     origins = sorted(r["ORIGIN_ID"] for r in emu.rows("crm.deal"))
     assert origins == sorted(f"o{n}" for n in range(120))  # every record, each once
+
+
+def test_scrubbing_keeps_error_details_readable(emu, client):
+    """Masking must hide credentials only, not the status codes and details that explain a failure."""
+    emu.inject_fault(status=400, error="ERROR_CORE", description="Error code: 404 (deal {ID: 7}) is missing")
+    with pytest.raises(Bitrix24BadRequest) as info:
+        client.call("crm.deal.list")
+    assert "Error code: 404 (deal {ID: 7}) is missing" in str(info.value)
