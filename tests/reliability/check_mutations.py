@@ -44,6 +44,7 @@ MUTATIONS = [
  ("refresh not resent after a blip", "client/auth.py", "                if attempt >= self.refresh_retries:\n                    raise", "                if True:\n                    raise", "test_tokens.py"),
  ("token endpoint 5xx is an auth error", "client/auth.py", "            if not isinstance(error, (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError)):", "            if True:", "test_tokens.py"),
  ("partly applied batch retried by airflow", "operators/direct.py", "            if applied:\n                raise BatchPartlyApplied(", "            if False:\n                raise BatchPartlyApplied(", "test_faults.py"),
+ ("operating_reset_at ignored", "client/client.py", "        reset_at = error.reset_at or self._operating_reset.get(method.lower())", "        reset_at = None", "test_faults.py"),
  ("refresh endpoint errors hide hint", "client/auth.py", "It has expired (180 days) or was revoked", "Refresh failed", "test_tokens.py"),
 ]
 
