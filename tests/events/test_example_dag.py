@@ -98,3 +98,21 @@ def test_push_endpoint_records_a_real_asset_event(dag, airflow_db, monkeypatch):
         assert token not in json.dumps(event.extra)
         missing = TestClient(create_app()).post("/events/b24_push/bitrix24/deals_won", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
     assert missing.status_code == 200  # a new app instance has no replay memory: documented limit
+
+
+def test_deal_ids_come_from_watcher_and_push_events_or_run_conf():
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    path = Path(__file__).resolve().parents[2] / "example_dags" / EXAMPLE_DAG
+    spec = importlib.util.spec_from_file_location("deal_won_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    watcher = SimpleNamespace(extra={"from_trigger": True, "payload": {"ids": [5, 7]}})
+    pushed = SimpleNamespace(extra={"bitrix24": {"event": "ONCRMDEALUPDATE", "data": {"FIELDS": {"ID": "9"}}}})
+    unrelated = SimpleNamespace(extra=None)
+    # triggering_asset_events maps the asset to its events; several events may share one run
+    assert module.deal_ids_from({module.DEALS_WON: [watcher, pushed, unrelated, watcher]}) == [5, 7, 9]
+    assert module.deal_ids_from({}, {"deal_ids": ["3"]}) == [3]
+    assert module.deal_ids_from(None, None) == []
