@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bitrix24.catalogue.params import ParameterError
 from airflow_provider_bitrix24.client.errors import Bitrix24Error
+from airflow_provider_bitrix24.client.files import mask_links
 from airflow_provider_bitrix24.client.methods import is_read_method
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator, documented_or_warn
 
@@ -61,7 +62,7 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
         prepared = {str(key): _command(self.action_id, key, command) for key, command in items}
         result = hook.batch(prepared, halt=str(params.get("halt", "")).lower() in ("1", "true", "y", "yes"))
         if result.errors:
-            self.log.info("batch results before the failure: %s", result.result)
+            self.log.info("batch results before the failure: %s", mask_links(result.result))
             failed = "; ".join(f"{key}: {error}" for key, error in result.errors.items())
             message = f"{len(result.errors)} of {len(prepared)} commands failed: {failed}"
             applied = [key for key in result.result if not is_read_method(_method_of(prepared[key]))]

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
+from airflow_provider_bitrix24.client.errors import Bitrix24Error
 from airflow_provider_bitrix24.client.files import mask_links
 from airflow_provider_bitrix24.operators import operator_class
 from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator, Bitrix24CallOperator
@@ -63,6 +65,18 @@ def test_direct_call_and_batch_results_carry_no_token(signed_deal):
     batch = Bitrix24BatchOperator(task_id="batch", commands={"d": ("crm.deal.get", {"id": deal_id})}).execute({})
     assert batch["result"]["d"]["UF_CRM_CONTRACT"]["downloadUrl"].endswith("?***")
     _assert_masked(batch, token)
+
+
+def test_a_failed_batch_logs_its_results_without_the_token(signed_deal, caplog, capfd):
+    deal_id, token = signed_deal
+    caplog.set_level(logging.INFO)
+    commands = {"d": ("crm.deal.get", {"id": deal_id}), "missing": ("crm.deal.get", {"id": 99999})}
+    with pytest.raises(Bitrix24Error, match="1 of 2 commands failed"):
+        Bitrix24BatchOperator(task_id="batch", commands=commands).execute({})
+    out, err = capfd.readouterr()  # the task logger may write to the streams or to logging
+    logged = "\n".join([out, err, *(r.getMessage() for r in caplog.records)])
+    assert "batch results before the failure" in logged and "signed" in logged
+    assert token not in logged
 
 
 def test_mask_links_keeps_everything_but_signed_queries():
