@@ -102,8 +102,9 @@ def proposal_tree(tmpdir: Path) -> Path | None:
     tree = tmpdir / "proposal"
     shutil.copytree(ROOT / "airflow_provider_bitrix24", tree / "airflow_provider_bitrix24",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (tree / "tests" / "core").mkdir(parents=True)
-    applied = subprocess.run(["git", "apply", "-p1", str(PROPOSAL)], cwd=tree, capture_output=True)
+    applied = subprocess.run(
+        ["git", "apply", "-p1", "--include=airflow_provider_bitrix24/*", str(PROPOSAL)], cwd=tree, capture_output=True
+    )
     return tree if applied.returncode == 0 else None
 
 
