@@ -41,6 +41,10 @@ from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_c
 from airflow_provider_bitrix24.triggers.polling import TRANSIENT_ERRORS, OfflineEventsProbe, clear_offline_events
 
 
+# An idle watcher stores its advancing position at most this often (seconds of portal time).
+IDLE_SAVE_SECONDS = 600
+
+
 class _Bitrix24EventTrigger(BaseEventTrigger):
     """Shared plumbing: serialization, the hook (built in a worker thread), the cursor store."""
 
@@ -196,6 +200,7 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store, key = self._store(), self.cursor_key
         cursor: Cursor | None = None
+        stored = Cursor(0)
         self.log.info("Watching %s changes on %s (cursor in %s)", self.source, self.bitrix24_conn_id, store.describe(key))
         while True:
             try:
@@ -207,6 +212,7 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
                         # Fix "now" at once, so a restart does not move the starting point.
                         cursor = await asyncio.to_thread(self._start)
                         await store.asave(key, cursor.to_dict())
+                    stored = cursor
                 changes, after = await asyncio.to_thread(self._poll, cursor)
             except TRANSIENT_ERRORS as err:
                 await self._pause_after(err)
@@ -215,9 +221,12 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
                 self.log.info("%s %s change(s) up to %s", len(changes), self.source, after.to_dict()["time"])
                 yield TriggerEvent(self._payload(changes, cursor, after))
                 # Resumed: the triggerer has taken the event. Only now move the stored cursor.
-            if after != cursor:
-                cursor = after
-                await store.asave(key, cursor.to_dict())
+            # After an event the position must be stored. After an empty poll only now and then:
+            # re-reading an empty stretch after a restart costs little, a DB write per poll does.
+            if changes or after.second - stored.second >= IDLE_SAVE_SECONDS:
+                await store.asave(key, after.to_dict())
+                stored = after
+            cursor = after
             if len(changes) >= self.batch_size:
                 continue  # a burst: read on without waiting
             await asyncio.sleep(self.poll_interval)

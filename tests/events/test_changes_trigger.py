@@ -122,3 +122,15 @@ def test_serialization_and_validation():
         Bitrix24ChangesTrigger(source="item")
     with pytest.raises(ValueError, match="unknown change source"):
         Bitrix24ChangesTrigger(source="nope")
+
+
+def test_idle_watcher_stores_its_position_only_now_and_then(emu, webhook_conn, file_store, monkeypatch):
+    import airflow_provider_bitrix24.triggers.events as events
+
+    start = int(time.time()) - 100  # less than IDLE_SAVE_SECONDS behind
+    store = FileCursorStore(file_store["path"])
+    assert drive_quietly(_trigger(file_store, start + 10, cursor_key="idle")) == []
+    assert store.load("idle")["second"] == start  # nothing changed: no write yet (< IDLE_SAVE_SECONDS)
+    monkeypatch.setattr(events, "IDLE_SAVE_SECONDS", 50)
+    assert drive_quietly(_trigger(file_store, start + 10, cursor_key="idle")) == []
+    assert store.load("idle")["second"] >= int(time.time()) - 2  # moved up to the portal clock
