@@ -96,11 +96,13 @@ def with_selectors(signature: inspect.Signature, names: Iterable[str]) -> inspec
     return signature.replace(parameters=[*params[:at], *added, *params[at:]])
 
 
-def declare_selector(cls: type, selector: str) -> None:
+def declare_selector(cls: type, selector: str, choices: Sequence[str]) -> None:
     """Give ``cls`` an ``__init__`` whose signature names ``selector`` (unless one already does).
 
     Airflow's ``partial``/``expand`` accept only names found in an ``__init__`` signature of the
-    class's MRO; the wrapper passes the argument on unchanged through ``**kwargs``.
+    class's MRO; the wrapper passes the argument on unchanged through ``**kwargs``. A declared
+    name is also filled from the DAG's ``default_args``: a value there that is not one of the
+    row's ``choices`` (``default_args={"mode": "reschedule"}`` meant for sensors) is ignored.
     """
     original = cls.__init__
     signature = inspect.signature(original)
@@ -108,6 +110,10 @@ def declare_selector(cls: type, selector: str) -> None:
         return
 
     def __init__(self: Any, **kwargs: Any) -> None:
+        defaults = kwargs.get("default_args") or {}
+        value = kwargs.get(selector)
+        if selector in defaults and value is defaults[selector] and value not in choices:
+            del kwargs[selector]
         original(self, **kwargs)
 
     __init__.__signature__ = with_selectors(signature, [selector])  # type: ignore[attr-defined]
@@ -176,7 +182,7 @@ class Bitrix24ActionOperator(BaseOperator):
         if not cls.__dict__.get("__doc__"):
             cls.__doc__ = describe(action)
         if action.selector:
-            declare_selector(cls, action.selector)
+            declare_selector(cls, action.selector, action.choices)
 
     def __init__(
         self,

@@ -71,3 +71,12 @@ def test_generic_operator_takes_any_rows_selector():
                 Bitrix24Operator.partial(task_id=f"g_{action.action_id}", action_id=action.action_id).expand(
                     **{action.selector: list(action.choices)}
                 )
+
+
+def test_a_dag_wide_default_for_sensors_does_not_pick_a_rows_method():
+    cls = operator_class("disk_delete_file")  # selector "mode": delete | trash
+    with DAG("defaults_for_sensors", schedule=None, start_date=datetime(2026, 1, 1), default_args={"mode": "reschedule"}):
+        assert cls(task_id="plain").variant is None
+        assert cls(task_id="chosen", mode="trash").variant == "trash"
+    with DAG("defaults_for_rows", schedule=None, start_date=datetime(2026, 1, 1), default_args={"mode": "trash"}):
+        assert cls(task_id="from_defaults").variant == "trash"
