@@ -10,12 +10,13 @@ Each :class:`~airflow.triggers.base.TriggerEvent` becomes one asset event whose 
 ``{"from_trigger": True, "payload": <the payload below>}``; a DAG run reads it from
 ``triggering_asset_events``.
 
-Delivery guarantee (both triggers): the position (change cursor, or the reserved offline batch)
-is persisted in a cursor store (:mod:`.event_cursor`) only after the triggerer took the event,
-i.e. when Airflow resumes the trigger after the ``yield``. Stopping, restarting or redeploying
-the triggerer therefore neither loses nor repeats a batch. The one gap is a hard crash of the
-triggerer in the second or two between taking an event and writing it to the metadata
-database: that batch is lost (the same window every Airflow trigger has). See docs/events.md.
+Delivery guarantee (both triggers): at least once. The position (change cursor, or the
+reserved offline batch) moves in its cursor store (:mod:`.event_cursor`) only ``commit_delay``
+seconds after the triggerer took the event, by which time the triggerer has written the event
+to the metadata DB. A stop, restart, redeploy or crash before that makes the batch come again
+after the restart rather than be lost; it is repeated only when the stop fell between Airflow
+storing the event and the trigger storing its position (a window of at most ``commit_delay``).
+See docs/events.md.
 """
 
 from __future__ import annotations
@@ -43,25 +44,30 @@ from airflow_provider_bitrix24.triggers.polling import TRANSIENT_ERRORS, Offline
 
 # An idle watcher stores its advancing position at most this often (seconds of portal time).
 IDLE_SAVE_SECONDS = 600
+# Seconds between handing an event to the triggerer and storing the position past it: two of
+# the triggerer's state syncs (see _Bitrix24EventTrigger._handed_over).
+DEFAULT_COMMIT_DELAY = 2.0
 
 
 class _Bitrix24EventTrigger(BaseEventTrigger):
     """Shared plumbing: serialization, the hook (built in a worker thread), the cursor store."""
 
     #: kwargs that do not change *what* is watched, so they stay out of the default cursor key
-    _KEY_EXCLUDES: tuple[str, ...] = ("poll_interval", "cursor_key", "cursor_store")
+    _KEY_EXCLUDES: tuple[str, ...] = ("poll_interval", "commit_delay", "cursor_key", "cursor_store")
 
     def __init__(
         self,
         *,
         bitrix24_conn_id: str = "bitrix24_default",
         poll_interval: float = 60.0,
+        commit_delay: float = DEFAULT_COMMIT_DELAY,
         cursor_key: str | None = None,
         cursor_store: dict | None = None,
     ) -> None:
         super().__init__()
         self.bitrix24_conn_id = bitrix24_conn_id
         self.poll_interval = float(poll_interval)
+        self.commit_delay = max(0.0, float(commit_delay))
         self.cursor_store = dict(cursor_store) if cursor_store else None
         self._cursor_key = cursor_key
         self._hook: Any = None
@@ -77,6 +83,7 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
                 **self._watch_kwargs(),
                 "bitrix24_conn_id": self.bitrix24_conn_id,
                 "poll_interval": self.poll_interval,
+                "commit_delay": self.commit_delay,
                 "cursor_key": self._cursor_key,
                 "cursor_store": self.cursor_store,
             },
@@ -100,6 +107,17 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
         if self._hook is None:
             self._hook = make_hook(self.bitrix24_conn_id)
         return self._hook
+
+    async def _handed_over(self) -> None:
+        """Called when the triggerer resumed us after a ``yield``: it has queued the event.
+
+        The triggerer writes queued events to the metadata DB on its next state sync (about once
+        a second) and does not flush the queue when it shuts down. Waiting ``commit_delay``
+        before storing the new position means a shutdown inside that window cancels us first:
+        the batch comes again after the restart instead of being lost.
+        """
+        if self.commit_delay:
+            await asyncio.sleep(self.commit_delay)
 
     async def _pause_after(self, err: Exception) -> None:
         self.log.warning("Bitrix24 %s: transient error, will poll again in %ss: %s", self.bitrix24_conn_id, self.poll_interval, err)
@@ -131,6 +149,10 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
         ``"beginning"`` or a time value.
     :param bitrix24_conn_id: Airflow connection of the portal.
     :param poll_interval: seconds between polls once caught up.
+    :param commit_delay: seconds between handing an event to the triggerer and storing the
+        position past it (default 2: the triggerer stores events on its next state sync, about
+        once a second, and drops unsynced ones when it stops). ``0`` stores at once: no repeats
+        after a restart, but a batch handed over just before a shutdown may be lost.
     :param cursor_key: name of the stored cursor; defaults to a digest of what is watched. Set
         it (e.g. to the watcher name) to keep the position when you change the filter.
     :param cursor_store: where the cursor lives (:func:`.event_cursor.build_cursor_store`);
@@ -220,7 +242,7 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
             if changes:
                 self.log.info("%s %s change(s) up to %s", len(changes), self.source, after.to_dict()["time"])
                 yield TriggerEvent(self._payload(changes, cursor, after))
-                # Resumed: the triggerer has taken the event. Only now move the stored cursor.
+                await self._handed_over()  # only then move the stored position
             # After an event the position must be stored. After an empty poll only now and then:
             # re-reading an empty stretch after a restart costs little, a DB write per poll does.
             if changes or after.second - stored.second >= IDLE_SAVE_SECONDS:
@@ -335,6 +357,6 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
             await store.asave(key, state)
             self.log.info("%s offline event(s) reserved under process %s", payload["count"], payload["process_id"])
             yield TriggerEvent(payload)
-            # Resumed: the triggerer has taken the event; the next round clears these ids.
+            await self._handed_over()  # then mark the batch delivered; the next round clears it
             state = {**state, "phase": "delivered"}
             await store.asave(key, state)

@@ -34,6 +34,7 @@ def _trigger(store: dict, base: int, **kwargs) -> Bitrix24ChangesTrigger:
     params = dict(
         source="deal", filter={"STAGE_ID": "WON"}, batch_size=60, settle_seconds=0,
         start_from=_iso(base - 10), poll_interval=0.05, cursor_key="deals_won", cursor_store=store,
+        commit_delay=0,  # a triggerer that stores each event at once: exact counts across stops
     )
     params.update(kwargs)
     return Bitrix24ChangesTrigger(**params)
@@ -134,3 +135,20 @@ def test_idle_watcher_stores_its_position_only_now_and_then(emu, webhook_conn, f
     monkeypatch.setattr(events, "IDLE_SAVE_SECONDS", 50)
     assert drive_quietly(_trigger(file_store, start + 10, cursor_key="idle")) == []
     assert store.load("idle")["second"] >= int(time.time()) - 2  # moved up to the portal clock
+
+
+def test_stop_before_the_commit_delay_repeats_the_batch_instead_of_losing_it(emu, webhook_conn, file_store):
+    base = int(time.time()) - 3600
+    ids = emu.seed("crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i} for i in range(30)])
+    # Stopped right after the first event, while waiting for the triggerer to store it.
+    first = drive(_trigger(file_store, base, batch_size=10, commit_delay=5), lambda ev: len(ev) >= 1)
+    assert delivered_ids(first) == ids[:10]
+    assert FileCursorStore(file_store["path"]).load("deals_won")["second"] == base - 10  # not moved
+    store = FileCursorStore(file_store["path"])
+    # run until the last batch is confirmed too (the store moved past it)
+    again = drive(
+        _trigger(file_store, base, batch_size=10, commit_delay=0.05),
+        lambda ev: len(delivered_ids(ev)) >= 30 and store.load("deals_won")["second"] > base + 29,
+    )
+    assert delivered_ids(again) == ids  # the unconfirmed batch again, then the rest, once each
+    assert drive_quietly(_trigger(file_store, base, batch_size=10, commit_delay=0.05)) == []

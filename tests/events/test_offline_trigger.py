@@ -17,7 +17,7 @@ def _queue(emu, name: str, n: int) -> list[int]:
 
 
 def _trigger(store: dict, **kwargs) -> Bitrix24OfflineEventsTrigger:
-    params = dict(poll_interval=0.05, cursor_key="offline", cursor_store=store, batch_size=50)
+    params = dict(poll_interval=0.05, cursor_key="offline", cursor_store=store, batch_size=50, commit_delay=0)
     params.update(kwargs)
     return Bitrix24OfflineEventsTrigger(**params)
 
