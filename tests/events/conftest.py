@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+HERE = Path(__file__).resolve().parent
 
 
 async def _drive(trigger: Any, stop_when: Callable[[list], bool], timeout: float) -> list[dict]:
@@ -70,27 +73,29 @@ def hook(webhook_conn):
 
 
 EXAMPLE_DAG = "example_bitrix24_event_deal_won.py"
+DB_TESTS = "test_example_dag.py"
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that create the metadata DB run after all others (as in tests/example_dags), so that
+    tests expecting no database never see one."""
+    ours = [item for item in items if Path(str(item.fspath)).name == DB_TESTS and HERE in Path(str(item.fspath)).resolve().parents]
+    if ours:
+        items[:] = [item for item in items if item not in ours] + ours
+
+
+@pytest.fixture(scope="module")
 def airflow_db(tmp_path_factory):
-    """A migrated metadata DB and a DAGs folder holding only the event example DAG."""
-    import os
-    from pathlib import Path
+    """A migrated metadata DB, and a DAG bundle holding only the event example DAG."""
+    import json
 
-    from airflow import settings
     from airflow.utils import db
 
-    dags = tmp_path_factory.mktemp("event_dags")
-    source = Path(__file__).resolve().parents[2] / "example_dags" / EXAMPLE_DAG
-    (dags / EXAMPLE_DAG).symlink_to(source)
-    previous = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER"), settings.DAGS_FOLDER
-    # The dags-folder bundle reads settings.DAGS_FOLDER, fixed when airflow.settings was imported.
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = settings.DAGS_FOLDER = str(dags)
-    db.initdb()
-    yield dags
-    if previous[0] is None:
-        os.environ.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
-    else:
-        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = previous[0]
-    settings.DAGS_FOLDER = previous[1]
+    bundle = tmp_path_factory.mktemp("event_dags")
+    (bundle / EXAMPLE_DAG).symlink_to(HERE.parents[1] / "example_dags" / EXAMPLE_DAG)
+    config = [{"name": "bitrix24-events-example", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+               "kwargs": {"path": str(bundle), "refresh_interval": 0}}]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(config))
+        db.initdb()
+        yield bundle
