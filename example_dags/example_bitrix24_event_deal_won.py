@@ -18,7 +18,11 @@ Try it against the local emulator::
     python -m airflow_provider_bitrix24.emulator --port 8024      # prints the webhook URL
     export AIRFLOW_CONN_BITRIX24_DEFAULT='{"conn_type": "bitrix24", "host": "http://127.0.0.1:8024",
         "login": "1", "password": "<webhook code>", "extra": {"auth_type": "webhook"}}'
-    airflow standalone     # unpause the DAG, then move a deal to WON in the emulator
+    airflow standalone                                            # then unpause this DAG
+    curl -s <webhook URL>crm.deal.add.json -d 'fields[TITLE]=Big deal&fields[OPPORTUNITY]=900'
+    curl -s <webhook URL>crm.deal.update.json -d 'id=1&fields[STAGE_ID]=WON'   # a run follows
+
+tests/events/manual_e2e_standalone.py does exactly this, plus a restart and the push path.
 
 See docs/events.md for the other ways in (offline events, push) and how to choose.
 """
