@@ -152,3 +152,23 @@ def test_stop_before_the_commit_delay_repeats_the_batch_instead_of_losing_it(emu
     )
     assert delivered_ids(again) == ids  # the unconfirmed batch again, then the rest, once each
     assert drive_quietly(_trigger(file_store, base, batch_size=10, commit_delay=0.05)) == []
+
+
+def test_transient_errors_postpone_and_permanent_errors_fail(emu, webhook_conn, file_store, monkeypatch):
+    import json as _json
+
+    from airflow_provider_bitrix24.client.errors import Bitrix24AuthError
+
+    base = int(time.time()) - 3600
+    ids = emu.seed("crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i} for i in range(20)])
+    # more 503s than the client's own retries: the trigger sees the error, waits, polls again
+    emu.inject_fault(status=503, error="QUERY_LIMIT_EXCEEDED", count=8, method="crm.deal.list")
+    conn = {**webhook_conn, "extra": {**webhook_conn["extra"], "max_retries": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_BITRIX24_DEFAULT", _json.dumps(conn))
+    payloads = drive(_trigger(file_store, base), lambda ev: len(delivered_ids(ev)) >= 20, timeout=60)
+    assert delivered_ids(payloads) == ids
+    assert sum(1 for r in emu.requests if r.method == "crm.deal.list" and r.http_status == 503) == 8
+
+    monkeypatch.setenv("AIRFLOW_CONN_BITRIX24_DEFAULT", _json.dumps({**conn, "password": "wrong-code"}))
+    with pytest.raises(Bitrix24AuthError):
+        drive(_trigger(file_store, base), lambda ev: False, timeout=20)
