@@ -3,9 +3,11 @@
 A job is a number of HTTP requests, each with a modelled service time. No client can finish
 before
 
-* the leaky bucket admits its last request: with burst ``B`` and drain ``r`` per second the
-  k-th request (1-based) cannot be admitted before ``max(0, (k - B) / r)`` seconds, and then it
-  still takes its own service time; and
+* the leaky bucket admits its last request: the counter grows by one per request, drains ``r``
+  per second, and a request is refused once it *exceeds* ``B`` (the limits page's wording, as
+  the emulator implements it), so from empty ``B + 1`` requests pass at once and the k-th
+  (1-based) cannot be admitted before ``max(0, (k - B - 1) / r)`` seconds; it then still takes
+  its own service time; and
 * the method's operating-time budget allows it: ``L`` seconds of execution per
   ``window`` (10 one-minute baskets), so a job needing ``T > L`` seconds of method time waits at
   least ``window * (ceil(T / L) - 1)``.
@@ -50,7 +52,7 @@ class Floor:
 
 
 def _admit(k: int, limits: Limits) -> float:
-    return max(0.0, (k - limits.burst) / limits.per_second)
+    return max(0.0, (k - limits.burst - 1) / limits.per_second)
 
 
 def floor_for(service: list[float], method_time: float, calls: int, limits: Limits) -> Floor:

@@ -226,7 +226,10 @@ def main() -> None:
     load.append(os.getloadavg()[0])
     report.write(args.out, rows, limits=limits, scale=args.scale, command=command, cap=args.cap,
                  elapsed=time.time() - began, load=load)
-    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    raw = args.out.with_suffix(".json")  # every measured row, for anyone who wants other views
+    raw.write_text(json.dumps({"command": command, "scale": args.scale, "rows": rows}, indent=1) + "\n")
+    for path in (args.out, raw):
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 if __name__ == "__main__":
