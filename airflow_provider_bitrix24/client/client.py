@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -62,6 +65,8 @@ logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())
 
 BATCH_LIMIT = 50  # commands per batch request (portal limit)
 PAGE_SIZE = 50  # records per list page (portal limit)
+# requests' default connection pool keeps 10 connections per host: more threads would reconnect.
+MAX_PAGINATE_PARALLEL = 10
 _MAX_RENEWALS = 2  # per call: adopt a pair another worker saved, then refresh it if stale too
 
 _USE_SHARED = object()
@@ -114,6 +119,8 @@ class Bitrix24Client:
         disable, or by default the bucket shared by every client of this portal in the process.
     :param max_retries: resends allowed for one call (rate limit, operation limit, safe transport errors).
     :param max_operation_wait: longest wait (s) for an ``OPERATION_TIME_LIMIT`` reset before giving up.
+    :param paginate_parallel: chained-batch requests :meth:`paginate` keeps in flight on a full
+        export (ID windows read concurrently, rows still yielded in ID order); 1 reads one chain.
     """
 
     def __init__(
@@ -129,6 +136,7 @@ class Bitrix24Client:
         backoff_max: float = 30.0,
         session: requests.Session | None = None,
         progress_interval: float = 15.0,
+        paginate_parallel: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.portal_url = normalize_portal_url(portal_url)
@@ -141,6 +149,9 @@ class Bitrix24Client:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.progress_interval = progress_interval
+        if not 1 <= paginate_parallel <= MAX_PAGINATE_PARALLEL:
+            raise Bitrix24ConfigError(description=f"paginate_parallel must be 1..{MAX_PAGINATE_PARALLEL}")
+        self.paginate_parallel = int(paginate_parallel)
         self._sleep = sleep
         self.bucket = self._make_bucket(rate_limit)
         self.session = session or requests.Session()
@@ -384,6 +395,11 @@ class Bitrix24Client:
         request, command k filtering ``>ID`` by the last ID of command k-1 (``$result[...]``),
         ``start=-1`` so the portal counts nothing: 2,500 records per HTTP request. Other
         methods page with ``start``/``next``.
+
+        A whole export (no ``limit``, no ID condition in the filter) is cut into ID windows read
+        by ``paginate_parallel`` chained batches at once, so the portal works while earlier
+        replies travel; records still arrive in ascending ID order and memory holds at most
+        that many windows (see :meth:`_paginate_windows`).
         """
         method = _check_method(method)
         if limit is not None and limit <= 0:
@@ -392,7 +408,10 @@ class Bitrix24Client:
         spec = paging_spec(method)
         progress = _Progress(method, self.progress_interval)
         if spec.id_cursor and _cursor_compatible(params, spec):
-            pages = self._paginate_id_cursor(method, params, spec, limit, progress)
+            if limit is None and self.paginate_parallel > 1 and not _has_id_condition(params, spec):
+                pages = self._paginate_windows(method, params, spec, progress)
+            else:
+                pages = self._paginate_id_cursor(method, params, spec, limit, progress)
         else:
             pages = self._paginate_start(method, params, spec, progress)
         emitted = 0
@@ -425,12 +444,7 @@ class Bitrix24Client:
         filter_key = f">{spec.filter_id}"
         user_filter = dict(params.get(spec.filter_param) or {})
         cursor = _to_int(_pop_ci(user_filter, filter_key)) or 0
-        base = {k: v for k, v in params.items() if k not in (spec.filter_param, spec.order_param, "start")}
-        select = base.get("select")
-        if isinstance(select, list) and select and "*" not in select and not any(
-            str(s).lower() == spec.record_id.lower() for s in select
-        ):
-            base["select"] = [*select, spec.record_id]
+        base = _list_base(params, spec)
         path = f"[{spec.result_key}]" if spec.result_key else ""
         fetched = 0
         operation_waits = 0
@@ -488,6 +502,146 @@ class Bitrix24Client:
                     break
             if limit is not None and fetched >= limit:
                 return
+
+    def _paginate_windows(self, method: str, params: dict, spec: PagingSpec, progress: _Progress) -> Iterator[list]:
+        """A whole export as ID windows read concurrently, yielded in ID order.
+
+        One chain of chained batches is the fewest requests, but each waits for the previous
+        one's last ID, so below the bucket's rate the portal idles between them. Here:
+
+        1. one probe request (a batch of two commands): the first page in ID order, kept as
+           data, and the largest matching ID (``order DESC``, ``select ID``); no COUNT;
+        2. the IDs after the first page are cut into windows expected to hold 2,500 records
+           (from the density seen so far); each is one chained batch bounded by ``>=a``/``<=b``
+           and sized to the window, so a dense window is exactly one request and no command
+           runs past its end; a window holding more continues with another batch;
+        3. ``paginate_parallel`` windows are in flight; they are yielded in order;
+        4. the last window has no upper bound and runs until a short page, so records added
+           before it is requested are included; records added while the export runs may or
+           may not be (every record that existed at the start is yielded exactly once).
+
+        Dense IDs cost ``ceil((N - 50) / 2500) + 1`` requests, one more when the last window
+        is exactly full.
+        """
+        fid, rid = spec.filter_id, spec.record_id
+        user_filter = dict(params.get(spec.filter_param) or {})
+        base = _list_base(params, spec)
+        probe, sends = self._batch_waiting(
+            method,
+            {
+                "head": (method, {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1}),
+                "last": (method, {**base, "select": [rid], spec.filter_param: user_filter, spec.order_param: {fid: "DESC"}, "start": -1}),
+            },
+        )
+        head = _records(probe.result.get("head"), spec, method)
+        last = _records(probe.result.get("last"), spec, method)
+        progress.page(len(head), sends)
+        yield head
+        if len(head) < PAGE_SIZE:
+            return
+        first_id, cursor = _to_int(head[0].get(rid)) or 0, _to_int(head[-1].get(rid)) or 0
+        hi = max(cursor, (_to_int(last[0].get(rid)) or 0) if last else 0)
+        density = min(1.0, PAGE_SIZE / max(1, cursor - first_id + 1))
+        pending: deque = deque()
+        next_a = cursor + 1
+        pool = ThreadPoolExecutor(max_workers=self.paginate_parallel, thread_name_prefix="bitrix24-paginate")
+        try:
+
+            def submit() -> bool:
+                nonlocal next_a
+                if next_a is None:
+                    return False
+                b: int | None = next_a + max(PAGE_SIZE, int(BATCH_LIMIT * PAGE_SIZE / density)) - 1
+                if b >= hi:
+                    b = None  # the last window has no upper bound: it also reads records added since
+                window = (method, base, user_filter, spec, next_a, b, hi)
+                pending.append((pool.submit(self._read_window, *window), next_a, b))
+                next_a = None if b is None else b + 1
+                return True
+
+            while len(pending) < self.paginate_parallel and submit():
+                pass
+            while pending:
+                future, a, b = pending.popleft()
+                records, requests_made = future.result()
+                if b is not None:  # the density seen so far sizes the next windows
+                    density = min(1.0, max(len(records), 1) / (b - a + 1))
+                submit()
+                progress.page(len(records), requests_made)
+                yield records
+        finally:
+            for future, _a, _b in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
+    def _read_window(
+        self, method: str, base: dict, user_filter: dict, spec: PagingSpec, a: int, b: int | None, hi: int
+    ) -> tuple[list[dict], int]:
+        """Every record with ``a <= ID <= b`` (no upper bound when ``b`` is None) in ID order,
+        and the HTTP requests it took. ``hi`` (the probed maximum) sizes the unbounded window so
+        that its last command comes back short and no further request is needed to see the end."""
+        fid, rid = spec.filter_id, spec.record_id
+        path = f"[{spec.result_key}]" if spec.result_key else ""
+        records: list[dict] = []
+        after, requests_made = a - 1, 0
+        while True:
+            if b is None:
+                pages = min(BATCH_LIMIT, max(0, hi - after) // PAGE_SIZE + 1)
+            else:
+                pages = max(1, min(BATCH_LIMIT, math.ceil((b - after) / PAGE_SIZE)))
+            commands = {}
+            for k in range(pages):
+                bounds: dict[str, Any] = {f">={fid}": after + 1}
+                if b is not None:
+                    bounds[f"<={fid}"] = b
+                if k:
+                    bounds[f">{fid}"] = f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{rid}]"
+                filt = {**user_filter, **bounds}
+                commands[f"p{k}"] = (method, {**base, spec.filter_param: filt, spec.order_param: {fid: "ASC"}, "start": -1})
+            result, sends = self._batch_waiting(method, commands, keep_partial=True)
+            requests_made += sends
+            for k in range(pages):
+                if f"p{k}" not in result.result:
+                    break  # stopped by an operation-limit wait: resend from ``after``
+                page = _records(result.result[f"p{k}"], spec, method)
+                if page and (_to_int(page[0].get(rid)) or 0) <= after:
+                    # A command whose >ID reference did not resolve restarts at >=after+1 and
+                    # would repeat records; that only follows a short page, i.e. the window end.
+                    return records, requests_made
+                records.extend(page)
+                if page:
+                    after = _to_int(page[-1].get(rid)) or after
+                if len(page) < PAGE_SIZE:
+                    return records, requests_made
+            else:
+                if b is not None and after >= b:
+                    return records, requests_made
+
+    def _batch_waiting(self, method: str, commands: dict, keep_partial: bool = False) -> tuple[BatchResult, int]:
+        """``batch`` with ``halt``, waiting out ``OPERATION_TIME_LIMIT`` on ``method``'s commands;
+        returns the result and how many batch requests it took.
+
+        With ``keep_partial`` a batch stopped by the limit is returned as far as it got (the
+        caller resends the rest); otherwise the whole batch is resent after the wait.
+        """
+        waits = 0
+        while True:
+            result = self.batch(commands, halt=True)
+            errors = list(result.errors.values())
+            if not errors:
+                return result, waits + 1
+            error = errors[0]
+            if not isinstance(error, Bitrix24OperationLimit) or waits >= self.max_retries:
+                raise error
+            wait = self._operation_wait(error, method)
+            if wait is None:
+                raise error
+            waits += 1
+            log.warning("%s hit OPERATION_TIME_LIMIT inside batch; waiting %.1f s", method, wait)
+            self._sleep(wait)
+            if keep_partial and result.result:
+                result.errors.clear()
+                return result, waits
 
 
 # ---------------------------------------------------------------------- helpers
@@ -607,6 +761,25 @@ def _records(result: Any, spec: PagingSpec, method: str) -> list[dict]:
         "", f"cannot find the records in the result (type {type(result).__name__})", method, None,
         hint="use call_raw() for this method",
     )
+
+
+def _list_base(params: Mapping[str, Any], spec: PagingSpec) -> dict:
+    """List parameters minus what ID paging owns; ``select`` gains the ID when it lacks it."""
+    base = {k: v for k, v in params.items() if k not in (spec.filter_param, spec.order_param, "start")}
+    select = base.get("select")
+    if isinstance(select, list) and select and "*" not in select and not any(
+        str(s).lower() == spec.record_id.lower() for s in select
+    ):
+        base["select"] = [*select, spec.record_id]
+    return base
+
+
+def _has_id_condition(params: Mapping[str, Any], spec: PagingSpec) -> bool:
+    """Whether the caller's filter already constrains the ID (then ID windows would clash)."""
+    user_filter = params.get(spec.filter_param) or {}
+    if not isinstance(user_filter, Mapping):
+        return True
+    return any(str(key).lstrip("!@<>=%").lower() == spec.filter_id.lower() for key in user_filter)
 
 
 def _cursor_compatible(params: Mapping[str, Any], spec: PagingSpec) -> bool:

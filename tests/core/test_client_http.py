@@ -111,7 +111,7 @@ def test_wrong_webhook_code_is_auth_error_without_secret(emu):
 
 def test_expiry_in_the_middle_of_pagination(emu, token_path):
     ids = seed_deals(emu, 6000)
-    with oauth_client(emu, token_path) as client:
+    with oauth_client(emu, token_path, paginate_parallel=1) as client:  # one lazy chain
         rows = client.paginate("crm.deal.list", {"select": ["ID", "TITLE"]})
         seen = [next(rows)["ID"] for _ in range(2600)]  # past the first batch of 2,500
         emu.expire_access_tokens()

@@ -19,6 +19,7 @@ from airflow_provider_bitrix24.client import Bitrix24AuthError, Bitrix24Client, 
 
 def test_expiry_in_the_middle_of_chained_pagination(emu, oauth_client):
     ids = seed_deals(emu, 5200)
+    oauth_client.paginate_parallel = 1  # one lazy chain: the second batch is sent after the expiry
     rows = oauth_client.paginate("crm.deal.list", {"select": ["ID"]})
     seen = [next(rows)["ID"] for _ in range(2550)]  # inside the second batch of 2,500
     emu.expire_access_tokens()

@@ -1,0 +1,114 @@
+"""Parallel ID-window pagination: the same records, in order, in as few requests, no COUNT."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from airflow_provider_bitrix24.client import Bitrix24Client, FileTokenStore, OAuth2Auth, WebhookAuth
+from airflow_provider_bitrix24.emulator import CostModel
+
+FAST = {"rate_limit": None, "backoff_base": 0.01, "backoff_max": 0.05}
+
+
+def client_for(emu, **kwargs):
+    return Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **{**FAST, **kwargs})
+
+
+def ids_of(rows):
+    return [int(r["ID"]) for r in rows]
+
+
+@pytest.mark.parametrize("n", [0, 1, 50, 51, 2550, 2551, 12_345])
+def test_dense_export_is_exact_ordered_and_within_budget(emu, n):
+    emu.seed_generated("crm.deal", n) if n else None
+    emu.clear_requests()
+    with client_for(emu) as client:
+        rows = list(client.paginate("crm.deal.list", {"select": ["TITLE"]}))
+    assert ids_of(rows) == list(range(1, n + 1))
+    assert len(emu.requests) <= math.ceil(n / 2500) + 2
+    assert emu.count_queries == 0
+
+
+def test_gaps_and_a_user_filter_keep_every_matching_record_once(emu):
+    emu.seed("crm.deal", [{"TITLE": "keep" if i % 3 else "skip"} for i in range(9000)])
+    for deal_id in range(4000, 4700):  # a hole in the middle of a window
+        emu.table("crm.deal").delete(deal_id)
+    expected = [r["ID"] for r in emu.rows("crm.deal") if r["TITLE"] == "keep"]
+    with client_for(emu) as client:
+        rows = list(client.paginate("crm.deal.list", {"filter": {"TITLE": "keep"}, "select": ["ID", "TITLE"]}))
+    assert ids_of(rows) == expected
+    assert emu.count_queries == 0
+
+
+def test_sparse_ids_widen_the_windows(emu):
+    # One deal in ten matches: windows must grow so the request count follows the matches.
+    emu.seed("crm.deal", [{"TITLE": "hit" if i % 10 == 0 else "miss"} for i in range(30_000)])
+    emu.clear_requests()
+    with client_for(emu) as client:
+        rows = list(client.paginate("crm.deal.list", {"filter": {"TITLE": "hit"}, "select": ["ID"]}))
+    assert len(rows) == 3000
+    assert len(emu.requests) <= math.ceil(3000 / 2500) + 4
+
+
+def test_windows_are_in_flight_together(emu):
+    emu.seed_generated("crm.deal", 20_000)  # the probe, then eight windows
+    emu.configure(cost=CostModel(latency=0.2))
+    emu.clear_requests()
+    with client_for(emu, paginate_parallel=8) as client:
+        assert len(list(client.paginate("crm.deal.list", {"select": ["ID"]}))) == 20_000
+    spans = [(r.timestamp, r.timestamp + r.duration) for r in emu.requests]
+    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most >= 4  # the portal saw windows overlapping, not a chain
+
+
+def test_rows_added_before_the_last_window_is_requested_are_included(emu):
+    emu.seed_generated("crm.deal", 30_000)  # twelve windows, two in flight
+    with client_for(emu, paginate_parallel=2) as client:
+        rows = client.paginate("crm.deal.list", {"select": ["ID"]})
+        seen = [next(rows)["ID"] for _ in range(10)]
+        emu.seed("crm.deal", [{"TITLE": "late"}])
+        seen += [r["ID"] for r in rows]
+    assert ids_of([{"ID": i} for i in seen]) == list(range(1, 30_002))
+
+
+def test_token_expiry_between_windows_refreshes_once(emu, tmp_path):
+    emu.seed_generated("crm.deal", 30_000)
+    access, refresh = emu.issue_tokens()
+    auth = OAuth2Auth(
+        emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url,
+        store=FileTokenStore(tmp_path / "tokens.json"),
+    )
+    with Bitrix24Client(emu.url, auth, paginate_parallel=2, **FAST) as client:
+        rows = client.paginate("crm.deal.list", {"select": ["ID"]})
+        seen = [next(rows)["ID"] for _ in range(10)]
+        emu.expire_access_tokens()
+        seen += [r["ID"] for r in rows]
+    assert ids_of([{"ID": i} for i in seen]) == list(range(1, 30_001))
+    assert emu.refresh_count == 1
+
+
+def test_operation_limit_inside_a_window_waits_and_resumes(emu):
+    emu.seed_generated("crm.deal", 7000)
+    emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", method="crm.deal.list", count=2)
+    waits = []
+    with client_for(emu, sleep=waits.append) as client:
+        rows = list(client.paginate("crm.deal.list", {"select": ["ID"]}))
+    assert ids_of(rows) == list(range(1, 7001))
+    assert len(waits) == 2
+
+
+def test_limit_or_an_id_condition_keeps_the_single_chain(emu):
+    emu.seed_generated("crm.deal", 3000)
+    with client_for(emu) as client:
+        assert len(list(client.paginate("crm.deal.list", {}, limit=120))) == 120
+        rows = list(client.paginate("crm.deal.list", {"filter": {">ID": 2900}}))
+    assert ids_of(rows) == list(range(2901, 3001))
+
+
+def test_paginate_parallel_is_validated(emu):
+    from airflow_provider_bitrix24.client import Bitrix24ConfigError
+
+    with pytest.raises(Bitrix24ConfigError):
+        client_for(emu, paginate_parallel=0)
