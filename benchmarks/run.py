@@ -91,7 +91,7 @@ class PortalProcess:
 # ---------------------------------------------------------------------------------------------- proposal
 
 
-PROPOSAL = HERE / "proposals" / "parallel-paginate.patch"
+PROPOSAL = HERE / "proposals" / "client.patch"
 
 
 def proposal_tree(tmpdir: Path) -> Path | None:
