@@ -447,7 +447,6 @@ class Bitrix24Client:
         base = _list_base(params, spec)
         path = f"[{spec.result_key}]" if spec.result_key else ""
         fetched = 0
-        operation_waits = 0
         # The first request probes with one page: small results (the common case for filtered
         # lists) then cost one query instead of a chain of 50 whose tail the portal still runs.
         chain = 1
@@ -466,25 +465,15 @@ class Bitrix24Client:
                         "start": -1,
                     },
                 )
-            before = self.requests_sent
-            result = self.batch(commands, halt=True)
-            progress.page(0, self.requests_sent - before)
+            result, sends = self._batch_waiting(method, commands, keep_partial=True)
+            progress.page(0, sends)
             chain_complete = True
             for k in range(wanted):
                 key = f"p{k}"
-                error = result.errors.get(key)
-                if isinstance(error, Bitrix24OperationLimit) and operation_waits < self.max_retries:
-                    wait = self._operation_wait(error, method)
-                    if wait is None:
-                        raise error
-                    operation_waits += 1
-                    log.warning("%s hit OPERATION_TIME_LIMIT inside batch; waiting %.1f s", method, wait)
-                    self._sleep(wait)
-                    chain_complete = False  # resume from the cursor with a new batch
+                if key not in result.result:
+                    chain_complete = False  # stopped by an operation-limit wait: resume from the cursor
                     break
-                if error is not None:
-                    raise error
-                records = _records(result.result.get(key), spec, method)
+                records = _records(result.result[key], spec, method)
                 # Keep only records past the cursor: once a page is short, later commands'
                 # references resolve to nothing, the portal drops that filter and they restart
                 # from the first record. Everything after the first short page is discarded.
