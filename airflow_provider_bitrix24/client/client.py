@@ -45,7 +45,7 @@ from .errors import (
     scrub,
 )
 from .methods import PagingSpec, is_read_method, paging_spec
-from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, LeakyBucket, shared_bucket
+from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, SCOPES, LeakyBucket, shared_bucket
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,10 @@ class Bitrix24Client:
     :param auth: :class:`~.auth.WebhookAuth`, :class:`~.auth.OAuth2Auth` or :class:`~.auth.StaticTokenAuth`.
     :param timeout: ``(connect, read)`` seconds or one number for both. The portal itself stops
         a request after 60 s, so the read timeout defaults to a bit more.
-    :param rate_limit: a :class:`LeakyBucket`, ``{"burst": .., "per_second": ..}``, ``None`` to
-        disable, or by default the bucket shared by every client of this portal in the process.
+    :param rate_limit: a :class:`LeakyBucket`, ``{"burst": .., "per_second": .., "scope": ..}``
+        (``scope`` ``"process"``, the default, or ``"host"`` for one bucket shared by every process
+        on the machine, kept in ``"state_dir"``), ``None`` to disable, or by default the bucket
+        shared by every client of this portal in the process.
     :param max_retries: resends allowed for one call (rate limit, operation limit, safe transport errors).
     :param max_operation_wait: longest wait (s) for an ``OPERATION_TIME_LIMIT`` reset before giving up.
     :param paginate_parallel: chained-batch requests :meth:`paginate` keeps in flight on a full
@@ -181,7 +183,13 @@ class Bitrix24Client:
                 raise Bitrix24ConfigError(
                     description="rate_limit must be {\"burst\": >=1, \"per_second\": >0}"
                 ) from None
-            return shared_bucket(key, burst, per_second)
+            scope = str(rate_limit.get("scope") or "process").lower()
+            if scope not in SCOPES:
+                raise Bitrix24ConfigError(description=f"rate_limit scope must be one of {', '.join(SCOPES)}")
+            try:
+                return shared_bucket(key, burst, per_second, scope=scope, state_dir=rate_limit.get("state_dir"))
+            except OSError as exc:
+                raise Bitrix24ConfigError(description=f"rate_limit state_dir is not usable: {exc}") from None
         raise Bitrix24ConfigError(description=f"rate_limit has an unsupported type: {type(rate_limit).__name__}")
 
     def close(self) -> None:
