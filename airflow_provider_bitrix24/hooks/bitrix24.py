@@ -13,8 +13,9 @@ oauth2        host = portal URL; login = client_id; password = client_secret;
 api_key       host = portal URL; password = access token (never refreshed)
 ============  =====================================================================
 
-Optional extras for every mode: ``rate_limit`` (``{"burst": 50, "per_second": 2}``, or flat
-``rate_limit_burst``/``rate_limit_per_second``; ``false`` disables the client-side limiter),
+Optional extras for every mode: ``rate_limit`` (``{"burst": 50, "per_second": 2, "scope": "host"}``,
+or flat ``rate_limit_burst``/``rate_limit_per_second``/``rate_limit_scope``; scope ``process`` (default)
+or ``host`` = one bucket for all processes on the machine; ``false`` disables the client-side limiter),
 ``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``, ``max_operation_wait`` (longest
 wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600).
 
@@ -194,7 +195,7 @@ class Bitrix24Hook(BaseHook):
     def _client(self) -> Bitrix24Client:
         _bridge_to_airflow_masker()
         conn = self._connection
-        for secret in (conn.password, self._extra.get("refresh_token"), self._extra.get("access_token")):
+        for secret in (conn.password, *(self._extra.get(k) for k in ("refresh_token", "access_token", "application_token"))):
             register_secret(secret)
         portal, auth = self._build_auth()
         try:
@@ -315,10 +316,9 @@ class Bitrix24Hook(BaseHook):
             return dict(value)
         if value is not None:
             raise self._config_error("extra.rate_limit", 'must be {"burst": N, "per_second": R} or false')
-        burst, per_second = extra.get("rate_limit_burst"), extra.get("rate_limit_per_second")
-        if burst is None and per_second is None:
-            return {}  # the portal's documented defaults, shared per portal
-        return {k: v for k, v in (("burst", burst), ("per_second", per_second)) if v is not None}
+        flat = {k: extra.get(f"rate_limit_{k}") for k in ("burst", "per_second", "scope")}
+        # Empty flat keys mean the portal's documented defaults, shared per portal in the process.
+        return {k: v for k, v in flat.items() if v not in (None, "")}
 
     def _number(self, key: str, default: float, *, allow_zero: bool = False) -> float:
         value = self._extra.get(key)
