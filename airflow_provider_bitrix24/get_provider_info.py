@@ -140,6 +140,33 @@ def get_provider_info() -> dict:
                         "schema": {"type": ["number", "null"], "default": 2},
                         "description": "Sustained request rate (portal plan: 2, Enterprise 5).",
                     },
+                    "rate_limit_scope": {
+                        "label": "Rate limit: shared by",
+                        "schema": {"type": ["string", "null"], "default": "process", "enum": ["process", "host"]},
+                        "description": (
+                            "process: each task process keeps its own bucket. host: one bucket for every "
+                            "process on this machine (a state file under an fcntl lock; POSIX only). "
+                            "Use host with LocalExecutor or a Celery worker running several tasks at once."
+                        ),
+                    },
+                    "application_token": {
+                        "label": "Application token (push events)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": (
+                            "The application_token Bitrix24 sends with every outbound event of this app or "
+                            "webhook; the push endpoint rejects calls that do not carry it. Empty: push disabled."
+                        ),
+                    },
+                    "push_assets": {
+                        "label": "Push: assets allowed",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Asset names the push endpoint may update, comma-separated; '*' for any.",
+                    },
+                    "push_events": {
+                        "label": "Push: events accepted",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Bitrix24 event names accepted, e.g. ONCRMDEALADD, ONCRMDEALUPDATE; empty for all.",
+                    },
                     "timeout": {
                         "label": "Read timeout (s)",
                         "schema": {"type": ["number", "null"], "default": 65},
