@@ -77,7 +77,13 @@ def seed_sample_data(emulator) -> None:
             return {**sample(record_id), "DATE_CREATE": stamp, "DATE_MODIFY": stamp}
 
         emulator.seed_generated(entity, count, row)
-    say("Seeded the portal: " + ", ".join(f"{n} {e}" for e, n in SAMPLE_DATA.items()) + " (dated yesterday)")
+    # The emulated Drive is created on first use with a few sample files; create it now, before
+    # any DAG run starts, so that the Drive backup's one-day interval holds those files.
+    from airflow_provider_bitrix24.emulator.handlers.disk import drive
+
+    drive(emulator.portal)
+    say("Seeded the portal: " + ", ".join(f"{n} {e}" for e, n in SAMPLE_DATA.items()) + " (dated yesterday)"
+        + " and the shared Drive's sample files")
 
 
 def airflow(args: list[str], env: dict, log_path: Path) -> tuple[int, float]:
