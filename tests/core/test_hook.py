@@ -152,6 +152,32 @@ def test_rotated_tokens_reach_airflow_masker(emu, oauth_conn):
         assert token not in str(redact(f"token={token}"))
 
 
+def test_push_application_token_reaches_the_masker(emu, monkeypatch):
+    from airflow_provider_bitrix24.client.errors import scrub
+
+    token = "push-app-token-4f1c9e"
+    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url,
+                           "extra": {"rate_limit": False, "application_token": token}})
+    Bitrix24Hook().get_conn()
+    assert token not in scrub(f"auth[application_token]={token}")
+
+
+def test_flat_rate_limit_scope_from_the_form(emu, monkeypatch, tmp_path):
+    import tempfile
+
+    from airflow_provider_bitrix24.client.ratelimit import HostBucket
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the default state dir, kept out of /tmp
+    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url,
+                           "extra": {"rate_limit_burst": 9, "rate_limit_per_second": "", "rate_limit_scope": "host"}})
+    bucket = Bitrix24Hook().get_conn().bucket
+    assert isinstance(bucket, HostBucket) and bucket.capacity == 9 and bucket.leak_per_second == 2
+    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url,
+                           "extra": {"rate_limit": {"scope": "cluster"}}})
+    with pytest.raises(Bitrix24ConfigError, match="extra.rate_limit"):
+        Bitrix24Hook().get_conn()
+
+
 def test_airflow_lists_the_provider(tmp_path):
     airflow_bin = Path(sys.executable).with_name("airflow")
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
@@ -174,6 +200,10 @@ def test_provider_info_connection_form():
     assert info["package-name"] == "airflow-provider-bitrix24"
     (conn_type,) = info["connection-types"]
     assert conn_type["conn-fields"]["auth_type"]["schema"]["enum"] == ["webhook", "oauth2", "api_key"]
+    fields = conn_type["conn-fields"]
+    assert fields["rate_limit_scope"]["schema"]["enum"] == ["process", "host"]
+    assert fields["application_token"]["schema"]["format"] == "password"  # secrets are password inputs
+    assert {"push_assets", "push_events"} <= fields.keys()
     assert "User ID" in conn_type["ui-field-behaviour"]["relabeling"]["login"]
     for group in ("hooks", "operators", "sensors", "triggers"):
         for entry in info[group]:
