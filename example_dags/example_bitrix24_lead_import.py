@@ -77,10 +77,11 @@ with DAG(
     )
 
     @task
-    def report(result: dict) -> None:
+    def report(result: dict) -> dict:
         print(f"created {result['created']}, updated {result['updated']}, rejected {result['failed']}")
         if result["rejects_path"]:
             print(f"rejected rows and their errors: {result['rejects_path']}")
+        return {key: result[key] for key in ("created", "updated", "failed")}
 
     staged >> upsert
     report(upsert.output)

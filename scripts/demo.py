@@ -147,6 +147,11 @@ def main(argv: list[str]) -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW_CONN_BITRIX24_DEFAULT": json.dumps(connection),
             "PYTHONWARNINGS": "ignore",
+            # Exports, imports and backups of the example DAGs stay inside the demo's folder.
+            **{
+                f"BITRIX24_{kind}_ROOT": (DEMO_HOME / "data" / kind.lower()).as_uri()
+                for kind in ("EXPORT", "IMPORT", "BACKUP")
+            },
         }
         say(f"Airflow home {DEMO_HOME}: airflow db migrate")
         code, seconds = airflow(["db", "migrate"], env, logs / "db-migrate.log")
