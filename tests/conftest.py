@@ -3,8 +3,10 @@ connections pointing at it for each auth mode (read from AIRFLOW_CONN_* so no DB
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -13,8 +15,10 @@ import pytest
 # No unit test mode: its unit_tests.cfg differs from what users run (it turns cron and timedelta
 # data intervals on, which hid that Airflow 3's defaults give "@daily" runs an empty interval),
 # so the suite runs on Airflow's real defaults.
-_AIRFLOW_HOME = tempfile.mkdtemp(prefix="b24-airflow-home-")
-os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+# The temporary home is removed when the test process exits (after every test and subprocess).
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="b24-airflow-home-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 # Functional tests must not wait on the real-portal default of 2 requests/second.
