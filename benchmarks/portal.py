@@ -24,36 +24,16 @@ from collections import Counter
 from pathlib import Path
 
 from airflow_provider_bitrix24.emulator import CostModel, Emulator
-from airflow_provider_bitrix24.emulator.server import EmulatorHTTPServer
 
 RATE_LIMIT = {"burst": 50, "per_second": 2}
 OPERATING_LIMIT = 480.0
 
 
-class _TLSServer(EmulatorHTTPServer):
-    """Accepts on a plain socket and does the TLS handshake in the connection's own thread."""
-
-    tls: ssl.SSLContext
-
-    def finish_request(self, request, client_address):  # noqa: ANN001 - socketserver signature
-        connection = self.tls.wrap_socket(request, server_side=True)
-        try:
-            self.RequestHandlerClass(connection, client_address, self)
-        finally:
-            connection.close()
-
-
 def start(cert: Path, key: Path) -> tuple[Emulator, str]:
-    emu = Emulator(port=0)
-    server = _TLSServer(("127.0.0.1", 0), emu.portal)
-    server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.tls.load_cert_chain(cert, key)
-    # The public Emulator API has no TLS option yet; hand it our server so its properties work.
-    emu._server = server  # noqa: SLF001
-    url = f"https://127.0.0.1:{server.server_address[1]}"
-    emu.portal.base_url = url
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    return emu, url
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    emu = Emulator(port=0, ssl_context=tls).start()
+    return emu, emu.url
 
 
 _since = [0.0]  # requests that started before the last prepare belong to an earlier scenario
