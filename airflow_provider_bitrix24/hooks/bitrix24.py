@@ -17,7 +17,8 @@ Optional extras for every mode: ``rate_limit`` (``{"burst": 50, "per_second": 2,
 or flat ``rate_limit_burst``/``rate_limit_per_second``/``rate_limit_scope``; scope ``process`` (default)
 or ``host`` = one bucket for all processes on the machine; ``false`` disables the client-side limiter),
 ``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``, ``max_operation_wait`` (longest
-wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600).
+wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600), ``paginate_parallel`` (chained
+batches a whole-table read keeps in flight, 1-10, default 8; 1 reads one chain at a time).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:
@@ -67,7 +68,13 @@ from airflow_provider_bitrix24.client.errors import add_secret_listener, registe
 log = logging.getLogger(__name__)
 
 AUTH_TYPES = ("webhook", "oauth2", "api_key")
-DEFAULTS = {"timeout": 65.0, "connect_timeout": 10.0, "max_retries": 5, "max_operation_wait": 600.0}
+DEFAULTS = {
+    "timeout": 65.0,
+    "connect_timeout": 10.0,
+    "max_retries": 5,
+    "max_operation_wait": 600.0,
+    "paginate_parallel": 8,
+}
 
 
 def _bridge_to_airflow_masker() -> None:
@@ -209,6 +216,7 @@ class Bitrix24Hook(BaseHook):
                 rate_limit=self._rate_limit(),
                 max_retries=int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
                 max_operation_wait=self._number("max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True),
+                paginate_parallel=int(self._number("paginate_parallel", DEFAULTS["paginate_parallel"])),
             )
         except Bitrix24ConfigError as exc:
             raise self._config_error(_field_named(exc.description), exc.description) from None

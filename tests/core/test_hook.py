@@ -74,6 +74,18 @@ def test_api_key_connection(emu, api_key_conn):
     assert not ok and "expired" in message and api_key_conn["password"] not in message
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_paginate_parallel_from_the_connection(emu, webhook_conn, monkeypatch, parallel):
+    webhook_conn["extra"]["paginate_parallel"] = parallel
+    set_conn(monkeypatch, webhook_conn)
+    hook = Bitrix24Hook()
+    assert hook.get_conn().paginate_parallel == parallel
+    emu.seed_generated("crm.deal", 12_000)
+    ids = [int(r["ID"]) for r in hook.paginate("crm.deal.list", {"select": ["ID"]})]
+    assert ids == sorted(set(ids)) and len(ids) == 12_000
+    assert emu.count_queries == 0
+
+
 def test_paginate_and_batch_through_hook(emu, webhook_conn):
     hook = Bitrix24Hook()
     result = hook.batch([("crm.deal.add", {"fields": {"TITLE": f"x{i}"}}) for i in range(60)])
@@ -110,6 +122,8 @@ BAD_CONFIGS = [
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"connect_timeout": 0}}, "extra.connect_timeout"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_retries": -1}}, "extra.max_retries"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}}, "extra.max_operation_wait"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 0}}, "extra.paginate_parallel"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 11}}, "paginate_parallel"),
 ]
 
 
