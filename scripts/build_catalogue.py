@@ -16,6 +16,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _generated import write_or_check  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REFERENCE = Path("/work/shared/reference/actions.tsv")
 OUTPUT = ROOT / "airflow_provider_bitrix24" / "catalogue" / "actions.tsv"
@@ -184,15 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the committed file is stale")
     args = parser.parse_args(argv)
     text = render(build(args.reference))
-    if args.check:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT} is out of date; run scripts/build_catalogue.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({text.count(chr(10)) - 1} actions)")
-    return 0
+    return write_or_check(OUTPUT, text, script="build_catalogue.py", check=args.check, root=ROOT)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ sys.path.insert(0, str(ROOT))
 from airflow_provider_bitrix24 import operators  # noqa: E402
 from airflow_provider_bitrix24.catalogue import actions, resource_names  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _generated import write_or_check  # noqa: E402
+
 OUTPUT = ROOT / "docs" / "operators.md"
 
 INTRO = """# Operators
@@ -113,14 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if docs/operators.md is stale")
     args = parser.parse_args(argv)
     text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text(encoding="utf-8") != text:
-            print(f"{OUTPUT} is out of date; run scripts/gen_operator_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(OUTPUT, text, script="gen_operator_docs.py", check=args.check, root=ROOT)
 
 
 if __name__ == "__main__":
