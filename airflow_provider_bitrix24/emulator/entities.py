@@ -106,9 +106,8 @@ class EntitySpec:
         dates = self._date_fields
         stringify = self.stringify
         out = {}
-        for column, value in row.items():
-            if select is not None and column not in select:
-                continue
+        for column in row if select is None else [c for c in row if c in select]:
+            value = row[column]
             cls = value.__class__
             if cls is float:
                 if column in dates:

@@ -177,9 +177,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         cut_off = cost is not None and cost.time_limit is not None and (outcome.timed_out or pending > cost.time_limit)
         if cut_off:
             pending = cost.time_limit  # type: ignore[union-attr]
-        if cost is not None and cost.sleep and pending > 0:
-            time.sleep(pending)
+        # The modelled time is the request's whole service time: the emulator's own processing
+        # (handlers, JSON encoding) counts toward it, and only the rest is slept. Otherwise
+        # the emulator's CPU, which a real portal does not spend, would be added to the model.
+        finish_at = started + pending if cost is not None and cost.sleep else 0.0
         if cut_off:
+            _sleep_until(finish_at)
             record.http_status, record.error, record.fault = 504, "GATEWAY_TIMEOUT", "time_limit"
             record.duration = time.time() - started
             portal.log(record)
@@ -187,10 +190,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(504, _HTML_PAGE.format(status=504).encode(), "text/html; charset=utf-8")
             return
         if outcome.ok and outcome.time:
-            outcome.time["finish"] = max(outcome.time["finish"], time.time())
+            outcome.time["finish"] = max(outcome.time["finish"], finish_at, time.time())
             outcome.time["duration"] = outcome.time["finish"] - started
             outcome.time["start"] = started
         payload = encode_json(body if body is not None else outcome.envelope())
+        _sleep_until(finish_at)
         record.http_status, record.error, record.count_query = outcome.status, outcome.error, outcome.count_query or record.count_query
         record.duration = time.time() - started
         late = portal.take_fault(record.method, ("drop_after", "delay", "truncated"))
@@ -205,6 +209,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if late is not None and late.kind == "truncated":
             payload = payload[: max(1, len(payload) // 2)]
         self._send(outcome.status, payload)
+
+
+def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

@@ -33,6 +33,8 @@ class CostModel:
     time a list call runs its COUNT query (``start >= 0``). The defaults of :meth:`realistic`
     reproduce the huge-data guide's measurement: on 2.39 M rows a page with COUNT took 49.9 s
     and one without took 0.097 s. ``scale`` shrinks every term by the same factor.
+    A reply is sent no earlier than the modelled time after the request arrived; the emulator's
+    own processing counts toward it (only the remainder is slept).
     ``sleep=False`` only books the time (into ``time.processing`` and operating) without waiting.
     ``time_limit`` (off by default) is the cloud's 60 s cap on one request: a request whose booked
     time passes it is cut off there (batch commands after the cut are not run) and answered with

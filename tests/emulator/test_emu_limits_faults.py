@@ -81,6 +81,26 @@ def test_cost_model_sleeps_and_count_grows_with_table(emu, rest):
     assert uncounted["time"]["processing"] < 0.1
 
 
+def test_modelled_time_includes_the_emulators_own_processing(emu, rest, monkeypatch):
+    """The model is the whole service time: a slow handler is not charged twice."""
+    from airflow_provider_bitrix24.emulator import registry
+
+    real = registry.HANDLERS["server.time"]
+    calls = []
+
+    def slow(ctx, params):
+        calls.append(time.monotonic())
+        time.sleep(0.3)
+        return real(ctx, params)
+
+    monkeypatch.setitem(registry.HANDLERS, "server.time", slow)
+    emu.configure(cost=CostModel(latency=0.4))
+    started = time.monotonic()
+    assert rest.post("server.time").status_code == 200
+    took = time.monotonic() - started
+    assert calls and 0.4 <= took < 0.65  # max(0.4 modelled, 0.3 real), not their sum
+
+
 def test_realistic_cost_keeps_the_documented_proportion():
     model = CostModel.realistic()
     with_count = model.latency + model.call_cost(50, 2_387_743)
