@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from .auth import Auth
@@ -65,8 +66,8 @@ logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())
 
 BATCH_LIMIT = 50  # commands per batch request (portal limit)
 PAGE_SIZE = 50  # records per list page (portal limit)
-# requests' default connection pool keeps 10 connections per host: more threads would reconnect.
-MAX_PAGINATE_PARALLEL = 10
+# More windows in flight than the cloud plan's burst would only queue in the client's bucket.
+MAX_PAGINATE_PARALLEL = 50
 _MAX_RENEWALS = 2  # per call: adopt a pair another worker saved, then refresh it if stale too
 
 _USE_SHARED = object()
@@ -123,6 +124,7 @@ class Bitrix24Client:
     :param max_operation_wait: longest wait (s) for an ``OPERATION_TIME_LIMIT`` reset before giving up.
     :param paginate_parallel: chained-batch requests :meth:`paginate` keeps in flight on a full
         export (ID windows read concurrently, rows still yielded in ID order); 1 reads one chain.
+        Up to 50 (the burst); each window in flight may hold 2,500 records in memory.
     """
 
     def __init__(
@@ -156,7 +158,13 @@ class Bitrix24Client:
         self.paginate_parallel = int(paginate_parallel)
         self._sleep = sleep
         self.bucket = self._make_bucket(rate_limit)
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # requests keeps 10 connections per host; windows beyond that would reconnect each time.
+            pool = max(10, self.paginate_parallel)
+            for prefix in ("https://", "http://"):
+                session.mount(prefix, HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
+        self.session = session
         self.session.headers.update(
             {
                 "Accept": "application/json",
@@ -539,6 +547,7 @@ class Bitrix24Client:
         first_id, cursor = _to_int(head[0].get(rid)) or 0, _to_int(head[-1].get(rid)) or 0
         hi = max(cursor, (_to_int(last[0].get(rid)) or 0) if last else 0)
         density = min(1.0, PAGE_SIZE / max(1, cursor - first_id + 1))
+        target = _window_rows((hi - cursor) * density, self.paginate_parallel)
         pending: deque = deque()
         next_a = cursor + 1
         pool = ThreadPoolExecutor(max_workers=self.paginate_parallel, thread_name_prefix="bitrix24-paginate")
@@ -548,7 +557,7 @@ class Bitrix24Client:
                 nonlocal next_a
                 if next_a is None:
                     return False
-                b: int | None = next_a + max(PAGE_SIZE, int(BATCH_LIMIT * PAGE_SIZE / density)) - 1
+                b: int | None = next_a + max(PAGE_SIZE, int(target / density)) - 1
                 if b >= hi:
                     b = None  # the last window has no upper bound: it also reads records added since
                 window = (method, base, user_filter, spec, next_a, b, hi)
@@ -769,6 +778,19 @@ def _list_base(params: Mapping[str, Any], spec: PagingSpec) -> dict:
     ):
         base["select"] = [*select, spec.record_id]
     return base
+
+
+def _window_rows(remaining: float, parallel: int) -> int:
+    """Records per window for an export expected to hold ``remaining`` more records.
+
+    The fewest windows of one full chained batch (2,500 records) each, plus one more when that
+    adds no round of ``parallel`` requests: the request budget allows it, and smaller windows
+    come back sooner (at 10,000 records, five windows of 2,000 instead of four of 2,500)."""
+    full = BATCH_LIMIT * PAGE_SIZE
+    windows = max(1, math.ceil(remaining / full))
+    if math.ceil((windows + 1) / parallel) == math.ceil(windows / parallel):
+        windows += 1
+    return max(PAGE_SIZE, min(full, math.ceil(remaining / windows)))
 
 
 def _has_id_condition(params: Mapping[str, Any], spec: PagingSpec) -> bool:

@@ -123,7 +123,7 @@ BAD_CONFIGS = [
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_retries": -1}}, "extra.max_retries"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}}, "extra.max_operation_wait"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 0}}, "extra.paginate_parallel"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 11}}, "paginate_parallel"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 51}}, "paginate_parallel"),
 ]
 
 

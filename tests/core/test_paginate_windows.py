@@ -63,6 +63,27 @@ def test_windows_are_in_flight_together(emu):
     assert most >= 4  # the portal saw windows overlapping, not a chain
 
 
+def test_the_spare_request_of_the_budget_shortens_every_window(emu):
+    # 10,000 records: four windows of 2,500 would fit, but five of ~2,000 use the budget's
+    # spare request (ceil(N/2500) + 2 = 6) and each comes back a fifth sooner.
+    emu.seed_generated("crm.deal", 10_000)
+    emu.clear_requests()
+    with client_for(emu, paginate_parallel=8) as client:
+        assert ids_of(client.paginate("crm.deal.list", {"select": ["ID"]})) == list(range(1, 10_001))
+    windows = sorted(len(r.sub_calls) for r in emu.requests)[1:]  # the first is the 2-command probe
+    assert len(emu.requests) == 6 and max(windows) <= 40
+
+
+@pytest.mark.parametrize(
+    ("remaining", "parallel", "rows"),
+    [(9_950, 8, 1_990), (99_950, 8, 2_499), (99_950, 10, 2_499), (2_000, 8, 1_000), (97_450, 8, 2_437), (9_950, 1, 2_488)],
+)
+def test_window_size_adds_a_window_only_when_no_round_is_added(remaining, parallel, rows):
+    from airflow_provider_bitrix24.client.client import _window_rows
+
+    assert _window_rows(remaining, parallel) == rows
+
+
 def test_rows_added_before_the_last_window_is_requested_are_included(emu):
     emu.seed_generated("crm.deal", 30_000)  # twelve windows, two in flight
     with client_for(emu, paginate_parallel=2) as client:
@@ -110,5 +131,17 @@ def test_limit_or_an_id_condition_keeps_the_single_chain(emu):
 def test_paginate_parallel_is_validated(emu):
     from airflow_provider_bitrix24.client import Bitrix24ConfigError
 
-    with pytest.raises(Bitrix24ConfigError):
-        client_for(emu, paginate_parallel=0)
+    for wrong in (0, 51):
+        with pytest.raises(Bitrix24ConfigError):
+            client_for(emu, paginate_parallel=wrong)
+
+
+def test_more_windows_than_requests_default_pool_keep_their_connections(emu):
+    emu.seed_generated("crm.deal", 40_000)  # the probe, then sixteen windows at once
+    emu.configure(cost=CostModel(latency=0.2))
+    emu.clear_requests()
+    with client_for(emu, paginate_parallel=16) as client:
+        assert ids_of(client.paginate("crm.deal.list", {"select": ["ID"]})) == list(range(1, 40_001))
+        pool = client.session.get_adapter(emu.url)._pool_maxsize
+    spans = [(r.timestamp, r.timestamp + r.duration) for r in emu.requests]
+    assert pool == 16 and max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans) >= 12
