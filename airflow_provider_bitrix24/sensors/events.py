@@ -57,16 +57,15 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.event_names = event_names
-        self.batch_size = batch_size
+        self.event_names = event_names  # templated: normalised in build_probe
+        self.batch_size = OfflineEventsProbe.checked_limit(batch_size)
         self.auth_connector = auth_connector
 
     def check_connection(self) -> None:
         require_application_auth(self.hook, self.bitrix24_conn_id)
 
     def build_probe(self) -> OfflineEventsProbe:
-        names = [str(n) for n in as_list(self.event_names) if n]
-        return OfflineEventsProbe(names, self.auth_connector or None)
+        return OfflineEventsProbe.of(as_list(self.event_names), self.auth_connector)
 
     def on_found(self, context: Context, value: Any) -> PokeReturnValue:
         batch = self.build_probe().reserve(self.hook, self.batch_size)

@@ -282,12 +282,9 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.event_names = [event_names] if isinstance(event_names, str) else [str(n) for n in event_names]
-        if not 1 <= int(batch_size) <= 1000:
-            raise ValueError("batch_size must be between 1 and 1000")
-        self.batch_size = int(batch_size)
-        self.auth_connector = auth_connector or None
-        self.probe = OfflineEventsProbe(self.event_names, self.auth_connector)
+        self.probe = OfflineEventsProbe.of(event_names, auth_connector)
+        self.event_names, self.auth_connector = self.probe.event_names, self.probe.auth_connector
+        self.batch_size = OfflineEventsProbe.checked_limit(batch_size)
 
     def _watch_kwargs(self) -> dict[str, Any]:
         return {"event_names": self.event_names, "batch_size": self.batch_size, "auth_connector": self.auth_connector}

@@ -386,6 +386,19 @@ class OfflineEventsProbe(Probe):
     event_names: list[str] = field(default_factory=list)
     auth_connector: str | None = None
 
+    @classmethod
+    def of(cls, event_names: Any = (), auth_connector: str | None = None) -> "OfflineEventsProbe":
+        """From operator-style arguments: one name or several, empty values dropped."""
+        names = [event_names] if isinstance(event_names, str) else list(event_names or ())
+        return cls([str(n) for n in names if n], auth_connector or None)
+
+    @staticmethod
+    def checked_limit(batch_size: Any) -> int:
+        """Events one ``event.offline.get`` may reserve: the method accepts 1 to 1000."""
+        if not 1 <= int(batch_size) <= 1000:
+            raise ValueError("batch_size must be between 1 and 1000")
+        return int(batch_size)
+
     def describe(self) -> str:
         return f"offline events {self.event_names or '(any)'}"
 

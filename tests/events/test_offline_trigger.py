@@ -7,6 +7,7 @@ import pytest
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
 from airflow_provider_bitrix24.emulator.handlers.sensors_support import offline_events, queue_offline_event
 from airflow_provider_bitrix24.triggers.event_cursor import FileCursorStore
+from airflow_provider_bitrix24.sensors.events import Bitrix24OfflineEventsSensor
 from airflow_provider_bitrix24.triggers.events import Bitrix24OfflineEventsTrigger
 
 from .conftest import drive, drive_quietly
@@ -76,8 +77,12 @@ def test_webhook_connection_is_refused_clearly(emu, webhook_conn, file_store):
 def test_validation_and_round_trip():
     trig = Bitrix24OfflineEventsTrigger(event_names="ONCRMDEALUPDATE", batch_size=10)
     assert Bitrix24OfflineEventsTrigger(**trig.serialize()[1]).serialize() == trig.serialize()
-    with pytest.raises(ValueError):
-        Bitrix24OfflineEventsTrigger(batch_size=0)
+    assert trig.event_names == ["ONCRMDEALUPDATE"]
+    for wrong in (0, 1001):
+        with pytest.raises(ValueError, match="between 1 and 1000"):
+            Bitrix24OfflineEventsTrigger(batch_size=wrong)
+        with pytest.raises(ValueError, match="between 1 and 1000"):  # the sensor takes the same rule
+            Bitrix24OfflineEventsSensor(task_id="wait", batch_size=wrong)
 
 
 def test_a_clear_the_portal_refuses_does_not_stall_the_watcher(emu, oauth_conn, file_store):
