@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = Path(os.environ.get("B24_VENV", ROOT / ".venv"))
+# B24_AIRFLOW_VERSION=3.2.0 pins Airflow (e.g. the oldest supported release) in a venv of its own.
+AIRFLOW_PIN = os.environ.get("B24_AIRFLOW_VERSION", "").strip()
+VENV = Path(os.environ.get("B24_VENV") or ROOT / (f".venv-airflow-{AIRFLOW_PIN}" if AIRFLOW_PIN else ".venv"))
 EXTRAS = "test"
 STAMP = VENV / ".airflow-provider-bitrix24.stamp"
 
@@ -28,7 +30,7 @@ def _python(venv: Path) -> Path:
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     digest.update((ROOT / "pyproject.toml").read_bytes())
-    digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}".encode())
+    digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}|{AIRFLOW_PIN}".encode())
     return digest.hexdigest()
 
 
@@ -47,11 +49,12 @@ def ensure_venv() -> Path:
     want = _fingerprint()
     if STAMP.exists() and STAMP.read_text().strip() == want:
         return python
-    say(f"Installing airflow-provider-bitrix24[{EXTRAS}] into {VENV} (first run takes a few minutes)")
+    pinned = f" with apache-airflow=={AIRFLOW_PIN}" if AIRFLOW_PIN else ""
+    say(f"Installing airflow-provider-bitrix24[{EXTRAS}]{pinned} into {VENV} (first run takes a few minutes)")
     started = time.monotonic()
     command = [
         str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--progress-bar", "off",
-        "-e", f"{ROOT}[{EXTRAS}]",
+        "-e", f"{ROOT}[{EXTRAS}]", *([f"apache-airflow=={AIRFLOW_PIN}"] if AIRFLOW_PIN else []),
     ]
     subprocess.run(command, check=True, cwd=ROOT)
     STAMP.write_text(want + "\n")
