@@ -16,12 +16,16 @@ MB = 1024 * 1024
 CLIENT_NAMES = {
     "ours": "this provider `paginate` / `batch`",
     "ours_windows": "this provider, proposed windowed `paginate`",
+    "ours_k16": "this provider, `paginate_parallel=16`",
+    "ours_k50": "this provider, `paginate_parallel=50`",
+    "decode_only": "reference: decode + write only (replies fetched before the clock)",
     "naive": "naive `start` offset loop",
     "fast_bitrix24": "fast_bitrix24 `get_all` / `call`",
     "b24pysdk": "b24pysdk `call_list_fast` / `call_batches`",
 }
 STREAM_LIMIT_MB = 50
 OURS = ("ours", "ours_windows")
+NOT_PEERS = (*OURS, "ours_k16", "ours_k50", "decode_only")  # variants and references, not compared as peers
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -94,6 +98,12 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+def _spread(row: dict) -> str:
+    """`` (a-b)`` when the scenario ran several times (the row is the median run)."""
+    runs = [w for w in row.get("wall_runs") or [] if w is not None]
+    return f" ({_fmt_s(min(runs))}-{_fmt_s(max(runs))})" if len(runs) > 1 else ""
+
+
 def _row_cells(row: dict) -> list[str]:
     stats, floor = row["stats"], row["floor"]
     refused = stats["refused"]
@@ -108,7 +118,7 @@ def _row_cells(row: dict) -> list[str]:
         f"{sum(stats['calls'].values()):,}",
         f"{stats['count_queries']:,}",
         f"{refused.get('QUERY_LIMIT_EXCEEDED', 0)}/{refused.get('OPERATION_TIME_LIMIT', 0)}",
-        _fmt_s(wall),
+        _fmt_s(wall) + _spread(row),
         f"{rate:,.0f}" if rate else "-",
         _fmt_s(floor["floor_s"]),
         _ratio(wall, floor["floor_s"]),
@@ -144,7 +154,7 @@ def _speedups(rows: list[dict], op: str) -> list[str]:
             continue
         parts = []
         for peer in rows:
-            if peer["op"] != op or peer["n"] != ours["n"] or peer["client"] in OURS or peer.get("skipped"):
+            if peer["op"] != op or peer["n"] != ours["n"] or peer["client"] in NOT_PEERS or peer.get("skipped"):
                 continue
             if peer.get("timed_out") or peer.get("error"):
                 parts.append(f"{peer['client']} did not finish ({_status(peer)})")
@@ -153,6 +163,22 @@ def _speedups(rows: list[dict], op: str) -> list[str]:
         if parts:
             lines.append(f"- {op} N={ours['n']:,}, {ours['client']} {_fmt_s(ours['wall_s'])} s vs " + ", ".join(parts))
     return lines
+
+
+def _client_bound(rows: list[dict], row: dict) -> list[str]:
+    """What the floor leaves out: the rows still have to be decoded and written once they arrive."""
+    decode = next((r for r in rows if r["client"] == "decode_only" and r["n"] == row["n"] and r.get("wall_s")
+                   and not r.get("error") and not r.get("timed_out")), None)
+    floor, wall = row["floor"]["floor_s"], row.get("wall_s")
+    if decode is None or not wall or floor <= 0:
+        return []
+    bound = floor + decode["wall_s"]
+    return [
+        f"  - in the floor's schedule every reply lands at {_fmt_s(floor)} s; decoding and writing the "
+        f"{row['n']:,} rows then takes {_fmt_s(decode['wall_s'])} s here (reference row), so a reader that follows it "
+        f"ends at {_fmt_s(bound)} s at best ({bound / floor:.2f}x the floor); this read took {wall / bound:.2f}x that, "
+        f"and the portal, on the same cores, spent {_fmt_s(row['stats'].get('portal_cpu_s'))} s of CPU serving it"
+    ]
 
 
 def _checks(rows: list[dict]) -> list[str]:
@@ -170,6 +196,7 @@ def _checks(rows: list[dict]) -> list[str]:
             f"({'pass' if stats['count_queries'] == 0 else 'FAIL'}), {ratio:.2f}x the floor "
             f"({'pass' if ratio <= 1.1 else 'above 1.1x'}), data {_status(row)}"
         )
+        out.extend(_client_bound(rows, row))
     for client in OURS:
         candidates = [r for r in rows if r["client"] == client and r["op"] == "read" and not r.get("skipped")]
         biggest = max(candidates, key=lambda r: r["n"], default=None)

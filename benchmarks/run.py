@@ -30,7 +30,12 @@ ROOT = HERE.parent
 VENV = ROOT / ".venv-bench"
 MARKER = VENV / ".bench-installed"
 
-READ_CLIENTS = ("ours", "ours_windows", "naive", "fast_bitrix24", "b24pysdk")
+READ_CLIENTS = ("decode_only", "ours", "ours_k16", "ours_k50", "ours_windows", "naive", "fast_bitrix24", "b24pysdk")
+# ``paginate_parallel`` of the sweep clients; they run only while every window fits in the
+# bucket's burst (N <= 50 * 2,500): beyond it the bucket paces requests, not the windows in flight.
+PARALLEL = {"ours_k16": 16, "ours_k50": 50}
+BURST_ROWS = 50 * 2500
+REPEAT, REPEAT_BELOW_S = 3, 20.0  # reads faster than this run three times; the median is reported
 WRITE_CLIENTS = ("ours", "fast_bitrix24", "b24pysdk")
 
 
@@ -146,8 +151,10 @@ def scenario_list(args: argparse.Namespace) -> list[dict]:
     out = []
     for n in args.sizes:
         for client in args.clients:
+            if client in PARALLEL and n > BURST_ROWS:
+                continue
             if client in READ_CLIENTS:
-                out.append({"op": "read", "client": client, "n": n})
+                out.append({"op": "read", "client": client, "n": n, **({"parallel": PARALLEL[client]} if client in PARALLEL else {})})
     for op in ("create", "update"):
         for client in args.clients:
             if client in WRITE_CLIENTS:
@@ -204,21 +211,31 @@ def main() -> None:
                     print(f"{label}  skipped (stopped at a smaller N)", flush=True)
                     continue
                 deals = 0 if spec["op"] == "create" else spec["n"]
-                portal.command(op="prepare", deals=deals, scale=args.scale)
                 sink = tmpdir / "sink.jsonl"
-                spec_full = {**spec, **portal.info, "sink": str(sink)}
                 worker_env = env
                 if spec["client"] == "ours_windows":
                     worker_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(proposal), env.get("PYTHONPATH")]))}
                 floor = read_floor(spec["n"], limits) if spec["op"] == "read" else write_floor(spec["n"], limits)
                 # Every client gets the cap, or more where the limits alone need longer.
-                spec_full["cap"] = max(args.cap, 1.3 * floor.floor_s + 20)
-                result = run_worker(spec_full, worker_env, tmpdir / "worker.log")
-                stats = portal.command(op="stats")
-                sink.unlink(missing_ok=True)
-                row = {**spec, **result, "cap_s": spec_full["cap"], "stats": stats, "floor": floor.__dict__}
+                cap = max(args.cap, 1.3 * floor.floor_s + 20)
+                runs = []
+                # A read that takes seconds is at the mercy of one scheduling hiccup: run it
+                # REPEAT times on a fresh portal each and keep the median run.
+                while True:
+                    portal.command(op="prepare", deals=deals, scale=args.scale)
+                    spec_full = {**spec, **portal.info, "sink": str(sink), "cap": cap}
+                    result = run_worker(spec_full, worker_env, tmpdir / "worker.log")
+                    stats = portal.command(op="stats")
+                    sink.unlink(missing_ok=True)
+                    runs.append({**spec, **result, "cap_s": cap, "stats": stats, "floor": floor.__dict__})
+                    finished = not (result["timed_out"] or result.get("error"))
+                    short = spec["op"] == "read" and (result.get("wall_s") or REPEAT_BELOW_S) < REPEAT_BELOW_S
+                    if not (finished and short) or len(runs) >= REPEAT:
+                        break
+                runs.sort(key=lambda r: r.get("wall_s") or 0.0)
+                row = {**runs[len(runs) // 2], "wall_runs": [r.get("wall_s") for r in runs]}
                 rows.append(row)
-                if result["timed_out"] or result.get("error"):
+                if row["timed_out"] or row.get("error"):
                     given_up.add((spec["op"], spec["client"]))
                 print(report.progress_line(label, row), flush=True)
         finally:

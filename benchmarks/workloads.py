@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable
+from urllib.parse import urlencode
 
 SELECT = ["ID", "TITLE", "STAGE_ID", "OPPORTUNITY", "CURRENCY_ID", "ASSIGNED_BY_ID", "DATE_CREATE", "DATE_MODIFY"]
 LIST_METHOD = "crm.deal.list"
@@ -81,6 +82,7 @@ def ours_client(spec: dict):
         WebhookAuth(user_id=spec["user_id"], code=spec["code"]),
         rate_limit={"burst": 50, "per_second": 2},
         progress_interval=3600,
+        **({"paginate_parallel": spec["parallel"]} if spec.get("parallel") else {}),
     )
 
 
@@ -172,10 +174,52 @@ def write_b24pysdk(spec: dict, commands: list) -> Callable[[], int]:
     return send
 
 
+def read_decode_only(spec: dict) -> Callable[[], Iterable[dict]]:
+    """The client-side minimum: the replies of the fewest requests (2,500 rows each) are fetched
+    before the clock starts, from a private emulator with no cost model or limits; the timed part
+    only decodes them and hands the rows to the sink, as every reader must once bytes arrive."""
+    import requests
+
+    from airflow_provider_bitrix24.emulator import Emulator
+
+    emu = Emulator(port=0).start()
+    try:
+        emu.configure(rate_limit=None, operating_limit=None, cost=None)
+        emu.seed_generated("crm.deal", spec["n"])
+        url = f"{emu.url}/rest/{emu.webhook_user_id}/{emu.webhook_code}/batch.json"
+        bodies = []
+        with requests.Session() as session:
+            for first in range(1, spec["n"] + 1, 2500):
+                commands = {
+                    f"cmd[p{k}]": LIST_METHOD + "?" + urlencode(
+                        [("select[]", name) for name in SELECT]
+                        + [("order[ID]", "ASC"), ("start", -1),
+                           ("filter[>=ID]", first + 50 * k), ("filter[<=ID]", first + 50 * k + 49)]
+                    )
+                    for k in range(min(50, -(-(spec["n"] - first + 1) // 50)))
+                }
+                reply = session.post(url, data={"halt": 1, **commands}, timeout=60)
+                reply.raise_for_status()
+                bodies.append(reply.content)
+    finally:
+        emu.stop()
+
+    def rows() -> Iterable[dict]:
+        for body in bodies:
+            pages = json.loads(body)["result"]["result"]
+            for key in sorted(pages, key=lambda k: int(k[1:])):
+                yield from pages[key]
+
+    return rows
+
+
 # Each factory builds its client (imports included) before the clock and the RSS baseline start.
 READERS: dict[str, Callable[[dict], Callable[[], Iterable[dict]]]] = {
     "ours": read_ours,
     "ours_windows": read_ours,  # same code, run against the package with the proposal patch applied
+    "ours_k16": read_ours,  # paginate_parallel from the spec (run.py sets it from the name)
+    "ours_k50": read_ours,
+    "decode_only": read_decode_only,
     "naive": read_naive,
     "fast_bitrix24": read_fast_bitrix24,
     "b24pysdk": read_b24pysdk,
