@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # B24_AIRFLOW_VERSION=3.2.0 pins Airflow (e.g. the oldest supported release) in a venv of its own.
 AIRFLOW_PIN = os.environ.get("B24_AIRFLOW_VERSION", "").strip()
 VENV = Path(os.environ.get("B24_VENV") or ROOT / (f".venv-airflow-{AIRFLOW_PIN}" if AIRFLOW_PIN else ".venv"))
+PIN_CONSTRAINTS = ROOT / "scripts" / "pinned-airflow-constraints.txt"
 EXTRAS = "test"
 STAMP = VENV / ".airflow-provider-bitrix24.stamp"
 
@@ -31,6 +32,8 @@ def _fingerprint() -> str:
     digest = hashlib.sha256()
     digest.update((ROOT / "pyproject.toml").read_bytes())
     digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}|{AIRFLOW_PIN}".encode())
+    if AIRFLOW_PIN:
+        digest.update(PIN_CONSTRAINTS.read_bytes())
     return digest.hexdigest()
 
 
@@ -54,7 +57,8 @@ def ensure_venv() -> Path:
     started = time.monotonic()
     command = [
         str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--progress-bar", "off",
-        "-e", f"{ROOT}[{EXTRAS}]", *([f"apache-airflow=={AIRFLOW_PIN}"] if AIRFLOW_PIN else []),
+        "-e", f"{ROOT}[{EXTRAS}]",
+        *([f"apache-airflow=={AIRFLOW_PIN}", "-c", str(PIN_CONSTRAINTS)] if AIRFLOW_PIN else []),
     ]
     subprocess.run(command, check=True, cwd=ROOT)
     STAMP.write_text(want + "\n")
