@@ -147,6 +147,10 @@ def run_worker(spec: dict, env: dict, log_path: Path) -> dict:
     return state["result"]
 
 
+def _unfinished(result: dict) -> bool:
+    return bool(result["timed_out"] or result.get("error"))
+
+
 def scenario_list(args: argparse.Namespace) -> list[dict]:
     out = []
     for n in args.sizes:
@@ -228,14 +232,13 @@ def main() -> None:
                     stats = portal.command(op="stats")
                     sink.unlink(missing_ok=True)
                     runs.append({**spec, **result, "cap_s": cap, "stats": stats, "floor": floor.__dict__})
-                    finished = not (result["timed_out"] or result.get("error"))
                     short = spec["op"] == "read" and (result.get("wall_s") or REPEAT_BELOW_S) < REPEAT_BELOW_S
-                    if not (finished and short) or len(runs) >= REPEAT:
+                    if _unfinished(result) or not short or len(runs) >= REPEAT:
                         break
                 runs.sort(key=lambda r: r.get("wall_s") or 0.0)
                 row = {**runs[len(runs) // 2], "wall_runs": [r.get("wall_s") for r in runs]}
                 rows.append(row)
-                if row["timed_out"] or row.get("error"):
+                if _unfinished(row):
                     given_up.add((spec["op"], spec["client"]))
                 print(report.progress_line(label, row), flush=True)
         finally:

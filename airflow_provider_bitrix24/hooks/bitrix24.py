@@ -18,7 +18,7 @@ or flat ``rate_limit_burst``/``rate_limit_per_second``/``rate_limit_scope``; sco
 or ``host`` = one bucket for all processes on the machine; ``false`` disables the client-side limiter),
 ``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``, ``max_operation_wait`` (longest
 wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600), ``paginate_parallel`` (chained
-batches a whole-table read keeps in flight, 1-10, default 8; 1 reads one chain at a time).
+batches a whole-table read keeps in flight, 1-50, default 8; 1 reads one chain at a time).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:
