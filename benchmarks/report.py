@@ -16,8 +16,7 @@ MB = 1024 * 1024
 CLIENT_NAMES = {
     "ours": "this provider `paginate` / `batch`",
     "ours_windows": "this provider, proposed windowed `paginate`",
-    "ours_k16": "this provider, `paginate_parallel=16`",
-    "ours_k50": "this provider, `paginate_parallel=50`",
+    "ours_k8": "this provider, `paginate_parallel=8` (the former default)",
     "decode_only": "reference: decode + write only (replies fetched before the clock)",
     "naive": "naive `start` offset loop",
     "fast_bitrix24": "fast_bitrix24 `get_all` / `call`",
@@ -25,7 +24,7 @@ CLIENT_NAMES = {
 }
 STREAM_LIMIT_MB = 50
 OURS = ("ours", "ours_windows")
-NOT_PEERS = (*OURS, "ours_k16", "ours_k50", "decode_only")  # variants and references, not compared as peers
+NOT_PEERS = (*OURS, "ours_k8", "decode_only")  # variants and references, not compared as peers
 
 
 def _fmt_s(seconds: float | None) -> str:

@@ -18,7 +18,9 @@ or flat ``rate_limit_burst``/``rate_limit_per_second``/``rate_limit_scope``; sco
 or ``host`` = one bucket for all processes on the machine; ``false`` disables the client-side limiter),
 ``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``, ``max_operation_wait`` (longest
 wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600), ``paginate_parallel`` (chained
-batches a whole-table read keeps in flight, 1-50, default 8; 1 reads one chain at a time).
+batches a whole-table read keeps in flight, 1-50, or ``auto`` (default): all windows at once
+while they fit in the rate limiter's burst, else 8; 1 reads one chain at a time),
+``paginate_buffer_mb`` (memory those windows may hold, default 128).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:
@@ -73,7 +75,7 @@ DEFAULTS = {
     "connect_timeout": 10.0,
     "max_retries": 5,
     "max_operation_wait": 600.0,
-    "paginate_parallel": 8,
+    "paginate_buffer_mb": 128.0,
 }
 
 
@@ -216,7 +218,8 @@ class Bitrix24Hook(BaseHook):
                 rate_limit=self._rate_limit(),
                 max_retries=int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
                 max_operation_wait=self._number("max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True),
-                paginate_parallel=int(self._number("paginate_parallel", DEFAULTS["paginate_parallel"])),
+                paginate_parallel=self._paginate_parallel(),
+                paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
             )
         except Bitrix24ConfigError as exc:
             raise self._config_error(_field_named(exc.description), exc.description) from None
@@ -327,6 +330,12 @@ class Bitrix24Hook(BaseHook):
         flat = {k: extra.get(f"rate_limit_{k}") for k in ("burst", "per_second", "scope")}
         # Empty flat keys mean the portal's documented defaults, shared per portal in the process.
         return {k: v for k, v in flat.items() if v not in (None, "")}
+
+    def _paginate_parallel(self) -> int | None:
+        value = self._extra.get("paginate_parallel")
+        if value is None or str(value).strip().lower() in ("", "auto"):
+            return None  # the client chooses from the export's size
+        return int(self._number("paginate_parallel", 0))
 
     def _number(self, key: str, default: float, *, allow_zero: bool = False) -> float:
         value = self._extra.get(key)

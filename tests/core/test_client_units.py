@@ -165,6 +165,22 @@ def test_records_shapes():
 # ---------------------------------------------------------------- urls and config
 
 
+@pytest.mark.parametrize(
+    ("body", "decoded"),
+    [
+        (b'{"result": {"ID": "7", "TITLE": "\xd0\xa1\xd0\xb4\xd0\xb5\xd0\xbb\xd0\xba\xd0\xb0"}}', {"result": {"ID": "7", "TITLE": "Сделка"}}),
+        (b'\xef\xbb\xbf{"result": true}', {"result": True}),  # a BOM: the fast decoder refuses it
+        (b"<html>Bad gateway</html>", "<html>Bad gateway</html>"),  # not JSON: the text, for classify
+        (b"", ""),
+    ],
+)
+def test_reply_bodies_decode_whatever_the_decoder(body, decoded):
+    resp = requests.Response()
+    resp.status_code, resp._content = 200, body
+    client = Bitrix24Client("https://p.example", WebhookAuth(1, "abcd"), rate_limit=None)
+    assert client._decode(resp, "crm.deal.get") == decoded
+
+
 def test_normalize_portal_url():
     assert normalize_portal_url("example.bitrix24.com") == "https://example.bitrix24.com"
     assert normalize_portal_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"

@@ -74,12 +74,12 @@ def test_api_key_connection(emu, api_key_conn):
     assert not ok and "expired" in message and api_key_conn["password"] not in message
 
 
-@pytest.mark.parametrize("parallel", [1, 3])
-def test_paginate_parallel_from_the_connection(emu, webhook_conn, monkeypatch, parallel):
+@pytest.mark.parametrize(("parallel", "expected"), [(1, 1), (3, 3), ("auto", None), ("", None)])
+def test_paginate_parallel_from_the_connection(emu, webhook_conn, monkeypatch, parallel, expected):
     webhook_conn["extra"]["paginate_parallel"] = parallel
     set_conn(monkeypatch, webhook_conn)
     hook = Bitrix24Hook()
-    assert hook.get_conn().paginate_parallel == parallel
+    assert hook.get_conn().paginate_parallel == expected
     emu.seed_generated("crm.deal", 12_000)
     ids = [int(r["ID"]) for r in hook.paginate("crm.deal.list", {"select": ["ID"]})]
     assert ids == sorted(set(ids)) and len(ids) == 12_000
@@ -124,6 +124,8 @@ BAD_CONFIGS = [
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}}, "extra.max_operation_wait"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 0}}, "extra.paginate_parallel"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 51}}, "paginate_parallel"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": "many"}}, "extra.paginate_parallel"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_buffer_mb": 0}}, "extra.paginate_buffer_mb"),
 ]
 
 

@@ -145,3 +145,57 @@ def test_more_windows_than_requests_default_pool_keep_their_connections(emu):
         pool = client.session.get_adapter(emu.url)._pool_maxsize
     spans = [(r.timestamp, r.timestamp + r.duration) for r in emu.requests]
     assert pool == 16 and max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans) >= 12
+
+
+def _most_in_flight(requests) -> int:
+    spans = [(r.timestamp, r.timestamp + r.duration) for r in requests]
+    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
+
+def test_by_default_an_export_that_fits_in_the_burst_sends_every_window_at_once(emu):
+    emu.seed_generated("crm.deal", 30_000)  # the probe, then thirteen windows
+    emu.configure(cost=CostModel(latency=0.3))
+    emu.clear_requests()
+    with client_for(emu) as client:
+        assert client.paginate_parallel is None
+        assert ids_of(client.paginate("crm.deal.list", {"select": ["ID"]})) == list(range(1, 30_001))
+    assert len(emu.requests) <= math.ceil(30_000 / 2500) + 2
+    assert _most_in_flight(emu.requests[1:]) == len(emu.requests) - 1
+
+
+def test_the_memory_budget_limits_the_windows_in_flight(emu):
+    emu.seed_generated("crm.deal", 30_000)
+    emu.configure(cost=CostModel(latency=0.3))
+    emu.clear_requests()
+    # Full records: each window of ~2,300 of them is well over 1 MB once decoded.
+    with client_for(emu, paginate_buffer_mb=2) as client:
+        assert ids_of(client.paginate("crm.deal.list")) == list(range(1, 30_001))
+    assert _most_in_flight(emu.requests[1:]) <= 2
+
+
+@pytest.mark.parametrize(
+    ("burst", "parallel", "remaining", "expected"),
+    [
+        (50, None, 99_950, 41),  # forty windows fit in the burst: one more, all at once
+        (50, None, 125_000, 50),
+        (50, None, 125_001, 8),  # past the burst the bucket paces requests: 8 keep it busy
+        (4, None, 7_450, 4),  # three windows and the spare one: the whole burst
+        (4, None, 9_950, 4),
+        (4, None, 12_450, 8),
+        (50, 3, 99_950, 3),  # an explicit value is kept
+    ],
+)
+def test_windows_in_flight_by_default_follow_the_burst(emu, burst, parallel, remaining, expected):
+    from airflow_provider_bitrix24.client import LeakyBucket
+
+    client = client_for(emu, rate_limit=LeakyBucket(burst, 2), paginate_parallel=parallel)
+    head = [{"ID": str(i), "TITLE": f"Deal {i}"} for i in range(1, 51)]
+    assert client._windows_in_flight(remaining, head)[0] == expected
+
+
+def test_paginate_buffer_mb_is_validated(emu):
+    from airflow_provider_bitrix24.client import Bitrix24ConfigError
+
+    for wrong in (0, -1):
+        with pytest.raises(Bitrix24ConfigError):
+            client_for(emu, paginate_buffer_mb=wrong)

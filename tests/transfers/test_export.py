@@ -69,20 +69,24 @@ def test_export_interval_exact_rows_rerun_identical_and_fault_keeps_previous(dea
     op.execute(interval_context(start, end))
     assert target.read_bytes() == first
 
-    # a fault midway: the export fails, the previous object stays intact, no temp file is left
+    # a fault midway (every window is requested at once, so the sixth request fails after the
+    # first windows were written): the export fails, the previous object stays intact, no temp
+    # file is left
+    written = []
     real_write = transfers._LineWriter.write
 
-    def write_then_fail(self, record):
+    def counting_write(self, record):
         real_write(self, record)
-        if self.rows == 20_000:
-            deals.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1)
+        written.append(self.rows)
 
-    transfers._LineWriter.write = write_then_fail
+    deals.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1, skip=5)
+    transfers._LineWriter.write = counting_write
     try:
         with pytest.raises(Bitrix24AccessDenied):
             op.execute(interval_context(start, end))
     finally:
         transfers._LineWriter.write = real_write
+    assert 0 < len(written) < len(expected)
     assert target.read_bytes() == first
     assert [p.name for p in target.parent.iterdir()] == [target.name]
     assert elapsed < 30, f"50k-row export took {elapsed:.1f}s"
