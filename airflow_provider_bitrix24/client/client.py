@@ -17,6 +17,7 @@ import math
 import random
 import re
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -78,9 +79,19 @@ MAX_PAGINATE_PARALLEL = 50
 # 2 requests/s, and 8 in flight keep it busy while each takes up to 4 s on the portal.
 STEADY_PARALLEL = 8
 DEFAULT_PAGINATE_BUFFER_MB = 128.0
+# Requests of 50 commands in flight for a batch without halt: a write request takes about a second
+# on a real portal, so 8 keep the bucket's 2 requests/s busy and use its burst quickly.
+DEFAULT_BATCH_PARALLEL = 8
+# Operating time is booked in one-minute baskets: refused again after the announced reset, a
+# call retries this often until the next basket drops out.
+OPERATION_POLL = 10.0
 _MAX_RENEWALS = 2  # per call: adopt a pair another worker saved, then refresh it if stale too
 
 _USE_SHARED = object()
+
+
+class _NotSent(Exception):
+    """A batch chunk skipped because an earlier one failed."""
 
 
 def normalize_portal_url(url: str) -> str:
@@ -131,7 +142,9 @@ class Bitrix24Client:
         on the machine, kept in ``"state_dir"``), ``None`` to disable, or by default the bucket
         shared by every client of this portal in the process.
     :param max_retries: resends allowed for one call (rate limit, operation limit, safe transport errors).
-    :param max_operation_wait: longest wait (s) for an ``OPERATION_TIME_LIMIT`` reset before giving up.
+    :param max_operation_wait: longest time (s) one call waits, in all, for a method's
+        ``OPERATION_TIME_LIMIT`` to lift before giving up; the default covers the 10-minute
+        window plus one minute basket.
     :param paginate_parallel: chained-batch requests :meth:`paginate` keeps in flight on a full
         export (ID windows read concurrently, rows still yielded in ID order), 1-50; 1 reads one
         chain. ``None`` (default) chooses: every window at once while they all fit in the rate
@@ -139,6 +152,8 @@ class Bitrix24Client:
         else 8.
     :param paginate_buffer_mb: memory the windows in flight may hold, estimated from the first
         page's records; it lowers ``paginate_parallel`` when records are large.
+    :param batch_parallel: requests of 50 commands :meth:`batch` keeps in flight when it need not
+        halt (1-50); with ``halt`` they go one by one, since a failing command stops the rest.
     """
 
     def __init__(
@@ -149,13 +164,14 @@ class Bitrix24Client:
         timeout: float | tuple[float, float] = (10.0, 65.0),
         rate_limit: Any = _USE_SHARED,
         max_retries: int = 5,
-        max_operation_wait: float = 600.0,
+        max_operation_wait: float = 660.0,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         session: requests.Session | None = None,
         progress_interval: float = 15.0,
         paginate_parallel: int | None = None,
         paginate_buffer_mb: float = DEFAULT_PAGINATE_BUFFER_MB,
+        batch_parallel: int = DEFAULT_BATCH_PARALLEL,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.portal_url = normalize_portal_url(portal_url)
@@ -174,12 +190,15 @@ class Bitrix24Client:
         if not paginate_buffer_mb > 0:
             raise Bitrix24ConfigError(description="paginate_buffer_mb must be positive")
         self.paginate_buffer_mb = float(paginate_buffer_mb)
+        if not 1 <= batch_parallel <= MAX_PAGINATE_PARALLEL:
+            raise Bitrix24ConfigError(description=f"batch_parallel must be 1..{MAX_PAGINATE_PARALLEL}")
+        self.batch_parallel = int(batch_parallel)
         self._sleep = sleep
         self.bucket = self._make_bucket(rate_limit)
         if session is None:
             session = requests.Session()
             # requests keeps 10 connections per host; windows beyond that would reconnect each time.
-            pool = max(10, self.paginate_parallel or MAX_PAGINATE_PARALLEL)
+            pool = max(10, self.paginate_parallel or MAX_PAGINATE_PARALLEL, self.batch_parallel)
             for prefix in ("https://", "http://"):
                 session.mount(prefix, HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
         self.session = session
@@ -251,6 +270,7 @@ class Bitrix24Client:
     def _send(self, method: str, params: dict, is_read: bool) -> dict:
         attempt = 0
         renewals = 0
+        operation_waited = 0.0
         while True:
             body, credential = self.auth.prepare(params)
             url = f"{self.auth.rest_base(self.portal_url)}/{method}"
@@ -297,14 +317,14 @@ class Bitrix24Client:
                     self.bucket.penalize()
                 self._backoff(attempt, method, error.code)
                 continue
-            if isinstance(error, Bitrix24OperationLimit) and attempt < self.max_retries:
-                wait = self._operation_wait(error, method)
-                if wait is not None:
-                    attempt += 1
-                    log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
-                    self._sleep(wait)
-                    continue
-                raise error
+            if isinstance(error, Bitrix24OperationLimit):
+                wait = self._operation_wait(error, method, operation_waited)
+                if wait is None:
+                    raise error
+                operation_waited += wait
+                log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
+                self._sleep(wait)
+                continue
             # A 5xx, or a success status whose body did not arrive whole (truncated, not JSON):
             # the method may have run, so only a read is resent.
             if isinstance(error, Bitrix24ServerError) and (resp.status_code >= 500 or not isinstance(envelope, dict)):
@@ -349,25 +369,32 @@ class Bitrix24Client:
     def _note_operating(self, method: str, time_block: Any) -> None:
         if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
             with contextlib.suppress(TypeError, ValueError):
-                self._operating_reset[method.lower()] = float(time_block["operating_reset_at"])
+                # Replies of parallel requests land out of order; the oldest basket's reset only
+                # moves forward, so an earlier value is stale.
+                key = method.lower()
+                reset_at = float(time_block["operating_reset_at"])
+                self._operating_reset[key] = max(reset_at, self._operating_reset.get(key, reset_at))
 
-    def _operation_wait(self, error: Bitrix24OperationLimit, method: str) -> float | None:
-        """Seconds until the method's budget resets, or ``None`` when that is too long to wait.
+    def _operation_wait(self, error: Bitrix24OperationLimit, method: str, waited: float) -> float | None:
+        """Seconds to wait before resending a call refused with ``OPERATION_TIME_LIMIT``, or
+        ``None`` once the call would wait more than ``max_operation_wait`` in all.
 
-        The reset time comes from the error if present, else from the last successful reply of
-        the same method (as the limits guide advises); without either, a plain backoff.
+        As the limits page advises, the first wait runs to ``operating_reset_at`` (from the error,
+        else from the method's last successful reply), when the oldest one-minute basket drops
+        out. Refused again after that, later baskets still hold too much: the call retries every
+        ``OPERATION_POLL`` seconds, as the next basket drops out within a minute.
         """
         reset_at = error.reset_at or self._operating_reset.get(method.lower())
-        # The portal sends whole seconds: the basket really resets within one second after it.
-        until = (reset_at + 1.0 - time.time()) if reset_at is not None else 0.0
-        if until <= 0:
-            wait = min(self.backoff_max, self.backoff_base * 5)
+        until = (reset_at - time.time()) if reset_at is not None else 0.0
+        if until > 0:
+            # The portal sends whole seconds: the basket really resets within one second after it.
+            wait = until + 1.0 + random.uniform(0.0, 0.25)
         else:
-            wait = until + random.uniform(0.0, 0.25)
-        if wait > self.max_operation_wait:
+            wait = OPERATION_POLL * random.uniform(0.8, 1.0)
+        if waited + wait > self.max_operation_wait:
             error.hint = (
-                f"the limit resets in {wait:.0f} s, longer than max_operation_wait={self.max_operation_wait:.0f} s; "
-                "retry later or spread the calls"
+                f"the method's operating time resets in {max(until, 0.0) + waited:.0f} s, more than "
+                f"max_operation_wait={self.max_operation_wait:.0f} s; retry later or spread the calls"
             )
             return None
         return wait
@@ -384,7 +411,9 @@ class Bitrix24Client:
         ``commands``: ``{key: (method, params)}`` or a list of ``(method, params)`` (keys are then
         ``"0"``, ``"1"``, ...). A command may also be a ready ``"method?query"`` string.
         ``$result[key][...]`` references resolve only within one chunk of 50. With ``halt`` the
-        portal stops at the first failing command and no further chunk is sent.
+        portal stops at the first failing command and no further chunk is sent; without it,
+        ``batch_parallel`` chunks are in flight at once, so commands of different chunks may
+        run in any order (use ``halt`` or ``batch_parallel=1`` where that order matters).
         """
         items = list(commands.items()) if isinstance(commands, Mapping) else list(enumerate(commands))
         encoded: list[tuple[str, str, str]] = []  # (key, method, command string)
@@ -395,10 +424,39 @@ class Bitrix24Client:
         for chunk in chunks:  # every chunk is checked before the first is sent
             _check_batch_chunk([(key, cmd) for key, _m, cmd in chunk])
         out = BatchResult()
-        for chunk in chunks:
-            self._batch_chunk(chunk, halt, out)
-            if halt and out.errors:
-                break
+        if halt or len(chunks) == 1 or self.batch_parallel == 1:
+            for chunk in chunks:
+                self._batch_chunk(chunk, halt, out)
+                if halt and out.errors:
+                    break
+            return out
+        return self._batch_concurrently(chunks)
+
+    def _batch_concurrently(self, chunks: list[list[tuple[str, str, str]]]) -> BatchResult:
+        """Chunks without halt are independent: ``batch_parallel`` in flight (each still passes
+        the rate limiter), merged in command order. After a failed request no further chunk is
+        sent; the first failure in command order is raised once those in flight are done."""
+        parts = [BatchResult() for _ in chunks]
+        failed = threading.Event()
+
+        def send(chunk: list[tuple[str, str, str]], part: BatchResult) -> None:
+            if failed.is_set():
+                raise _NotSent
+            try:
+                self._batch_chunk(chunk, False, part)
+            except BaseException:
+                failed.set()
+                raise
+
+        with ThreadPoolExecutor(max_workers=min(self.batch_parallel, len(chunks)), thread_name_prefix="bitrix24-batch") as pool:
+            futures = [pool.submit(send, chunk, part) for chunk, part in zip(chunks, parts)]
+        errors = [f.exception() for f in futures if f.exception() is not None and not isinstance(f.exception(), _NotSent)]
+        if errors:
+            raise errors[0]
+        out = BatchResult()
+        for part in parts:
+            for name in ("result", "errors", "total", "next", "time"):
+                getattr(out, name).update(getattr(part, name))
         return out
 
     def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
@@ -671,24 +729,25 @@ class Bitrix24Client:
         With ``keep_partial`` a batch stopped by the limit is returned as far as it got (the
         caller resends the rest); otherwise the whole batch is resent after the wait.
         """
-        waits = 0
+        sends, waited = 0, 0.0
         while True:
             result = self.batch(commands, halt=True)
+            sends += 1
             errors = list(result.errors.values())
             if not errors:
-                return result, waits + 1
+                return result, sends
             error = errors[0]
-            if not isinstance(error, Bitrix24OperationLimit) or waits >= self.max_retries:
+            if not isinstance(error, Bitrix24OperationLimit):
                 raise error
-            wait = self._operation_wait(error, method)
+            wait = self._operation_wait(error, method, waited)
             if wait is None:
                 raise error
-            waits += 1
+            waited += wait
             log.warning("%s hit OPERATION_TIME_LIMIT inside batch; waiting %.1f s", method, wait)
             self._sleep(wait)
             if keep_partial and result.result:
                 result.errors.clear()
-                return result, waits
+                return result, sends
 
 
 # ---------------------------------------------------------------------- helpers

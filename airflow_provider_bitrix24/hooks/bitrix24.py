@@ -17,10 +17,11 @@ Optional extras for every mode: ``rate_limit`` (``{"burst": 50, "per_second": 2,
 or flat ``rate_limit_burst``/``rate_limit_per_second``/``rate_limit_scope``; scope ``process`` (default)
 or ``host`` = one bucket for all processes on the machine; ``false`` disables the client-side limiter),
 ``timeout`` (read, s), ``connect_timeout`` (s), ``max_retries``, ``max_operation_wait`` (longest
-wait, s, for an ``OPERATION_TIME_LIMIT`` reset; default 600), ``paginate_parallel`` (chained
+total wait, s, for an ``OPERATION_TIME_LIMIT`` to lift; default 660), ``paginate_parallel`` (chained
 batches a whole-table read keeps in flight, 1-50, or ``auto`` (default): all windows at once
 while they fit in the rate limiter's burst, else 8; 1 reads one chain at a time),
-``paginate_buffer_mb`` (memory those windows may hold, default 128).
+``paginate_buffer_mb`` (memory those windows may hold, default 128), ``batch_parallel``
+(requests of 50 commands a batch without halt keeps in flight, 1-50, default 8).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:
@@ -74,8 +75,9 @@ DEFAULTS = {
     "timeout": 65.0,
     "connect_timeout": 10.0,
     "max_retries": 5,
-    "max_operation_wait": 600.0,
+    "max_operation_wait": 660.0,
     "paginate_buffer_mb": 128.0,
+    "batch_parallel": 8,
 }
 
 
@@ -220,6 +222,7 @@ class Bitrix24Hook(BaseHook):
                 max_operation_wait=self._number("max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True),
                 paginate_parallel=self._paginate_parallel(),
                 paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
+                batch_parallel=int(self._number("batch_parallel", DEFAULTS["batch_parallel"])),
             )
         except Bitrix24ConfigError as exc:
             raise self._config_error(_field_named(exc.description), exc.description) from None
@@ -400,6 +403,9 @@ def _field_named(description: str) -> str:
         ("(host)", "host"),
         ("rate_limit", "extra.rate_limit"),
         ("max_retries", "extra.max_retries"),
+        ("paginate_parallel", "extra.paginate_parallel"),
+        ("paginate_buffer_mb", "extra.paginate_buffer_mb"),
+        ("batch_parallel", "extra.batch_parallel"),
     ):
         if marker in description:
             return field

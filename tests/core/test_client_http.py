@@ -17,6 +17,7 @@ import pytest
 
 from airflow_provider_bitrix24.client import (
     Bitrix24Client,
+    Bitrix24ConfigError,
     Bitrix24Error,
     Bitrix24NotFound,
     Bitrix24OperationLimit,
@@ -296,6 +297,43 @@ def test_operation_time_limit_without_reset_time_backs_off(emu):
     assert len(slept) == 1 and [r.http_status for r in emu.requests] == [429, 200]
 
 
+def test_operation_time_limit_persisting_after_the_reset_is_polled_within_the_total_budget(emu):
+    # Refused seven times with no reset time known: more than max_retries, yet each refusal is
+    # worth another try while the total wait stays within max_operation_wait.
+    emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", description="blocked", count=7)
+    slept = []
+    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    assert client.call("crm.deal.list") == []
+    assert len(slept) == 7 and all(8 <= s <= 10 for s in slept)
+
+    emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", description="blocked", count=3)
+    slept.clear()
+    client = Bitrix24Client(  # a new client: no reset time learnt from earlier replies
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_operation_wait=15, sleep=slept.append, **FAST
+    )
+    with pytest.raises(Bitrix24OperationLimit, match="max_operation_wait=15"):
+        client.call("crm.deal.list")
+    assert len(slept) == 1  # a second poll would pass 15 s in all
+
+
+def test_a_reset_a_whole_window_away_is_waited_by_default(emu):
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    emu.configure(operating_limit=0.05, cost=CostModel(per_call=0.1, sleep=False))  # 10 one-minute baskets
+    slept = []
+    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    client.call("crm.deal.list")  # the basket opened now resets in 600 s
+    with pytest.raises(Bitrix24OperationLimit):  # nothing really sleeps here, so it stays blocked
+        client.call("crm.deal.list")
+    assert 599 <= slept[0] <= 602 and sum(slept) <= client.max_operation_wait
+
+
+def test_an_older_reset_time_from_a_late_reply_does_not_replace_a_newer_one(emu, webhook_client):
+    webhook_client._note_operating("crm.deal.list", {"operating_reset_at": 2_000})
+    webhook_client._note_operating("crm.deal.list", {"operating_reset_at": 1_000})
+    assert webhook_client._operating_reset["crm.deal.list"] == 2_000
+
+
 # ------------------------------------------------------------------ error shapes and transport
 
 
@@ -385,6 +423,46 @@ def test_batch_120_commands_chunked(emu, webhook_client):
     assert len(result.result) == 120 and not result.errors
     assert len([r for r in emu.requests if r.method == "batch"]) == 3
     assert sorted(r["TITLE"] for r in emu.rows("crm.deal")) == sorted(f"B{i}" for i in range(120))
+
+
+def _most_in_flight(records) -> int:
+    spans = [(r.timestamp, r.timestamp + r.duration) for r in records]
+    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
+
+def test_batch_without_halt_keeps_chunks_in_flight_and_results_in_command_order(emu, webhook_client):
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    emu.configure(cost=CostModel(latency=0.2))
+    emu.clear_requests()
+    keys = [f"k{i}" for i in range(400)]  # eight requests
+    result = webhook_client.batch({k: ("crm.deal.add", {"fields": {"TITLE": k}}) for k in keys})
+    assert list(result.result) == keys and not result.errors
+    assert sorted(r["TITLE"] for r in emu.rows("crm.deal")) == sorted(keys)
+    assert _most_in_flight(emu.requests) >= 4
+
+    emu.clear_requests()
+    webhook_client.batch([("crm.deal.get", {"id": 1})] * 150, halt=True)
+    assert len(emu.requests) == 3 and _most_in_flight(emu.requests) == 1  # halt: one by one
+
+
+def test_a_failed_chunk_stops_the_rest_and_is_raised(emu):
+    from airflow_provider_bitrix24.client import Bitrix24AccessDenied
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    emu.configure(cost=CostModel(latency=0.1))
+    emu.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1, skip=2)
+    emu.clear_requests()
+    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **FAST, batch_parallel=2) as client:
+        with pytest.raises(Bitrix24AccessDenied):
+            client.batch([("crm.deal.add", {"fields": {"TITLE": f"D{i}"}}) for i in range(500)])  # ten requests
+    assert len(emu.requests) <= 4  # the failed one and those already in flight; the rest never sent
+
+
+def test_batch_parallel_is_validated(emu):
+    for wrong in (0, 51):
+        with pytest.raises(Bitrix24ConfigError):
+            Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), batch_parallel=wrong)
 
 
 def test_batch_references_and_errors(emu, webhook_client):

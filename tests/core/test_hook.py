@@ -123,9 +123,10 @@ BAD_CONFIGS = [
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_retries": -1}}, "extra.max_retries"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}}, "extra.max_operation_wait"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 0}}, "extra.paginate_parallel"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 51}}, "paginate_parallel"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 51}}, "extra.paginate_parallel"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": "many"}}, "extra.paginate_parallel"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_buffer_mb": 0}}, "extra.paginate_buffer_mb"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"batch_parallel": 51}}, "extra.batch_parallel"),
 ]
 
 

@@ -37,7 +37,7 @@ MUTATIONS = [
  ("client limiter ignored", "client/client.py", "            if self.bucket is not None:\n                self.bucket.acquire()", "            if False:\n                self.bucket.acquire()", "test_many_workers.py"),
  ("redirect followed", "client/client.py", "allow_redirects=False)", "allow_redirects=True)", "test_faults.py"),
  ("error message not scrubbed", "client/errors.py", "        self.description = scrub(description) if description else \"\"", "        self.description = description", "test_secrets.py"),
- ("429 not waited", "client/client.py", "            if isinstance(error, Bitrix24OperationLimit) and attempt < self.max_retries:", "            if False:", "test_faults.py"),
+ ("429 not waited", "client/client.py", "            if isinstance(error, Bitrix24OperationLimit):\n                wait = self._operation_wait(", "            if False:\n                wait = self._operation_wait(", "test_faults.py"),
  ("halt sends further chunks", "client/client.py", "            if halt and out.errors:\n                break", "            if False:\n                break", "test_faults.py"),
  ("expired token not renewed", "client/client.py", "            if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:", "            if False:", "test_tokens.py"),
  ("airflow retries a lost write", "operators/base.py", "            raise WriteNotRetried.from_error(exc) from None", "            raise", "test_secrets.py"),
