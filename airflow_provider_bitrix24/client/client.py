@@ -426,7 +426,11 @@ class Bitrix24Client:
         out = BatchResult()
         if halt or len(chunks) == 1 or self.batch_parallel == 1:
             for chunk in chunks:
-                self._batch_chunk(chunk, halt, out)
+                try:
+                    self._batch_chunk(chunk, halt, out)
+                except Bitrix24Error as exc:
+                    exc.partial_result = out  # what earlier requests did, for the caller to report
+                    raise
                 if halt and out.errors:
                     break
             return out
@@ -435,7 +439,8 @@ class Bitrix24Client:
     def _batch_concurrently(self, chunks: list[list[tuple[str, str, str]]]) -> BatchResult:
         """Chunks without halt are independent: ``batch_parallel`` in flight (each still passes
         the rate limiter), merged in command order. After a failed request no further chunk is
-        sent; the first failure in command order is raised once those in flight are done."""
+        sent; the first failure in command order is raised once those in flight are done, with
+        the results of the requests that succeeded as its ``partial_result``."""
         parts = [BatchResult() for _ in chunks]
         failed = threading.Event()
 
@@ -450,13 +455,16 @@ class Bitrix24Client:
 
         with ThreadPoolExecutor(max_workers=min(self.batch_parallel, len(chunks)), thread_name_prefix="bitrix24-batch") as pool:
             futures = [pool.submit(send, chunk, part) for chunk, part in zip(chunks, parts)]
+        out = BatchResult()
+        for future, part in zip(futures, parts):
+            if future.exception() is None:
+                for name in ("result", "errors", "total", "next", "time"):
+                    getattr(out, name).update(getattr(part, name))
         errors = [f.exception() for f in futures if f.exception() is not None and not isinstance(f.exception(), _NotSent)]
         if errors:
+            if isinstance(errors[0], Bitrix24Error):
+                errors[0].partial_result = out  # what the other requests did, for the caller to report
             raise errors[0]
-        out = BatchResult()
-        for part in parts:
-            for name in ("result", "errors", "total", "next", "time"):
-                getattr(out, name).update(getattr(part, name))
         return out
 
     def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
@@ -492,9 +500,9 @@ class Bitrix24Client:
         methods page with ``start``/``next``.
 
         A whole export (no ``limit``, no ID condition in the filter) is cut into ID windows read
-        by ``paginate_parallel`` chained batches at once, so the portal works while earlier
-        replies travel; records still arrive in ascending ID order and memory holds at most
-        that many windows (see :meth:`_paginate_windows`).
+        by several chained batches at once (all of them while they fit in the rate limiter's
+        burst, see :meth:`_windows_in_flight`); records still arrive in ascending ID order and
+        memory holds at most the windows in flight (see :meth:`_paginate_windows`).
         """
         method = _check_method(method)
         if limit is not None and limit <= 0:

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bitrix24.catalogue.params import ParameterError
-from airflow_provider_bitrix24.client.errors import Bitrix24Error
+from airflow_provider_bitrix24.client.errors import Bitrix24Error, Bitrix24WriteMayHaveSucceeded
 from airflow_provider_bitrix24.client.files import mask_links
 from airflow_provider_bitrix24.client.methods import is_read_method
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator, documented_or_warn
@@ -60,16 +60,26 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
         commands = params["cmd"]
         items = commands.items() if isinstance(commands, Mapping) else enumerate(commands)
         prepared = {str(key): _command(self.action_id, key, command) for key, command in items}
-        result = hook.batch(prepared, halt=str(params.get("halt", "")).lower() in ("1", "true", "y", "yes"))
+        try:
+            result = hook.batch(prepared, halt=str(params.get("halt", "")).lower() in ("1", "true", "y", "yes"))
+        except Bitrix24Error as exc:
+            # A request failed as a whole (after retries); other requests of the batch may have run.
+            partial = getattr(exc, "partial_result", None)
+            applied = _writes_applied(prepared, partial.result) if partial is not None else []
+            if applied and not isinstance(exc, Bitrix24WriteMayHaveSucceeded):
+                raise BatchPartlyApplied(
+                    "BATCH_FAILED", f"{exc}; writes applied by other requests: {', '.join(applied)}", "batch",
+                    hint=_NO_RETRY_HINT,
+                ) from None
+            raise
         if result.errors:
             self.log.info("batch results before the failure: %s", mask_links(result.result))
             failed = "; ".join(f"{key}: {error}" for key, error in result.errors.items())
             message = f"{len(result.errors)} of {len(prepared)} commands failed: {failed}"
-            applied = [key for key in result.result if not is_read_method(_method_of(prepared[key]))]
+            applied = _writes_applied(prepared, result.result)
             if applied:
                 raise BatchPartlyApplied(
-                    "BATCH_FAILED", f"{message}; writes applied: {', '.join(applied)}", "batch",
-                    hint="Airflow does not retry this task: a retry would apply those writes again",
+                    "BATCH_FAILED", f"{message}; writes applied: {', '.join(applied)}", "batch", hint=_NO_RETRY_HINT
                 )
             raise Bitrix24Error("BATCH_FAILED", message, "batch")
         return {"result": result.result, "total": result.total, "next": result.next}
@@ -77,6 +87,13 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
 
 class BatchPartlyApplied(Bitrix24Error, AirflowFailException):
     """Some commands of a batch failed after some writes were applied: fail without Airflow retries."""
+
+
+_NO_RETRY_HINT = "Airflow does not retry this task: a retry would apply those writes again"
+
+
+def _writes_applied(prepared: Mapping[str, Any], results: Mapping[str, Any]) -> list[str]:
+    return [key for key in results if not is_read_method(_method_of(prepared[key]))]
 
 
 def _method_of(command: Any) -> str:

@@ -254,6 +254,22 @@ def test_batch_operator_with_applied_writes_fails_without_airflow_retries(emu, w
     assert len(emu.rows("crm.deal")) == 2
 
 
+def test_batch_operator_whose_request_fails_after_others_wrote_fails_without_airflow_retries(emu, webhook_conn):
+    """A request refused as a whole (here the second of three) after another applied writes:
+    a task retry would apply those again, so it is not retried, and the message names them."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator
+
+    emu.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1, skip=1)
+    commands = {f"d{i}": ("crm.deal.add", {"fields": {"TITLE": f"D{i}"}}) for i in range(150)}
+    op = Bitrix24BatchOperator(task_id="batch", commands=commands, retries=3)
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({})
+    assert "ACCESS_DENIED" in str(info.value) and "writes applied by other requests: d0," in str(info.value)
+    assert 50 <= len(emu.rows("crm.deal")) <= 100  # the first request, and the third if already in flight
+
+
 def test_batch_operator_with_only_reads_failing_stays_retryable(emu, webhook_conn):
     from airflow.sdk.exceptions import AirflowFailException
 
