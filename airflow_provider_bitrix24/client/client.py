@@ -318,12 +318,7 @@ class Bitrix24Client:
                 self._backoff(attempt, method, error.code)
                 continue
             if isinstance(error, Bitrix24OperationLimit):
-                wait = self._operation_wait(error, method, operation_waited)
-                if wait is None:
-                    raise error
-                operation_waited += wait
-                log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
-                self._sleep(wait)
+                operation_waited = self._wait_for_operating_reset(error, method, operation_waited)
                 continue
             # A 5xx, or a success status whose body did not arrive whole (truncated, not JSON):
             # the method may have run, so only a read is resent.
@@ -374,6 +369,16 @@ class Bitrix24Client:
                 key = method.lower()
                 reset_at = float(time_block["operating_reset_at"])
                 self._operating_reset[key] = max(reset_at, self._operating_reset.get(key, reset_at))
+
+    def _wait_for_operating_reset(self, error: Bitrix24OperationLimit, method: str, waited: float) -> float:
+        """Sleep until a call refused with ``OPERATION_TIME_LIMIT`` may be resent; return the
+        call's total wait so far. Raises ``error`` once ``max_operation_wait`` is used up."""
+        wait = self._operation_wait(error, method, waited)
+        if wait is None:
+            raise error
+        log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
+        self._sleep(wait)
+        return waited + wait
 
     def _operation_wait(self, error: Bitrix24OperationLimit, method: str, waited: float) -> float | None:
         """Seconds to wait before resending a call refused with ``OPERATION_TIME_LIMIT``, or
@@ -747,12 +752,7 @@ class Bitrix24Client:
             error = errors[0]
             if not isinstance(error, Bitrix24OperationLimit):
                 raise error
-            wait = self._operation_wait(error, method, waited)
-            if wait is None:
-                raise error
-            waited += wait
-            log.warning("%s hit OPERATION_TIME_LIMIT inside batch; waiting %.1f s", method, wait)
-            self._sleep(wait)
+            waited = self._wait_for_operating_reset(error, method, waited)
             if keep_partial and result.result:
                 result.errors.clear()
                 return result, sends

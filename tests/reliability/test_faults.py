@@ -225,6 +225,19 @@ def test_operation_limit_inside_chained_pagination_resumes_exactly(emu, client):
     assert Bitrix24OperationLimit  # the error class the client waited on
 
 
+def test_operation_limit_is_waited_until_the_announced_reset(emu):
+    """The first wait runs to ``operating_reset_at`` of the last successful reply, not a guess."""
+    from airflow_provider_bitrix24.emulator import CostModel
+
+    emu.configure(operating_limit=0.05, operating_basket_seconds=30, cost=CostModel(per_call=0.1, sleep=False))
+    slept = []
+    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    client.call("crm.deal.list")  # books more than the limit; its basket resets in 300 s
+    with pytest.raises(Bitrix24OperationLimit):  # nothing really sleeps, so the limit stays
+        client.call("crm.deal.list")
+    assert 299 <= slept[0] <= 302
+
+
 def test_operator_fails_a_lost_write_without_airflow_retries(emu, webhook_conn):
     """Airflow's own task retry would send the write again: the operator's error opts out of it."""
     from airflow.sdk.exceptions import AirflowFailException
