@@ -141,7 +141,8 @@ class Bitrix24Client:
         (``scope`` ``"process"``, the default, or ``"host"`` for one bucket shared by every process
         on the machine, kept in ``"state_dir"``), ``None`` to disable, or by default the bucket
         shared by every client of this portal in the process.
-    :param max_retries: resends allowed for one call (rate limit, operation limit, safe transport errors).
+    :param max_retries: resends allowed for one call after a rate limit or a safe transport error
+        (waits for the operation limit are bounded by time instead: ``max_operation_wait``).
     :param max_operation_wait: longest time (s) one call waits, in all, for a method's
         ``OPERATION_TIME_LIMIT`` to lift before giving up; the default covers the 10-minute
         window plus one minute basket.
