@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -123,6 +123,11 @@ class BatchResult:
     total: dict[str, int] = field(default_factory=dict)
     next: dict[str, int] = field(default_factory=dict)
     time: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: BatchResult) -> None:
+        """Add another request's outcome (its keys are distinct from ours)."""
+        for name in (f.name for f in fields(self)):
+            getattr(self, name).update(getattr(other, name))
 
     def raise_for_errors(self) -> None:
         """Raise the first command error, if any."""
@@ -399,8 +404,8 @@ class Bitrix24Client:
             wait = OPERATION_POLL * random.uniform(0.8, 1.0)
         if waited + wait > self.max_operation_wait:
             error.hint = (
-                f"the method's operating time resets in {max(until, 0.0) + waited:.0f} s, more than "
-                f"max_operation_wait={self.max_operation_wait:.0f} s; retry later or spread the calls"
+                f"waiting for the method's operating time to reset would take {waited + wait:.0f} s in all, "
+                f"more than max_operation_wait={self.max_operation_wait:.0f} s; retry later or spread the calls"
             )
             return None
         return wait
@@ -461,12 +466,12 @@ class Bitrix24Client:
 
         with ThreadPoolExecutor(max_workers=min(self.batch_parallel, len(chunks)), thread_name_prefix="bitrix24-batch") as pool:
             futures = [pool.submit(send, chunk, part) for chunk, part in zip(chunks, parts)]
+        outcomes = [future.exception() for future in futures]
         out = BatchResult()
-        for future, part in zip(futures, parts):
-            if future.exception() is None:
-                for name in ("result", "errors", "total", "next", "time"):
-                    getattr(out, name).update(getattr(part, name))
-        errors = [f.exception() for f in futures if f.exception() is not None and not isinstance(f.exception(), _NotSent)]
+        for outcome, part in zip(outcomes, parts):
+            if outcome is None:
+                out.merge(part)
+        errors = [e for e in outcomes if e is not None and not isinstance(e, _NotSent)]
         if errors:
             if isinstance(errors[0], Bitrix24Error):
                 errors[0].partial_result = out  # what the other requests did, for the caller to report
@@ -690,7 +695,7 @@ class Bitrix24Client:
             log.debug("paginate: %d windows in flight fit in paginate_buffer_mb, not %d", affordable, parallel)
             parallel = affordable
             target = _window_rows(remaining, parallel)
-        return max(1, parallel), target
+        return parallel, target
 
     def _read_window(
         self, method: str, base: dict, user_filter: dict, spec: PagingSpec, a: int, b: int | None, hi: int
