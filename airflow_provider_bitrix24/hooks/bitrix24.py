@@ -21,7 +21,9 @@ total wait, s, for an ``OPERATION_TIME_LIMIT`` to lift; default 660), ``paginate
 batches a whole-table read keeps in flight, 1-50, or ``auto`` (default): all windows at once
 while they fit in the rate limiter's burst, else 8; 1 reads one chain at a time),
 ``paginate_buffer_mb`` (memory those windows may hold, default 128), ``batch_parallel``
-(requests of 50 commands a batch without halt keeps in flight, 1-50, default 8).
+(requests of 50 commands a batch without halt keeps in flight, 1-50, default 8),
+``operating_limit`` (the portal's operating-time limit per method, s per 10 minutes, default 480
+as in the cloud; chained reads are paced to stay under it; 0 or ``off`` turns pacing off).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:
@@ -78,6 +80,7 @@ DEFAULTS = {
     "max_operation_wait": 660.0,
     "paginate_buffer_mb": 128.0,
     "batch_parallel": 8,
+    "operating_limit": 480.0,
 }
 
 
@@ -223,6 +226,7 @@ class Bitrix24Hook(BaseHook):
                 paginate_parallel=self._paginate_parallel(),
                 paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
                 batch_parallel=int(self._number("batch_parallel", DEFAULTS["batch_parallel"])),
+                operating_limit=self._operating_limit(),
             )
         except Bitrix24ConfigError as exc:
             raise self._config_error(_field_named(exc.description), exc.description) from None
@@ -340,6 +344,12 @@ class Bitrix24Hook(BaseHook):
             return None  # the client chooses from the export's size
         return int(self._number("paginate_parallel", 0))
 
+    def _operating_limit(self) -> float | None:
+        value = self._extra.get("operating_limit")
+        if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "false", "none")):
+            return None  # pacing off: a refusal is waited out instead
+        return self._number("operating_limit", DEFAULTS["operating_limit"], allow_zero=True) or None
+
     def _number(self, key: str, default: float, *, allow_zero: bool = False) -> float:
         value = self._extra.get(key)
         if value is None or value == "":
@@ -406,6 +416,7 @@ def _field_named(description: str) -> str:
         ("paginate_parallel", "extra.paginate_parallel"),
         ("paginate_buffer_mb", "extra.paginate_buffer_mb"),
         ("batch_parallel", "extra.batch_parallel"),
+        ("operating_limit", "extra.operating_limit"),
     ):
         if marker in description:
             return field

@@ -179,6 +179,7 @@ def test_reply_bodies_decode_whatever_the_decoder(body, decoded):
     resp.status_code, resp._content = 200, body
     client = Bitrix24Client("https://p.example", WebhookAuth(1, "abcd"), rate_limit=None)
     assert client._decode(resp, "crm.deal.get") == decoded
+    assert client._decode(requests.Response(), "crm.deal.get", body) == decoded  # the body read in one go
 
 
 def test_normalize_portal_url():

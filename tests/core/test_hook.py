@@ -86,6 +86,14 @@ def test_paginate_parallel_from_the_connection(emu, webhook_conn, monkeypatch, p
     assert emu.count_queries == 0
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, 480.0), (420, 420.0), ("300", 300.0), (0, None), ("off", None), (False, None)])
+def test_operating_limit_from_the_connection(emu, webhook_conn, monkeypatch, value, expected):
+    if value is not None:
+        webhook_conn["extra"]["operating_limit"] = value
+    set_conn(monkeypatch, webhook_conn)
+    assert Bitrix24Hook().get_conn().pacer.limit == expected
+
+
 def test_paginate_and_batch_through_hook(emu, webhook_conn):
     hook = Bitrix24Hook()
     result = hook.batch([("crm.deal.add", {"fields": {"TITLE": f"x{i}"}}) for i in range(60)])
@@ -127,6 +135,8 @@ BAD_CONFIGS = [
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": "many"}}, "extra.paginate_parallel"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_buffer_mb": 0}}, "extra.paginate_buffer_mb"),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"batch_parallel": 51}}, "extra.batch_parallel"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"operating_limit": -5}}, "extra.operating_limit"),
+    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"operating_limit": "lots"}}, "extra.operating_limit"),
 ]
 
 

@@ -1,0 +1,167 @@
+"""Pacing chained reads under the portal's per-method operating-time limit.
+
+The cloud portal sums each method's execution time per webhook or application over ten
+one-minute baskets and refuses the method once the sum passes the limit (480 s by default).
+A batch that crosses the limit mid-way comes back partly done, and a request sent while the
+method is blocked is refused outright: either way the rest must be sent again, in more
+requests, after the wait. With several chained batches in flight every one of them is caught.
+
+:class:`OperatingPacer` keeps an upper bound of the method's sum and holds a request back
+until its estimated cost fits under the limit. The bound is
+
+* our own calls, each counted from its reply until ``window`` seconds after it; the portal
+  drops a call no later than that (its basket opened at or before the call);
+* plus what requests in flight are expected to cost (their reservation);
+* plus what the portal reports beyond our own calls (other workers on the same webhook).
+
+It never undercounts our own work whether the portal books a call when it starts or when it
+ends, so a read paced by it is not refused on account of itself; near the limit fewer requests
+are in flight until earlier calls age out. Waiting here costs little: the time would be spent
+waiting for the refusal to lift anyway. The client's reactive path still handles a refusal
+(another process, a slower portal than estimated).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPERATING_LIMIT = 480.0  # seconds per method per window (the cloud's default)
+DEFAULT_OPERATING_WINDOW = 600.0  # ten one-minute baskets
+COST_MARGIN = 1.25  # a request is reserved at this multiple of its calls' mean cost so far
+LOG_INTERVAL = 30.0  # seconds between two "pacing" log lines of one method
+
+
+@dataclass
+class _Method:
+    spent: deque = field(default_factory=deque)  # (expires_at, seconds) of our calls, oldest first
+    spent_total: float = 0.0
+    reserved: float = 0.0  # expected cost of requests in flight
+    others: float = 0.0  # the portal's sum beyond ours, as last reported
+    calls: int = 0
+    call_seconds: float = 0.0
+    logged_at: float = float("-inf")
+
+
+class OperatingPacer:
+    """Upper bound of each method's operating time, to hold requests back before the limit.
+
+    ``limit`` ``None`` disables pacing (every request proceeds at once). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        limit: float | None = DEFAULT_OPERATING_LIMIT,
+        window: float = DEFAULT_OPERATING_WINDOW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limit = None if not limit else float(limit)
+        self.window = float(window)
+        self._clock = clock
+        self._methods: dict[str, _Method] = {}
+        self._cond = threading.Condition()
+
+    def record(self, method: str, block: Any) -> None:
+        """Account one successful call from its reply's ``time`` block (needs ``operating``)."""
+        if self.limit is None or not isinstance(block, Mapping) or block.get("operating") is None:
+            return
+        try:
+            seconds = float(block.get("processing") or block.get("duration") or 0.0)
+            reported = float(block["operating"])
+        except (TypeError, ValueError):
+            return
+        with self._cond:
+            state = self._methods.setdefault(method.lower(), _Method())
+            now = self._clock()
+            self._expire(state, now)
+            state.spent.append((now + self.window, seconds))
+            state.spent_total += seconds
+            state.calls += 1
+            state.call_seconds += seconds
+            # Only what exceeds everything we account for is somebody else's.
+            state.others = max(0.0, reported - state.spent_total - state.reserved)
+
+    def estimate(self, method: str, calls: int) -> float:
+        """Expected cost of ``calls`` more calls of ``method`` (0 while none has been seen)."""
+        with self._cond:
+            state = self._methods.get(method.lower())
+            if state is None or not state.calls:
+                return 0.0
+            return calls * state.call_seconds / state.calls * COST_MARGIN
+
+    def used(self, method: str) -> float:
+        """The current upper bound of the method's operating time, reservations included."""
+        with self._cond:
+            state = self._methods.get(method.lower())
+            if state is None:
+                return 0.0
+            self._expire(state, self._clock())
+            return state.spent_total + state.reserved + state.others
+
+    @contextlib.contextmanager
+    def reserve(self, method: str, calls: int) -> Iterator[None]:
+        """Hold the caller until ``calls`` more calls of ``method`` fit under the limit, and
+        count them as in flight until the block ends."""
+        cost = self.estimate(method, calls) if self.limit is not None else 0.0
+        key = method.lower()
+        if cost:
+            self._wait_for_room(key, cost)
+        try:
+            yield
+        finally:
+            if cost:
+                with self._cond:
+                    self._methods[key].reserved -= cost
+                    self._cond.notify_all()
+
+    def _wait_for_room(self, key: str, cost: float) -> None:
+        with self._cond:
+            state = self._methods[key]
+            while True:
+                now = self._clock()
+                self._expire(state, now)
+                used = state.spent_total + state.reserved + state.others
+                wait = self._until_room(state, used, cost, now)
+                if wait is None or wait <= 0:
+                    # None: it cannot fit even once our calls age out (others use the method, or
+                    # one request costs more than the limit); send it and let the portal decide.
+                    state.reserved += cost
+                    return
+                if now - state.logged_at >= LOG_INTERVAL:
+                    state.logged_at = now
+                    log.info(
+                        "%s: pacing for the operating-time limit: about %.1f of %.1f s used, "
+                        "requests (~%.1f s each) wait for earlier calls to age out or finish",
+                        key, used, self.limit, cost,
+                    )
+                self._cond.wait(timeout=wait)
+
+    def _until_room(self, state: _Method, used: float, cost: float, now: float) -> float | None:
+        """Seconds until ``cost`` fits (0: now), ``None`` if our own calls aging out never
+        make room. A reservation ending sooner wakes the waiter earlier."""
+        assert self.limit is not None
+        if used + cost <= self.limit:
+            return 0.0
+        for expires_at, seconds in state.spent:
+            used -= seconds
+            if used + cost <= self.limit:
+                return max(expires_at - now, 0.001)
+        if state.reserved > 0:
+            return self.window  # only the requests in flight can make room: their end notifies
+        return None
+
+    @staticmethod
+    def _expire(state: _Method, now: float) -> None:
+        while state.spent and state.spent[0][0] <= now:
+            _expires, seconds = state.spent.popleft()
+            state.spent_total -= seconds
+        if not state.spent:
+            state.spent_total = 0.0  # no float drift once nothing is left

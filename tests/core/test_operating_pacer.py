@@ -1,0 +1,101 @@
+"""Pacing chained reads under the operating-time limit: no refusal, no resent pages."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
+from airflow_provider_bitrix24.client.operating import COST_MARGIN, OperatingPacer
+from airflow_provider_bitrix24.emulator import CostModel
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def block(processing: float, operating: float) -> dict:
+    return {"processing": processing, "operating": operating}
+
+
+def refusals(emu) -> int:
+    return sum(1 for call in emu.calls("crm.deal.list") if call.error == "OPERATION_TIME_LIMIT") + sum(
+        1 for r in emu.requests if r.error == "OPERATION_TIME_LIMIT"
+    )
+
+
+def test_a_paced_export_is_never_refused_and_sends_no_page_twice(emu):
+    # 200 pages at 5 ms of booked time each: 1 s of operating time against 0.6 s per 1.5 s window.
+    emu.seed_generated("crm.deal", 10_000)
+    emu.configure(rate_limit=None, operating_limit=0.6, operating_basket_seconds=0.3, operating_baskets=5,
+                  cost=CostModel(per_call=0.005, sleep=False))
+
+    def export(limit):
+        emu.clear_requests()
+        client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit=None,
+                                operating_limit=limit, operating_window=1.5, paginate_parallel=4)
+        with client:
+            ids = [int(r["ID"]) for r in client.paginate("crm.deal.list", {"select": ["ID"]})]
+        assert ids == list(range(1, 10_001))
+        return refusals(emu), len(emu.requests)
+
+    refused, sent = export(limit=None)
+    assert refused > 0  # unpaced, the same export does run into the limit
+    emu.portal.operating.clear()  # a fresh window for the paced run
+    refused, sent = export(limit=0.6)
+    assert refused == 0
+    assert sent <= math.ceil(10_000 / 2500) + 2  # every window one request: nothing was resent
+
+
+def test_reservations_hold_requests_until_earlier_calls_age_out():
+    clock = Clock()
+    pacer = OperatingPacer(limit=10.0, window=60.0, clock=clock)
+    pacer.record("crm.deal.list", block(1.0, 1.0))
+    assert pacer.estimate("crm.deal.list", 4) == pytest.approx(4 * COST_MARGIN)
+    pacer.record("crm.deal.list", block(1.0, 2.0))
+    with pacer.reserve("crm.deal.list", 4):  # 2 spent + 5 reserved
+        assert pacer.used("crm.deal.list") == pytest.approx(7.0)
+        state = pacer._methods["crm.deal.list"]
+        assert pacer._until_room(state, 7.0, 5.0, clock.now) == pytest.approx(60.0)  # after the first call ages out
+    assert pacer.used("crm.deal.list") == pytest.approx(2.0)
+    clock.now += 60.0
+    assert pacer.used("crm.deal.list") == pytest.approx(0.0)  # both calls aged out
+
+
+def test_what_the_portal_reports_beyond_our_calls_counts_too():
+    clock = Clock()
+    pacer = OperatingPacer(limit=10.0, window=60.0, clock=clock)
+    pacer.record("crm.deal.list", block(1.0, 7.0))  # another worker on the webhook used 6 s
+    assert pacer.used("crm.deal.list") == pytest.approx(7.0)
+    state = pacer._methods["crm.deal.list"]
+    # Our one call aging out leaves 6 s of somebody else's: a 5 s request never fits by waiting.
+    assert pacer._until_room(state, 7.0, 5.0, clock.now) is None
+
+
+def test_a_request_that_cannot_fit_is_sent_rather_than_held_forever():
+    clock = Clock()
+    pacer = OperatingPacer(limit=1.0, window=60.0, clock=clock)
+    pacer.record("crm.deal.list", block(0.5, 0.5))
+    with pacer.reserve("crm.deal.list", 50):  # 50 calls cost ~31 s, more than the whole limit
+        assert pacer.used("crm.deal.list") > 1.0
+
+
+def test_pacing_off_and_replies_without_operating_change_nothing():
+    clock = Clock()
+    off = OperatingPacer(limit=None, clock=clock)
+    off.record("crm.deal.list", block(100.0, 100.0))
+    with off.reserve("crm.deal.list", 50):
+        assert off.used("crm.deal.list") == 0.0
+    on = OperatingPacer(limit=10.0, clock=clock)
+    on.record("batch", {"processing": 3.0})  # the outer batch call is not metered
+    assert on.estimate("batch", 10) == 0.0
+
+
+def test_operating_limit_is_validated():
+    with pytest.raises(Exception, match="operating_limit"):
+        Bitrix24Client("https://example.invalid", WebhookAuth("1", "x"), operating_limit=-1)
