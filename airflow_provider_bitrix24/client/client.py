@@ -1,9 +1,11 @@
 """Bitrix24Client: transport, retry policy, batch and pagination.
 
-The retry policy lives in :meth:`Bitrix24Client._send` and nowhere else:
+The retry policy lives in :meth:`Bitrix24Client._send_with_retries` and nowhere else:
 
 * 503 ``QUERY_LIMIT_EXCEEDED``: the call was refused, not run -> back off with jitter, resend.
-* 429 ``OPERATION_TIME_LIMIT``: wait until ``operating_reset_at`` (bounded), resend.
+* 429 ``OPERATION_TIME_LIMIT``: wait until ``operating_reset_at`` (bounded), resend. Before that,
+  every call and every batch's commands wait for room under the method's operating-time limit
+  (:mod:`.operating`), so a paced client is normally not refused at all.
 * 401 ``expired_token``: ask the auth strategy to renew, resend.
 * network error / 5xx: resend reads; a write that may have reached the portal raises
   :class:`Bitrix24WriteMayHaveSucceeded` instead of being sent twice.
@@ -20,7 +22,7 @@ import re
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -163,9 +165,9 @@ class Bitrix24Client:
     :param batch_parallel: requests of 50 commands :meth:`batch` keeps in flight when it need not
         halt (1-50); with ``halt`` they go one by one, since a failing command stops the rest.
     :param operating_limit: the portal's operating-time limit per method (s per ``operating_window``;
-        the cloud's 480 by default). :meth:`paginate` holds chained batches back before they
-        would pass it (see :mod:`.operating`), so a long export is not refused half-way and
-        need not resend pages. ``None`` turns pacing off (the refusal is then waited out).
+        the cloud's 480 by default). Calls and batch requests are held back before they would
+        pass it (see :mod:`.operating`), so a long export or bulk write is not refused half-way
+        and need not resend pages. ``None`` turns pacing off (the refusal is then waited out).
     """
 
     def __init__(
@@ -285,6 +287,12 @@ class Bitrix24Client:
     # ------------------------------------------------------------------ transport + retry policy
 
     def _send(self, method: str, params: dict, is_read: bool) -> dict:
+        if method.lower() == "batch":  # not metered itself: _batch_chunk paces the commands inside
+            return self._send_with_retries(method, params, is_read)
+        with self.pacer.reserve(method, 1):
+            return self._send_with_retries(method, params, is_read)
+
+    def _send_with_retries(self, method: str, params: dict, is_read: bool) -> dict:
         attempt = 0
         renewals = 0
         operation_waited = 0.0
@@ -499,7 +507,10 @@ class Bitrix24Client:
 
     def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
         is_read = all(is_read_method(method) for _key, method, _cmd in chunk)
-        envelope = self._send("batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read)
+        with contextlib.ExitStack() as paced:  # each method's commands wait for room under its operating limit
+            for method, calls in sorted(Counter(m.lower() for _k, m, _c in chunk).items()):
+                paced.enter_context(self.pacer.reserve(method, calls))
+            envelope = self._send("batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read)
         body = envelope.get("result") or {}
         keys = [k for k, _m, _c in chunk]
         methods = {k: m for k, m, _c in chunk}
@@ -766,12 +777,11 @@ class Bitrix24Client:
 
         With ``keep_partial`` a batch stopped by the limit is returned as far as it got (the
         caller resends the rest); otherwise the whole batch is resent after the wait. Each
-        request first waits for room under the method's operating time (:mod:`.operating`).
+        request first waits for room under the method's operating time (see :meth:`_batch_chunk`).
         """
         sends, waited = 0, 0.0
         while True:
-            with self.pacer.reserve(method, len(commands)):
-                result = self.batch(commands, halt=True)
+            result = self.batch(commands, halt=True)
             sends += 1
             errors = list(result.errors.values())
             if not errors:

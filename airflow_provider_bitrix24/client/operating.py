@@ -1,10 +1,11 @@
-"""Pacing chained reads under the portal's per-method operating-time limit.
+"""Pacing calls and batches under the portal's per-method operating-time limit.
 
 The cloud portal sums each method's execution time per webhook or application over ten
 one-minute baskets and refuses the method once the sum passes the limit (480 s by default).
 A batch that crosses the limit mid-way comes back partly done, and a request sent while the
 method is blocked is refused outright: either way the rest must be sent again, in more
-requests, after the wait. With several chained batches in flight every one of them is caught.
+requests, after the wait; a write refused inside a batch fails. With several batches in
+flight every one of them is caught.
 
 :class:`OperatingPacer` keeps an upper bound of the method's sum and holds a request back
 until its estimated cost fits under the limit. The bound is
@@ -15,7 +16,7 @@ until its estimated cost fits under the limit. The bound is
 * plus what the portal reports beyond our own calls (other workers on the same webhook).
 
 It never undercounts our own work whether the portal books a call when it starts or when it
-ends, so a read paced by it is not refused on account of itself; near the limit fewer requests
+ends, so a client paced by it is not refused on account of itself; near the limit fewer requests
 are in flight until earlier calls age out. Waiting here costs little: the time would be spent
 waiting for the refusal to lift anyway. The client's reactive path still handles a refusal
 (another process, a slower portal than estimated).
@@ -49,6 +50,8 @@ class _Method:
     calls: int = 0
     call_seconds: float = 0.0
     logged_at: float = float("-inf")
+    first_sent: bool = False  # the first request ran alone: nothing was known of the cost before it
+    first_done: bool = False
 
 
 class OperatingPacer:
@@ -109,18 +112,30 @@ class OperatingPacer:
     @contextlib.contextmanager
     def reserve(self, method: str, calls: int) -> Iterator[None]:
         """Hold the caller until ``calls`` more calls of ``method`` fit under the limit, and
-        count them as in flight until the block ends."""
-        cost = self.estimate(method, calls) if self.limit is not None else 0.0
+        count them as in flight until the block ends.
+
+        A method's first request goes alone: until its reply nothing is known of the cost nor of
+        what other workers already used, so requests sent beside it could not be paced."""
+        if self.limit is None:
+            yield
+            return
         key = method.lower()
+        with self._cond:
+            state = self._methods.setdefault(key, _Method())
+            while state.first_sent and not state.first_done:
+                self._cond.wait()
+            first = not state.first_sent
+            state.first_sent = True
+        cost = 0.0 if first else self.estimate(method, calls)
         if cost:
             self._wait_for_room(key, cost)
         try:
             yield
         finally:
-            if cost:
-                with self._cond:
-                    self._methods[key].reserved -= cost
-                    self._cond.notify_all()
+            with self._cond:
+                state.reserved -= cost
+                state.first_done = True
+                self._cond.notify_all()
 
     def _wait_for_room(self, key: str, cost: float) -> None:
         with self._cond:

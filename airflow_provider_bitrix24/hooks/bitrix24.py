@@ -23,7 +23,7 @@ while they fit in the rate limiter's burst, else 8; 1 reads one chain at a time)
 ``paginate_buffer_mb`` (memory those windows may hold, default 128), ``batch_parallel``
 (requests of 50 commands a batch without halt keeps in flight, 1-50, default 8),
 ``operating_limit`` (the portal's operating-time limit per method, s per 10 minutes, default 480
-as in the cloud; chained reads are paced to stay under it; 0 or ``off`` turns pacing off).
+as in the cloud; calls and batches are paced to stay under it; 0 or ``off`` turns pacing off).
 
 Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so the new pair must
 outlive the process. ``token_store`` selects where it lives:

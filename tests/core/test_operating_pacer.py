@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
@@ -52,10 +53,16 @@ def test_a_paced_export_is_never_refused_and_sends_no_page_twice(emu):
     assert sent <= math.ceil(10_000 / 2500) + 2  # every window one request: nothing was resent
 
 
+def learned(pacer: OperatingPacer, method: str, seconds: float, operating: float) -> None:
+    """The method's first request (which goes unpaced) and its reply."""
+    with pacer.reserve(method, 1):
+        pacer.record(method, block(seconds, operating))
+
+
 def test_reservations_hold_requests_until_earlier_calls_age_out():
     clock = Clock()
     pacer = OperatingPacer(limit=10.0, window=60.0, clock=clock)
-    pacer.record("crm.deal.list", block(1.0, 1.0))
+    learned(pacer, "crm.deal.list", 1.0, 1.0)
     assert pacer.estimate("crm.deal.list", 4) == pytest.approx(4 * COST_MARGIN)
     pacer.record("crm.deal.list", block(1.0, 2.0))
     with pacer.reserve("crm.deal.list", 4):  # 2 spent + 5 reserved
@@ -80,7 +87,7 @@ def test_what_the_portal_reports_beyond_our_calls_counts_too():
 def test_a_request_that_cannot_fit_is_sent_rather_than_held_forever():
     clock = Clock()
     pacer = OperatingPacer(limit=1.0, window=60.0, clock=clock)
-    pacer.record("crm.deal.list", block(0.5, 0.5))
+    learned(pacer, "crm.deal.list", 0.5, 0.5)
     with pacer.reserve("crm.deal.list", 50):  # 50 calls cost ~31 s, more than the whole limit
         assert pacer.used("crm.deal.list") > 1.0
 
@@ -99,3 +106,42 @@ def test_pacing_off_and_replies_without_operating_change_nothing():
 def test_operating_limit_is_validated():
     with pytest.raises(Exception, match="operating_limit"):
         Bitrix24Client("https://example.invalid", WebhookAuth("1", "x"), operating_limit=-1)
+
+
+def test_bulk_writes_in_parallel_are_paced_too(emu):
+    # 200 writes at 5 ms of booked time each: 1 s of operating time against 0.6 s per 1.5 s window.
+    emu.configure(rate_limit=None, operating_limit=0.6, operating_basket_seconds=0.3, operating_baskets=5,
+                  cost=CostModel(per_call=0.005, sleep=False))
+
+    def write(limit):
+        emu.portal.operating.clear()
+        client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit=None,
+                                operating_limit=limit, operating_window=1.5, batch_parallel=4)
+        with client:
+            return client.batch([("crm.deal.add", {"fields": {"TITLE": f"d{i}"}}) for i in range(200)])
+
+    unpaced = write(limit=None)
+    assert any(e.code == "OPERATION_TIME_LIMIT" for e in unpaced.errors.values())  # the limit does bite
+    before = len(emu.rows("crm.deal"))
+    paced = write(limit=0.6)
+    assert not paced.errors and len(paced.result) == 200
+    assert len(emu.rows("crm.deal")) == before + 200
+
+
+def test_a_methods_first_request_goes_alone():
+    pacer = OperatingPacer(limit=10.0, clock=Clock())
+    order: list[str] = []
+
+    def second_request() -> None:
+        with pacer.reserve("crm.deal.add", 50):
+            order.append("second sent")
+
+    with pacer.reserve("crm.deal.add", 50):  # nothing is known yet: the first request is not held
+        second = threading.Thread(target=second_request)
+        second.start()
+        second.join(0.2)
+        assert second.is_alive()  # it waits for the first reply
+        pacer.record("crm.deal.add", block(0.01, 0.01))
+        order.append("first replied")
+    second.join(2)
+    assert order == ["first replied", "second sent"]
