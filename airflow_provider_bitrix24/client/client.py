@@ -507,9 +507,7 @@ class Bitrix24Client:
 
     def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
         is_read = all(is_read_method(method) for _key, method, _cmd in chunk)
-        with contextlib.ExitStack() as paced:  # each method's commands wait for room under its operating limit
-            for method, calls in sorted(Counter(m.lower() for _k, m, _c in chunk).items()):
-                paced.enter_context(self.pacer.reserve(method, calls))
+        with self.pacer.reserve_many(Counter(m for _k, m, _c in chunk)):  # each method's commands wait for room
             envelope = self._send("batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read)
         body = envelope.get("result") or {}
         keys = [k for k, _m, _c in chunk]

@@ -96,9 +96,11 @@ class OperatingPacer:
         """Expected cost of ``calls`` more calls of ``method`` (0 while none has been seen)."""
         with self._cond:
             state = self._methods.get(method.lower())
-            if state is None or not state.calls:
-                return 0.0
-            return calls * state.call_seconds / state.calls * COST_MARGIN
+            return 0.0 if state is None else self._estimate(state, calls)
+
+    @staticmethod
+    def _estimate(state: _Method, calls: int) -> float:
+        return calls * state.call_seconds / state.calls * COST_MARGIN if state.calls else 0.0
 
     def used(self, method: str) -> float:
         """The current upper bound of the method's operating time, reservations included."""
@@ -109,55 +111,69 @@ class OperatingPacer:
             self._expire(state, self._clock())
             return state.spent_total + state.reserved + state.others
 
+    def reserve(self, method: str, calls: int) -> contextlib.AbstractContextManager[None]:
+        """:meth:`reserve_many` for one method."""
+        return self.reserve_many({method: calls})
+
     @contextlib.contextmanager
-    def reserve(self, method: str, calls: int) -> Iterator[None]:
-        """Hold the caller until ``calls`` more calls of ``method`` fit under the limit, and
-        count them as in flight until the block ends.
+    def reserve_many(self, calls_by_method: Mapping[str, int]) -> Iterator[None]:
+        """Hold the caller until the calls (per method) fit under the limit, and count them as
+        in flight until the block ends.
 
         A method's first request goes alone: until its reply nothing is known of the cost nor of
-        what other workers already used, so requests sent beside it could not be paced."""
+        what other workers already used, so requests sent beside it could not be paced.
+        Nothing is held while waiting (all methods are reserved at once, when all fit), so
+        requests of several methods cannot wait on each other in a cycle."""
         if self.limit is None:
             yield
             return
-        key = method.lower()
+        wanted: dict[str, int] = {}
+        for method, calls in calls_by_method.items():
+            wanted[method.lower()] = wanted.get(method.lower(), 0) + calls
+        costs: dict[str, float] = {}
         with self._cond:
-            state = self._methods.setdefault(key, _Method())
-            while state.first_sent and not state.first_done:
-                self._cond.wait()
-            first = not state.first_sent
-            state.first_sent = True
-        cost = 0.0 if first else self.estimate(method, calls)
-        if cost:
-            self._wait_for_room(key, cost)
+            states = {key: self._methods.setdefault(key, _Method()) for key in wanted}
+            while True:
+                if any(state.first_sent and not state.first_done for state in states.values()):
+                    self._cond.wait()  # the method's first request is out: its end notifies
+                    continue
+                now = self._clock()
+                costs = {key: self._estimate(state, wanted[key]) for key, state in states.items()}
+                wait = max((self._wait_for(key, state, costs[key], now) for key, state in states.items()), default=0.0)
+                if wait <= 0:
+                    break
+                self._cond.wait(timeout=wait)
+            for key, state in states.items():
+                state.first_sent = True
+                state.reserved += costs[key]
         try:
             yield
         finally:
             with self._cond:
-                state.reserved -= cost
-                state.first_done = True
+                for key, state in states.items():
+                    state.reserved -= costs[key]
+                    state.first_done = True
                 self._cond.notify_all()
 
-    def _wait_for_room(self, key: str, cost: float) -> None:
-        with self._cond:
-            state = self._methods[key]
-            while True:
-                now = self._clock()
-                self._expire(state, now)
-                used = state.spent_total + state.reserved + state.others
-                wait = self._until_room(state, used, cost, now)
-                if wait is None or wait <= 0:
-                    # None: it cannot fit even once our calls age out (others use the method, or
-                    # one request costs more than the limit); send it and let the portal decide.
-                    state.reserved += cost
-                    return
-                if now - state.logged_at >= LOG_INTERVAL:
-                    state.logged_at = now
-                    log.info(
-                        "%s: pacing for the operating-time limit: about %.1f of %.1f s used, "
-                        "requests (~%.1f s each) wait for earlier calls to age out or finish",
-                        key, used, self.limit, cost,
-                    )
-                self._cond.wait(timeout=wait)
+    def _wait_for(self, key: str, state: _Method, cost: float, now: float) -> float:
+        """Seconds ``cost`` more of ``key`` must wait (0: it may go now), logged now and then."""
+        if not cost:
+            return 0.0  # the first request, or a portal that reports no operating time
+        self._expire(state, now)
+        used = state.spent_total + state.reserved + state.others
+        wait = self._until_room(state, used, cost, now)
+        if wait is None or wait <= 0:
+            # None: it cannot fit even once our calls age out (others use the method, or one
+            # request costs more than the limit); send it and let the portal decide.
+            return 0.0
+        if now - state.logged_at >= LOG_INTERVAL:
+            state.logged_at = now
+            log.info(
+                "%s: pacing for the operating-time limit: about %.1f of %.1f s used, "
+                "requests (~%.1f s each) wait for earlier calls to age out or finish",
+                key, used, self.limit, cost,
+            )
+        return wait
 
     def _until_room(self, state: _Method, used: float, cost: float, now: float) -> float | None:
         """Seconds until ``cost`` fits (0: now), ``None`` if our own calls aging out never

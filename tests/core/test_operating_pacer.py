@@ -145,3 +145,27 @@ def test_a_methods_first_request_goes_alone():
         order.append("first replied")
     second.join(2)
     assert order == ["first replied", "second sent"]
+
+
+def test_a_request_of_several_methods_holds_nothing_while_it_waits():
+    clock = Clock()
+    pacer = OperatingPacer(limit=10.0, window=60.0, clock=clock)
+    learned(pacer, "crm.deal.add", 1.0, 1.0)
+    learned(pacer, "crm.deal.update", 2.0, 2.0)
+    pacer.record("crm.deal.update", block(6.0, 8.0))  # update: 8 of 10 s used, 5 s per call expected
+    sent = threading.Event()
+
+    def mixed_batch() -> None:
+        with pacer.reserve_many({"crm.deal.add": 1, "crm.deal.update": 1}):
+            sent.set()
+
+    waiter = threading.Thread(target=mixed_batch)
+    waiter.start()
+    waiter.join(0.2)
+    assert not sent.is_set()  # update must wait for its earlier calls to age out
+    assert pacer.used("crm.deal.add") == pytest.approx(1.0)  # and holds no add reservation meanwhile
+    clock.now += 60.0
+    with pacer.reserve("crm.deal.get", 1):  # any request ending wakes the waiter
+        pass
+    waiter.join(2)
+    assert sent.is_set()
