@@ -48,6 +48,8 @@ MUTATIONS = [
  ("partly applied batch retried by airflow", "operators/direct.py", "            if applied:\n                raise BatchPartlyApplied(", "            if False:\n                raise BatchPartlyApplied(", "test_faults.py"),
  ("operating_reset_at ignored", "client/client.py", "        reset_at = error.reset_at or self._operating_reset.get(method.lower())", "        reset_at = None", "test_faults.py"),
  ("refresh endpoint errors hide hint", "client/auth.py", "It has expired (180 days) or was revoked", "Refresh failed", "test_tokens.py"),
+ ("warmed TLS connection keeps its tickets", "client/connections.py", "        sock.setblocking(False)\n", "        return True\n", "../core/test_connection_warmup.py"),
+ ("first wave not staggered", "client/client.py", "WAVE_STAGGER = 0.0016", "WAVE_STAGGER = 0.0", "../core/test_connection_warmup.py"),
 ]
 
 
