@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 import requests
+from requests.utils import select_proxy
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,13 @@ class ConnectionWarmer:
 
 
 def _pool_for(session: requests.Session, url: str) -> Any | None:
-    """The urllib3 pool ``session`` would use for ``url`` (same TLS and proxy settings)."""
+    """The urllib3 pool ``session`` would use for ``url`` (same TLS settings); None through a
+    proxy, whose tunnel urllib3 sets up only for connections it opens for a request itself."""
     try:
         adapter = session.get_adapter(url)
         settings = session.merge_environment_settings(url, {}, None, None, None)
+        if select_proxy(url, settings["proxies"]):
+            return None
         request = requests.Request("POST", url).prepare()
         if hasattr(adapter, "get_connection_with_tls_context"):  # requests >= 2.32.2
             return adapter.get_connection_with_tls_context(

@@ -174,3 +174,15 @@ def test_the_first_wave_lands_staggered_in_id_order(emu):
     spans = [upper - lower + 1 for lower, upper in bounds if upper is not None]
     assert len(bounds) == 13 and len(emu.requests) <= 30_000 // 2500 + 2
     assert spans == sorted(spans) and spans[-1] - spans[0] >= 10 * 2500 * WAVE_STAGGER
+
+
+def test_no_warm_up_through_a_proxy(emu, monkeypatch, connects):
+    # urllib3 sets a proxy tunnel up only when it opens a connection for a request itself, so a
+    # connection opened ahead would skip it: through a proxy nothing is opened ahead.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    session = requests.Session()
+    warmer = ConnectionWarmer(session, emu.webhook_url + "batch", 5)
+    warmer.finish()
+    assert connects == [] and warmer.opened == 0
