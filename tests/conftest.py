@@ -26,6 +26,23 @@ FAST_LIMITS = {"rate_limit": {"burst": 100000, "per_second": 100000}}
 
 
 @pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory):
+    """(cert.pem, key.pem): a self-signed certificate for 127.0.0.1, to serve the emulator over HTTPS."""
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="session")
 def emulator_server():
     from airflow_provider_bitrix24.emulator import Emulator
 

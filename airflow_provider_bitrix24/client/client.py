@@ -292,6 +292,9 @@ class Bitrix24Client:
 
     # ------------------------------------------------------------------ transport + retry policy
 
+    def _url(self, method: str) -> str:
+        return f"{self.auth.rest_base(self.portal_url)}/{method}"
+
     def _send(self, method: str, params: dict, is_read: bool) -> dict:
         if method.lower() == "batch":  # not metered itself: _batch_chunk paces the commands inside
             return self._send_with_retries(method, params, is_read)
@@ -304,7 +307,7 @@ class Bitrix24Client:
         operation_waited = 0.0
         while True:
             body, credential = self.auth.prepare(params)
-            url = f"{self.auth.rest_base(self.portal_url)}/{method}"
+            url = self._url(method)
             if self.bucket is not None:
                 self.bucket.acquire()
             try:
@@ -665,7 +668,7 @@ class Bitrix24Client:
         user_filter = dict(params.get(spec.filter_param) or {})
         base = _list_base(params, spec)
         # The windows will need connections of their own: open some while the probe is out.
-        warmer = ConnectionWarmer(self.session, f"{self.auth.rest_base(self.portal_url)}/batch", self._most_windows() - 1)
+        warmer = ConnectionWarmer(self.session, self._url("batch"), self._most_windows() - 1)
         try:
             probe, sends = self._batch_waiting(
                 method,

@@ -108,10 +108,8 @@ def _settle(conn: Any) -> bool:
     timeout = sock.gettimeout()
     try:
         sock.setblocking(False)
-        if sock.recv(1) == b"":  # closed by the server; nothing else can have been sent yet
-            conn.close()
-            return False
-        conn.close()  # unexpected data on a connection no request has used: do not trust it
+        sock.recv(1)  # returns only if the server closed the connection or sent unasked data
+        conn.close()
         return False
     except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
         return True  # nothing (more) to read: the normal case

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from urllib.parse import unquote
@@ -42,7 +40,7 @@ def connects(mocker):
     return threads
 
 
-def _export(client, n):
+def _export(client):
     return [int(r["ID"]) for r in client.paginate("crm.deal.list", {"select": ["ID"]})]
 
 
@@ -50,7 +48,7 @@ def test_windows_use_the_connections_opened_during_the_probe(emu, connects):
     emu.seed_generated("crm.deal", 20_000)  # the probe, then nine windows at once
     emu.configure(cost=CostModel(latency=0.2))
     with client_for(emu) as client:
-        assert _export(client, 20_000) == list(range(1, 20_001))
+        assert _export(client) == list(range(1, 20_001))
     window_threads = [name for name in connects if name.startswith("bitrix24-paginate")]
     assert window_threads == []  # no window had to open a connection of its own
     assert connects.count("bitrix24-warmup") >= 9
@@ -60,9 +58,9 @@ def test_a_client_with_idle_connections_warms_nothing(emu, connects):
     emu.seed_generated("crm.deal", 20_000)
     emu.configure(cost=CostModel(latency=0.05))
     with client_for(emu) as client:
-        _export(client, 20_000)
+        _export(client)
         first = len(connects)
-        assert _export(client, 20_000) == list(range(1, 20_001))
+        assert _export(client) == list(range(1, 20_001))
     assert first >= 10 and len(connects) == first  # the second export reuses the pooled connections
 
 
@@ -81,7 +79,7 @@ def test_a_small_export_stops_warming_up_when_its_probe_returns(emu, mocker):
     mocker.patch.object(HTTPConnection, "connect", slow_connect)
     with client_for(emu) as client:
         started = time.monotonic()
-        assert len(_export(client, 30)) == 30
+        assert len(_export(client)) == 30
         elapsed = time.monotonic() - started
     assert 1 <= len(opened) <= 5  # what fitted into the probe's 0.15 s, not the 49 a wave could use
     assert elapsed < 0.15 + 0.05 + 0.2
@@ -98,7 +96,7 @@ def test_a_failing_warm_up_changes_nothing(emu, mocker):
 
     mocker.patch.object(HTTPConnection, "connect", refuse)
     with client_for(emu) as client:
-        assert _export(client, 12_000) == list(range(1, 12_001))
+        assert _export(client) == list(range(1, 12_001))
 
 
 def test_finish_does_not_wait_for_a_hanging_connect(emu, mocker):
@@ -115,17 +113,9 @@ def test_finish_does_not_wait_for_a_hanging_connect(emu, mocker):
 
 
 @pytest.fixture(scope="module")
-def tls_emulator(tmp_path_factory):
+def tls_emulator(tls_certificate):
     """An HTTPS emulator; TLS 1.3 servers send session tickets right after the handshake."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not available to make a certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
+    cert, key = tls_certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     with Emulator(ssl_context=context) as emu:
@@ -139,7 +129,7 @@ def test_warmed_tls_connections_survive_their_session_tickets(tls_emulator, conn
     emu.configure(cost=CostModel(latency=0.2))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)  # the environment's bundle would win over session.verify
     with client_for(emu) as client:
-        assert _export(client, 20_000) == list(range(1, 20_001))
+        assert _export(client) == list(range(1, 20_001))
     assert connects.count("bitrix24-warmup") >= 9
     assert [name for name in connects if name.startswith("bitrix24-paginate")] == []
 
@@ -169,7 +159,7 @@ def test_the_first_wave_lands_staggered_in_id_order(emu):
     emu.seed_generated("crm.deal", 30_000)  # the probe, then thirteen windows in one wave
     emu.clear_requests()
     with client_for(emu) as client:
-        assert _export(client, 30_000) == list(range(1, 30_001))
+        assert _export(client) == list(range(1, 30_001))
     bounds = sorted(_window_bounds(r) for r in emu.requests[1:])
     spans = [upper - lower + 1 for lower, upper in bounds if upper is not None]
     assert len(bounds) == 13 and len(emu.requests) <= 30_000 // 2500 + 2

@@ -60,20 +60,14 @@ def test_cli_prints_credentials_and_serves(tmp_path):
         proc.wait(timeout=10)
 
 
-def test_https_with_a_server_certificate(tmp_path):
-    import shutil
+def test_https_with_a_server_certificate(tls_certificate):
     import ssl
 
     import pytest
 
     from airflow_provider_bitrix24.emulator import Emulator
 
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not available to make a certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-                    "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    cert, key = tls_certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     with Emulator(ssl_context=context) as emu:
