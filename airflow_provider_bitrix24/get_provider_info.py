@@ -142,7 +142,11 @@ def get_provider_info() -> dict:
                     },
                     "rate_limit_scope": {
                         "label": "Rate limit: shared by",
-                        "schema": {"type": ["string", "null"], "default": "process", "enum": ["process", "host"]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "process",
+                            "enum": ["process", "host"],
+                        },
                         "description": (
                             "process: each task process keeps its own bucket. host: one bucket for every "
                             "process on this machine (a state file under an fcntl lock; POSIX only). "

@@ -38,8 +38,12 @@ class Limits:
     operating_window: float = 600.0
 
     @classmethod
-    def from_cost_model(cls, cost, burst: float = 50, per_second: float = 2.0, operating_limit: float = 480.0) -> "Limits":
-        return cls(cost.latency, cost.per_call, cost.per_row, cost.count_per_row, burst, per_second, operating_limit)
+    def from_cost_model(
+        cls, cost, burst: float = 50, per_second: float = 2.0, operating_limit: float = 480.0
+    ) -> Limits:
+        return cls(
+            cost.latency, cost.per_call, cost.per_row, cost.count_per_row, burst, per_second, operating_limit
+        )
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ _cpu = [0.0]  # the portal process's CPU time at the last prepare
 
 def prepare(emu: Emulator, deals: int, scale: float) -> dict:
     emu.reset()
-    emu.configure(rate_limit=RATE_LIMIT, operating_limit=OPERATING_LIMIT, cost=CostModel.realistic(scale=scale))
+    emu.configure(
+        rate_limit=RATE_LIMIT, operating_limit=OPERATING_LIMIT, cost=CostModel.realistic(scale=scale)
+    )
     if deals:
         emu.seed_generated("crm.deal", deals)
     emu.clear_requests()

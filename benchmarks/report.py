@@ -113,7 +113,8 @@ def _row_cells(row: dict) -> list[str]:
         CLIENT_NAMES[row["client"]],
         f"{row['n']:,}",
         _status(row),
-        f"{stats['http_requests']:,}" + (f" (+{stats['in_flight']} unanswered)" if stats.get("in_flight") else ""),
+        f"{stats['http_requests']:,}"
+        + (f" (+{stats['in_flight']} unanswered)" if stats.get("in_flight") else ""),
         f"{sum(stats['calls'].values()):,}",
         f"{stats['count_queries']:,}",
         f"{refused.get('QUERY_LIMIT_EXCEEDED', 0)}/{refused.get('OPERATION_TIME_LIMIT', 0)}",
@@ -129,8 +130,21 @@ def _row_cells(row: dict) -> list[str]:
 
 
 HEADER = [
-    "client", "N", "result", "HTTP requests", "method calls", "COUNT queries", "refused 503/429",
-    "wall s", "rows/s", "floor s", "x floor", "x serial floor", "client CPU s", "portal CPU s", "peak RSS growth MB",
+    "client",
+    "N",
+    "result",
+    "HTTP requests",
+    "method calls",
+    "COUNT queries",
+    "refused 503/429",
+    "wall s",
+    "rows/s",
+    "floor s",
+    "x floor",
+    "x serial floor",
+    "client CPU s",
+    "portal CPU s",
+    "peak RSS growth MB",
 ]
 
 
@@ -138,7 +152,9 @@ def _table(rows: list[dict]) -> list[str]:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for row in rows:
         if row.get("skipped"):
-            cells = [CLIENT_NAMES[row["client"]], f"{row['n']:,}", "not run: stopped at a smaller N"] + ["-"] * (len(HEADER) - 3)
+            cells = [CLIENT_NAMES[row["client"]], f"{row['n']:,}", "not run: stopped at a smaller N"] + [
+                "-"
+            ] * (len(HEADER) - 3)
         else:
             cells = _row_cells(row)
         lines.append("| " + " | ".join(cells) + " |")
@@ -149,25 +165,50 @@ def _speedups(rows: list[dict], op: str) -> list[str]:
     """Each peer's wall time over ours, per size (a ratio above 1 means ours is faster)."""
     lines = []
     for ours in rows:
-        if ours["op"] != op or ours["client"] not in OURS or ours.get("skipped") or ours.get("error") or ours.get("timed_out"):
+        if (
+            ours["op"] != op
+            or ours["client"] not in OURS
+            or ours.get("skipped")
+            or ours.get("error")
+            or ours.get("timed_out")
+        ):
             continue
         parts = []
         for peer in rows:
-            if peer["op"] != op or peer["n"] != ours["n"] or peer["client"] in NOT_PEERS or peer.get("skipped"):
+            if (
+                peer["op"] != op
+                or peer["n"] != ours["n"]
+                or peer["client"] in NOT_PEERS
+                or peer.get("skipped")
+            ):
                 continue
             if peer.get("timed_out") or peer.get("error"):
                 parts.append(f"{peer['client']} did not finish ({_status(peer)})")
             else:
-                parts.append(f"{peer['client']} {_fmt_s(peer['wall_s'])} s ({peer['wall_s'] / ours['wall_s']:.1f}x)")
+                parts.append(
+                    f"{peer['client']} {_fmt_s(peer['wall_s'])} s ({peer['wall_s'] / ours['wall_s']:.1f}x)"
+                )
         if parts:
-            lines.append(f"- {op} N={ours['n']:,}, {ours['client']} {_fmt_s(ours['wall_s'])} s vs " + ", ".join(parts))
+            lines.append(
+                f"- {op} N={ours['n']:,}, {ours['client']} {_fmt_s(ours['wall_s'])} s vs " + ", ".join(parts)
+            )
     return lines
 
 
 def _client_bound(rows: list[dict], row: dict) -> list[str]:
     """What the floor leaves out: the rows still have to be decoded and written once they arrive."""
-    decode = next((r for r in rows if r["client"] == "decode_only" and r["n"] == row["n"] and r.get("wall_s")
-                   and not r.get("error") and not r.get("timed_out")), None)
+    decode = next(
+        (
+            r
+            for r in rows
+            if r["client"] == "decode_only"
+            and r["n"] == row["n"]
+            and r.get("wall_s")
+            and not r.get("error")
+            and not r.get("timed_out")
+        ),
+        None,
+    )
     floor, wall = row["floor"]["floor_s"], row.get("wall_s")
     if decode is None or not wall or floor <= 0:
         return []
@@ -232,7 +273,17 @@ def _growth_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write(path: Path, rows: list[dict], *, limits, scale: float, command: str, cap: float, elapsed: float, load: list) -> None:
+def write(
+    path: Path,
+    rows: list[dict],
+    *,
+    limits,
+    scale: float,
+    command: str,
+    cap: float,
+    elapsed: float,
+    load: list,
+) -> None:
     reads = [r for r in rows if r["op"] == "read"]
     writes = [r for r in rows if r["op"] != "read"]
     lines = [

@@ -61,7 +61,9 @@ def ensure_venv() -> None:
         with open(VENV / "install.log", "w") as log:
             subprocess.run(
                 [str(python), "-m", "pip", "install", "-e", f"{ROOT}[bench]"],
-                check=True, stdout=log, stderr=subprocess.STDOUT,
+                check=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         MARKER.write_text(digest)
     os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
@@ -76,7 +78,9 @@ class PortalProcess:
     def __init__(self, cert: Path, key: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "portal.py"), str(cert), str(key)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.info = json.loads(self.proc.stdout.readline())
 
@@ -106,10 +110,15 @@ def proposal_tree(tmpdir: Path) -> Path | None:
     if not PROPOSAL.exists():
         return None
     tree = tmpdir / "proposal"
-    shutil.copytree(ROOT / "airflow_provider_bitrix24", tree / "airflow_provider_bitrix24",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "airflow_provider_bitrix24",
+        tree / "airflow_provider_bitrix24",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     applied = subprocess.run(
-        ["git", "apply", "-p1", "--include=airflow_provider_bitrix24/*", str(PROPOSAL)], cwd=tree, capture_output=True
+        ["git", "apply", "-p1", "--include=airflow_provider_bitrix24/*", str(PROPOSAL)],
+        cwd=tree,
+        capture_output=True,
     )
     return tree if applied.returncode == 0 else None
 
@@ -122,7 +131,10 @@ def run_worker(spec: dict, env: dict, log_path: Path) -> dict:
     with open(log_path, "w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "workloads.py"), json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
         )
         state = {"progress": 0, "result": None}
 
@@ -131,7 +143,7 @@ def run_worker(spec: dict, env: dict, log_path: Path) -> dict:
                 if line.startswith("PROGRESS "):
                     state["progress"] = int(line.split()[1])
                 elif line.startswith("RESULT "):
-                    state["result"] = json.loads(line[len("RESULT "):])
+                    state["result"] = json.loads(line[len("RESULT ") :])
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -143,8 +155,13 @@ def run_worker(spec: dict, env: dict, log_path: Path) -> dict:
         reader.join(timeout=5)
     if state["result"] is None:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        return {"timed_out": False, "rows": state["progress"], "wall_s": None, "correct": False,
-                "error": ("crashed: " + " | ".join(tail))[:300]}
+        return {
+            "timed_out": False,
+            "rows": state["progress"],
+            "wall_s": None,
+            "correct": False,
+            "error": ("crashed: " + " | ".join(tail))[:300],
+        }
     return state["result"]
 
 
@@ -159,7 +176,14 @@ def scenario_list(args: argparse.Namespace) -> list[dict]:
             if client in PARALLEL and n > BURST_ROWS:
                 continue
             if client in READ_CLIENTS:
-                out.append({"op": "read", "client": client, "n": n, **({"parallel": PARALLEL[client]} if client in PARALLEL else {})})
+                out.append(
+                    {
+                        "op": "read",
+                        "client": client,
+                        "n": n,
+                        **({"parallel": PARALLEL[client]} if client in PARALLEL else {}),
+                    }
+                )
     for op in ("create", "update"):
         for client in args.clients:
             if client in WRITE_CLIENTS:
@@ -168,16 +192,30 @@ def scenario_list(args: argparse.Namespace) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and short caps (smoke run)")
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="read sizes, e.g. 10000,100000")
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], help="read sizes, e.g. 10000,100000"
+    )
     parser.add_argument("--write-size", type=int, help="deals to create and to update")
-    parser.add_argument("--cap", type=float, help="seconds a scenario may take before it is stopped "
-                        "(raised to 1.3x its floor + 20 s where the limits alone need longer)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="CostModel.realistic scale (default 1: the official docs' costs)")
+    parser.add_argument(
+        "--cap",
+        type=float,
+        help="seconds a scenario may take before it is stopped "
+        "(raised to 1.3x its floor + 20 s where the limits alone need longer)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="CostModel.realistic scale (default 1: the official docs' costs)",
+    )
     parser.add_argument("--clients", type=lambda s: s.split(","), default=list(READ_CLIENTS))
-    parser.add_argument("--out", type=Path, help="report path (default benchmarks/RESULTS.md, quick: RESULTS-quick.md)")
+    parser.add_argument(
+        "--out", type=Path, help="report path (default benchmarks/RESULTS.md, quick: RESULTS-quick.md)"
+    )
     parser.add_argument("--no-venv", action="store_true", help="use the current interpreter as is")
     args = parser.parse_args()
     if not args.no_venv:
@@ -193,7 +231,9 @@ def main() -> None:
     args.cap = args.cap or (20.0 if args.quick else 60.0)
     args.out = args.out or HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
     limits = Limits.from_cost_model(CostModel.realistic(scale=args.scale))
-    command = " ".join(["python3 benchmarks/run.py", *(shlex.quote(a) for a in sys.argv[1:] if a != "--no-venv")])
+    command = " ".join(
+        ["python3 benchmarks/run.py", *(shlex.quote(a) for a in sys.argv[1:] if a != "--no-venv")]
+    )
 
     from tls import client_environment, make_certificate
 
@@ -220,8 +260,13 @@ def main() -> None:
                 sink = tmpdir / "sink.jsonl"
                 worker_env = env
                 if spec["client"] == "ours_windows":
-                    worker_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(proposal), env.get("PYTHONPATH")]))}
-                floor = read_floor(spec["n"], limits) if spec["op"] == "read" else write_floor(spec["n"], limits)
+                    worker_env = {
+                        **env,
+                        "PYTHONPATH": os.pathsep.join(filter(None, [str(proposal), env.get("PYTHONPATH")])),
+                    }
+                floor = (
+                    read_floor(spec["n"], limits) if spec["op"] == "read" else write_floor(spec["n"], limits)
+                )
                 # Every client gets the cap, or more where the limits alone need longer.
                 cap = max(args.cap, 1.3 * floor.floor_s + 20)
                 runs = []
@@ -246,8 +291,16 @@ def main() -> None:
         finally:
             portal.close()
     load.append(os.getloadavg()[0])
-    report.write(args.out, rows, limits=limits, scale=args.scale, command=command, cap=args.cap,
-                 elapsed=time.time() - began, load=load)
+    report.write(
+        args.out,
+        rows,
+        limits=limits,
+        scale=args.scale,
+        command=command,
+        cap=args.cap,
+        elapsed=time.time() - began,
+        load=load,
+    )
     raw = args.out.with_suffix(".json")  # every measured row, for anyone who wants other views
     raw.write_text(json.dumps({"command": command, "scale": args.scale, "rows": rows}, indent=1) + "\n")
     for path in (args.out, raw):

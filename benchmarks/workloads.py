@@ -17,13 +17,22 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
 from urllib.parse import urlencode
 
 import msgspec  # ships with Airflow; the fastest JSON in this environment, for every client alike
 
-SELECT = ["ID", "TITLE", "STAGE_ID", "OPPORTUNITY", "CURRENCY_ID", "ASSIGNED_BY_ID", "DATE_CREATE", "DATE_MODIFY"]
+SELECT = [
+    "ID",
+    "TITLE",
+    "STAGE_ID",
+    "OPPORTUNITY",
+    "CURRENCY_ID",
+    "ASSIGNED_BY_ID",
+    "DATE_CREATE",
+    "DATE_MODIFY",
+]
 LIST_METHOD = "crm.deal.list"
 
 
@@ -103,7 +112,9 @@ def b24pysdk_token(spec: dict):
     from b24pysdk.credentials import BitrixWebhook
 
     # b24pysdk always builds https://<domain>/rest/...; the domain may carry the port.
-    return BitrixWebhook(domain=spec["url"].split("://", 1)[1], webhook_token=f"{spec['user_id']}/{spec['code']}")
+    return BitrixWebhook(
+        domain=spec["url"].split("://", 1)[1], webhook_token=f"{spec['user_id']}/{spec['code']}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- reads
@@ -121,7 +132,9 @@ def read_naive(spec: dict) -> Callable[[], Iterable[dict]]:
     def rows() -> Iterable[dict]:
         start: int | None = 0
         while start is not None:
-            envelope = client.call_raw(LIST_METHOD, {"select": SELECT, "order": {"ID": "ASC"}, "start": start})
+            envelope = client.call_raw(
+                LIST_METHOD, {"select": SELECT, "order": {"ID": "ASC"}, "start": start}
+            )
             yield from envelope.get("result") or []
             start = envelope.get("next")
 
@@ -149,7 +162,10 @@ def write_commands(spec: dict) -> list[tuple[str, dict]]:
     n = spec["n"]
     if spec["op"] == "create":
         return [("crm.deal.add", {"fields": deal_fields(i)}) for i in range(1, n + 1)]
-    return [("crm.deal.update", {"id": i, "fields": {"TITLE": f"Updated deal {i}", "STAGE_ID": "WON"}}) for i in range(1, n + 1)]
+    return [
+        ("crm.deal.update", {"id": i, "fields": {"TITLE": f"Updated deal {i}", "STAGE_ID": "WON"}})
+        for i in range(1, n + 1)
+    ]
 
 
 def write_ours(spec: dict, commands: list) -> Callable[[], int]:
@@ -199,10 +215,16 @@ def read_decode_only(spec: dict) -> Callable[[], Iterable[dict]]:
         with requests.Session() as session:
             for first in range(1, spec["n"] + 1, 2500):
                 commands = {
-                    f"cmd[p{k}]": LIST_METHOD + "?" + urlencode(
+                    f"cmd[p{k}]": LIST_METHOD
+                    + "?"
+                    + urlencode(
                         [("select[]", name) for name in SELECT]
-                        + [("order[ID]", "ASC"), ("start", -1),
-                           ("filter[>=ID]", first + 50 * k), ("filter[<=ID]", first + 50 * k + 49)]
+                        + [
+                            ("order[ID]", "ASC"),
+                            ("start", -1),
+                            ("filter[>=ID]", first + 50 * k),
+                            ("filter[<=ID]", first + 50 * k + 49),
+                        ]
                     )
                     for k in range(min(50, -(-(spec["n"] - first + 1) // 50)))
                 }

@@ -31,7 +31,10 @@ from airflow_provider_bitrix24.operators.transfers import Bitrix24ToObjectStorag
 
 EXPORT_ROOT = os.environ.get("BITRIX24_EXPORT_ROOT", "file:///tmp/bitrix24/exports")
 ENTITIES = {
-    "crm_deal": ("crm.deal.list", ["ID", "TITLE", "STAGE_ID", "OPPORTUNITY", "CURRENCY_ID", "ASSIGNED_BY_ID", "DATE_MODIFY"]),
+    "crm_deal": (
+        "crm.deal.list",
+        ["ID", "TITLE", "STAGE_ID", "OPPORTUNITY", "CURRENCY_ID", "ASSIGNED_BY_ID", "DATE_MODIFY"],
+    ),
     "crm_lead": ("crm.lead.list", ["ID", "TITLE", "STATUS_ID", "SOURCE_ID", "ASSIGNED_BY_ID", "DATE_MODIFY"]),
     "crm_contact": ("crm.contact.list", ["ID", "NAME", "LAST_NAME", "COMPANY_ID", "DATE_MODIFY"]),
 }

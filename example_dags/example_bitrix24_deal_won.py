@@ -38,9 +38,15 @@ with DAG(
     catchup=False,
     render_template_as_native_obj=True,  # the sensor gets the stage list and deal ID as values, not text
     params={
-        "deal_id": Param(None, type=["null", "integer"], description="Deal to watch; empty creates a demo deal"),
+        "deal_id": Param(
+            None, type=["null", "integer"], description="Deal to watch; empty creates a demo deal"
+        ),
         "won_stages": Param(["WON"], type="array", description="Stage codes that count as won (e.g. C1:WON)"),
-        "chat": Param("", type="string", description="DIALOG_ID to notify (chat123 or a user ID); empty: the deal's owner"),
+        "chat": Param(
+            "",
+            type="string",
+            description="DIALOG_ID to notify (chat123 or a user ID); empty: the deal's owner",
+        ),
     },
     tags=["bitrix24", "example", "sensor", "demo"],
 ) as dag:
@@ -50,7 +56,11 @@ with DAG(
         if params["deal_id"]:
             return int(params["deal_id"])
         hook = Bitrix24Hook()
-        deal_id = int(hook.call("crm.deal.add", {"fields": {"TITLE": "Demo deal", "OPPORTUNITY": 5000, "CURRENCY_ID": "EUR"}}))
+        deal_id = int(
+            hook.call(
+                "crm.deal.add", {"fields": {"TITLE": "Demo deal", "OPPORTUNITY": 5000, "CURRENCY_ID": "EUR"}}
+            )
+        )
         hook.call("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": params["won_stages"][0]}})
         print(f"created demo deal {deal_id} and marked it won")
         return deal_id

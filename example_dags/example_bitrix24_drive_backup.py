@@ -43,7 +43,9 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params={
-        "folder_id": Param(0, type="integer", description="Drive folder to back up (0: the shared drive's root)"),
+        "folder_id": Param(
+            0, type="integer", description="Drive folder to back up (0: the shared drive's root)"
+        ),
         "backup_root": Param(BACKUP_ROOT, type="string", description="Where the copies go (URL)"),
     },
     tags=["bitrix24", "example", "disk", "demo"],
@@ -65,7 +67,9 @@ with DAG(
             {"file_id": int(item["ID"]), "output_path": f"{root}/{path}"}
             for path, item in drive.modified_files(folder_id, data_interval_start, data_interval_end)
         ]
-        print(f"{len(changed)} files changed in folder {folder_id} between {data_interval_start} and {data_interval_end}")
+        print(
+            f"{len(changed)} files changed in folder {folder_id} between {data_interval_start} and {data_interval_end}"
+        )
         return changed
 
     copies = DiskDownloadOperator.partial(task_id="download", retries=2).expand_kwargs(find_changed_files())

@@ -62,11 +62,15 @@ DEALS_WON = Asset(
 def deal_ids_from(triggering_asset_events, params: dict | None = None) -> list[int]:
     """Deal IDs of every asset event behind this run (several may be merged into one run)."""
     ids: set[int] = set()
-    events = triggering_asset_events[DEALS_WON] if triggering_asset_events and len(triggering_asset_events) else []
+    events = (
+        triggering_asset_events[DEALS_WON] if triggering_asset_events and len(triggering_asset_events) else []
+    )
     for event in events:
         extra = event.extra or {}
         ids.update(int(i) for i in (extra.get("payload") or {}).get("ids", []))  # from the watcher
-        pushed = ((extra.get("bitrix24") or {}).get("data") or {}).get("FIELDS") or {}  # from the push endpoint
+        pushed = ((extra.get("bitrix24") or {}).get("data") or {}).get(
+            "FIELDS"
+        ) or {}  # from the push endpoint
         if pushed.get("ID"):
             ids.add(int(pushed["ID"]))
     if not ids and params:
@@ -96,11 +100,20 @@ def example_bitrix24_event_deal_won():
             return {"deals": 0, "total": 0.0}
         deals = Bitrix24Hook().get_all(
             "crm.deal.list",
-            {"filter": {"@ID": ids, "STAGE_ID": "WON"}, "select": ["ID", "TITLE", "OPPORTUNITY", "CURRENCY_ID"]},
+            {
+                "filter": {"@ID": ids, "STAGE_ID": "WON"},
+                "select": ["ID", "TITLE", "OPPORTUNITY", "CURRENCY_ID"],
+            },
         )
         total = sum(float(d.get("OPPORTUNITY") or 0) for d in deals)
         for deal in deals:
-            log.info("Won: deal %s %r for %s %s", deal["ID"], deal.get("TITLE"), deal.get("OPPORTUNITY"), deal.get("CURRENCY_ID"))
+            log.info(
+                "Won: deal %s %r for %s %s",
+                deal["ID"],
+                deal.get("TITLE"),
+                deal.get("OPPORTUNITY"),
+                deal.get("CURRENCY_ID"),
+            )
         return {"deals": len(deals), "total": total}
 
     total_won(won_deal_ids())

@@ -36,8 +36,20 @@ IMPORT_ROOT = os.environ.get("BITRIX24_IMPORT_ROOT", "file:///tmp/bitrix24/impor
 INPUT = "{{ params.import_root }}/leads/{{ data_interval_start.strftime('%Y-%m-%dT%H') }}.jsonl"
 
 SAMPLE_LEADS = [
-    {"TITLE": "Website enquiry", "NAME": "Ada", "LAST_NAME": "Lovelace", "EMAIL": "ada@example.com", "SOURCE_ID": "WEB"},
-    {"TITLE": "Trade show", "NAME": "Alan", "LAST_NAME": "Turing", "EMAIL": "alan@example.com", "PHONE": "+44 20 7946 0000"},
+    {
+        "TITLE": "Website enquiry",
+        "NAME": "Ada",
+        "LAST_NAME": "Lovelace",
+        "EMAIL": "ada@example.com",
+        "SOURCE_ID": "WEB",
+    },
+    {
+        "TITLE": "Trade show",
+        "NAME": "Alan",
+        "LAST_NAME": "Turing",
+        "EMAIL": "alan@example.com",
+        "PHONE": "+44 20 7946 0000",
+    },
     {"TITLE": "Website enquiry (again)", "NAME": "Ada", "LAST_NAME": "Lovelace", "EMAIL": "ADA@example.com"},
     {"TITLE": "Call back", "NAME": "Grace", "LAST_NAME": "Hopper", "EMAIL": "grace@example.com"},
     {"TITLE": "No contact details", "NAME": "Anonymous"},
@@ -52,7 +64,9 @@ with DAG(
     max_active_runs=1,
     params={
         "import_root": Param(IMPORT_ROOT, type="string", description="Where the hourly files arrive (URL)"),
-        "write_sample_input": Param(True, type="boolean", description="Write a sample file when the hour's file is missing"),
+        "write_sample_input": Param(
+            True, type="boolean", description="Write a sample file when the hour's file is missing"
+        ),
     },
     tags=["bitrix24", "example", "sync", "demo"],
 ) as dag:

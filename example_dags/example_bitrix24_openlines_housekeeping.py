@@ -44,7 +44,9 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params={
-        "chat_ids": Param([], type="array", items={"type": "integer"}, description="Open-line chats to check"),
+        "chat_ids": Param(
+            [], type="array", items={"type": "integer"}, description="Open-line chats to check"
+        ),
         "idle_hours": Param(24, type="number", minimum=0, description="Close sessions idle longer than this"),
     },
     tags=["bitrix24", "example", "openlines", "demo"],

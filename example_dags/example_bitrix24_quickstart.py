@@ -38,8 +38,10 @@ def example_bitrix24_quickstart():
     def create_deals(run_id: str | None = None) -> list[int]:
         titles = [f"Quickstart deal {n} ({run_id})" for n in range(1, 4)]
         result = Bitrix24Hook().batch(
-            [("crm.deal.add", {"fields": {"TITLE": title, "OPPORTUNITY": 1000 * n, "CURRENCY_ID": "USD"}})
-             for n, title in enumerate(titles, start=1)],
+            [
+                ("crm.deal.add", {"fields": {"TITLE": title, "OPPORTUNITY": 1000 * n, "CURRENCY_ID": "USD"}})
+                for n, title in enumerate(titles, start=1)
+            ],
             halt=True,
         )
         result.raise_for_errors()
@@ -50,7 +52,9 @@ def example_bitrix24_quickstart():
     @task
     def read_back(ids: list[int]) -> dict:
         hook = Bitrix24Hook()
-        deals = hook.get_all("crm.deal.list", {"filter": {"@ID": ids}, "select": ["ID", "TITLE", "OPPORTUNITY"]})
+        deals = hook.get_all(
+            "crm.deal.list", {"filter": {"@ID": ids}, "select": ["ID", "TITLE", "OPPORTUNITY"]}
+        )
         found = sorted(int(d["ID"]) for d in deals)
         if found != sorted(ids):
             raise RuntimeError(f"read back {found}, expected {sorted(ids)}")

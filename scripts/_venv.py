@@ -43,7 +43,7 @@ def say(message: str) -> None:
 
 def ensure_venv() -> Path:
     """Return the venv's python, creating the venv and installing ``.[test]`` when needed."""
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script runs under any python3 the user has
         sys.exit(f"Python 3.10+ is required, this is {sys.version.split()[0]}")
     python = _python(VENV)
     if not python.exists():
@@ -56,8 +56,16 @@ def ensure_venv() -> Path:
     say(f"Installing airflow-provider-bitrix24[{EXTRAS}]{pinned} into {VENV} (first run takes a few minutes)")
     started = time.monotonic()
     command = [
-        str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--progress-bar", "off",
-        "-e", f"{ROOT}[{EXTRAS}]",
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "-e",
+        f"{ROOT}[{EXTRAS}]",
         *([f"apache-airflow=={AIRFLOW_PIN}", "-c", str(PIN_CONSTRAINTS)] if AIRFLOW_PIN else []),
     ]
     subprocess.run(command, check=True, cwd=ROOT)

@@ -25,19 +25,49 @@ OUTPUT = ROOT / "airflow_provider_bitrix24" / "catalogue" / "actions.tsv"
 METHODS = ROOT / "airflow_provider_bitrix24" / "catalogue" / "methods.tsv"
 
 COLUMNS = [
-    "resource", "action", "action_id", "module", "operator", "methods", "required", "optional",
-    "flags", "successor", "upload", "selector", "choices",
+    "resource",
+    "action",
+    "action_id",
+    "module",
+    "operator",
+    "methods",
+    "required",
+    "optional",
+    "flags",
+    "successor",
+    "upload",
+    "selector",
+    "choices",
 ]
 
 # resource -> operator module under airflow_provider_bitrix24/operators/
 MODULES = {
-    "Direct API": "direct", "CRM": "crm", "Task": "tasks", "User": "users", "SPA": "spa",
-    "Activity": "activity", "Automation": "automation", "Document Generator": "documentgenerator",
-    "Data Storage": "datastorage", "Chat": "chat", "User Field": "userfields", "File": "disk",
-    "User Field Config": "userfieldconfig", "Duplicate": "duplicates", "Timeline": "timeline",
-    "Disk": "disk", "Workflow": "workflow", "Status": "status", "Calendar": "calendar",
-    "Chatbot": "chatbot", "Events": "events", "Lists": "lists", "Product": "product",
-    "Open Lines": "openlines", "Telephony": "telephony", "Message Service": "messageservice",
+    "Direct API": "direct",
+    "CRM": "crm",
+    "Task": "tasks",
+    "User": "users",
+    "SPA": "spa",
+    "Activity": "activity",
+    "Automation": "automation",
+    "Document Generator": "documentgenerator",
+    "Data Storage": "datastorage",
+    "Chat": "chat",
+    "User Field": "userfields",
+    "File": "disk",
+    "User Field Config": "userfieldconfig",
+    "Duplicate": "duplicates",
+    "Timeline": "timeline",
+    "Disk": "disk",
+    "Workflow": "workflow",
+    "Status": "status",
+    "Calendar": "calendar",
+    "Chatbot": "chatbot",
+    "Events": "events",
+    "Lists": "lists",
+    "Product": "product",
+    "Open Lines": "openlines",
+    "Telephony": "telephony",
+    "Message Service": "messageservice",
     "Notify": "notify",
 }
 
@@ -66,21 +96,43 @@ ROW_REWRITES = {
 # The close-session row also offers the bot route its sibling row names for bots.
 SELECTORS: dict[str, tuple[str, dict[str, str]]] = {}
 _USERFIELD_CHOICES = ("lead", "deal", "contact", "company", "quote", "user")
-for _op in ("get_user_fields", "add_user_field", "update_user_field", "delete_user_field",
-            "get_user_field_settings", "set_user_field_settings"):
+for _op in (
+    "get_user_fields",
+    "add_user_field",
+    "update_user_field",
+    "delete_user_field",
+    "get_user_field_settings",
+    "set_user_field_settings",
+):
     SELECTORS[f"user_field_{_op}"] = ("entity", {})  # filled from the method names below
-for _row in ("file_upload_file", "disk_upload_file", "file_get_all_files", "disk_get_folders",
-             "disk_create_folder", "disk_add_folder"):
+for _row in (
+    "file_upload_file",
+    "disk_upload_file",
+    "file_get_all_files",
+    "disk_get_folders",
+    "disk_create_folder",
+    "disk_add_folder",
+):
     SELECTORS[_row] = ("target", {"disk.folder.": "folder", "disk.storage.": "storage"})
 for _row in ("file_delete_file", "disk_delete_file", "disk_delete_folder"):
     SELECTORS[_row] = ("mode", {".markdeleted": "trash", ".delete": "delete", ".deletetree": "delete"})
-SELECTORS["disk_share_item"] = ("share", {
-    "disk.folder.sharetouser": "user", "disk.file.getexternallink": "file_link",
-    "disk.folder.getexternallink": "folder_link"})
+SELECTORS["disk_share_item"] = (
+    "share",
+    {
+        "disk.folder.sharetouser": "user",
+        "disk.file.getexternallink": "file_link",
+        "disk.folder.getexternallink": "folder_link",
+    },
+)
 SELECTORS["workflow_kill_workflow"] = ("mode", {".kill": "kill", ".terminate": "terminate"})
-SELECTORS["open_lines_close_session"] = ("closed_by", {
-    ".operator.finish": "operator", ".operator.another.finish": "another_operator",
-    ".bot.session.finish": "bot"})
+SELECTORS["open_lines_close_session"] = (
+    "closed_by",
+    {
+        ".operator.finish": "operator",
+        ".operator.another.finish": "another_operator",
+        ".bot.session.finish": "bot",
+    },
+)
 EXTRA_ALTERNATIVES = {"open_lines_close_session": ["imopenlines.bot.session.finish"]}
 
 METHOD_RE = r"[a-z][a-zA-Z0-9]*(?:\.[a-zA-Z0-9]+)+"
@@ -91,9 +143,15 @@ def operator_name(action_id: str) -> str:
 
 
 def flags_of(notes: str) -> list[str]:
-    tags = [("PAGED", "PAGED"), ("BINARY-UP", "BINARY-UP"), ("BINARY-DOWN", "BINARY-DOWN"),
-            ("APP-ONLY", "APP-ONLY"), ("DEPRECATED", "DEPRECATED"),
-            ("NO DOCUMENTED METHOD", "NO-DOCUMENTED-METHOD"), ("NOT OFFERED", "NOT-OFFERED")]
+    tags = [
+        ("PAGED", "PAGED"),
+        ("BINARY-UP", "BINARY-UP"),
+        ("BINARY-DOWN", "BINARY-DOWN"),
+        ("APP-ONLY", "APP-ONLY"),
+        ("DEPRECATED", "DEPRECATED"),
+        ("NO DOCUMENTED METHOD", "NO-DOCUMENTED-METHOD"),
+        ("NOT OFFERED", "NOT-OFFERED"),
+    ]
     return [flag for marker, flag in tags if marker in notes]
 
 
@@ -101,10 +159,12 @@ def successor_of(notes: str) -> str:
     """The successor method (plus a fixed argument where the notes give one), lower-cased."""
     if "DEPRECATED" not in notes:
         return ""
-    tail = notes[notes.index("DEPRECATED"):]
-    found = re.search(rf"successor(?: is)?\s+({METHOD_RE})", tail) or re.search(
-        rf"({METHOD_RE})(?: \([^)]*\))?(?: with \w+=\d+)? is the documented successor", tail
-    ) or re.search(rf"has an ({METHOD_RE}) page", tail)
+    tail = notes[notes.index("DEPRECATED") :]
+    found = (
+        re.search(rf"successor(?: is)?\s+({METHOD_RE})", tail)
+        or re.search(rf"({METHOD_RE})(?: \([^)]*\))?(?: with \w+=\d+)? is the documented successor", tail)
+        or re.search(rf"has an ({METHOD_RE}) page", tail)
+    )
     if not found:
         return ""
     extra = re.search(rf"{re.escape(found.group(1))} with (\w+=\d+)", tail)
@@ -155,23 +215,27 @@ def build(reference: Path) -> list[dict]:
         selector, choices = selector_of(row["action_id"], methods)
         if "|" in methods and not selector:
             raise SystemExit(f"{row['action_id']}: alternatives without a selector")
-        out.append({
-            "resource": row["resource"],
-            "action": row["action"],
-            "action_id": row["action_id"],
-            "module": MODULES[row["resource"]],
-            "operator": operator_name(row["action_id"]),
-            "methods": methods,
-            **{
-                column: ROW_REWRITES.get(row["action_id"], {}).get(column, PARAM_REWRITES.get(row[column], row[column]))
-                for column in ("required", "optional")
-            },
-            "flags": ",".join(flags_of(row["notes"])),
-            "successor": successor_of(row["notes"]),
-            "upload": upload_of(row),
-            "selector": selector,
-            "choices": choices,
-        })
+        out.append(
+            {
+                "resource": row["resource"],
+                "action": row["action"],
+                "action_id": row["action_id"],
+                "module": MODULES[row["resource"]],
+                "operator": operator_name(row["action_id"]),
+                "methods": methods,
+                **{
+                    column: ROW_REWRITES.get(row["action_id"], {}).get(
+                        column, PARAM_REWRITES.get(row[column], row[column])
+                    )
+                    for column in ("required", "optional")
+                },
+                "flags": ",".join(flags_of(row["notes"])),
+                "successor": successor_of(row["notes"]),
+                "upload": upload_of(row),
+                "selector": selector,
+                "choices": choices,
+            }
+        )
     return out
 
 

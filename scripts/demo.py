@@ -82,15 +82,22 @@ def seed_sample_data(emulator) -> None:
     from airflow_provider_bitrix24.emulator.handlers.disk import drive
 
     drive(emulator.portal)
-    say("Seeded the portal: " + ", ".join(f"{n} {e}" for e, n in SAMPLE_DATA.items()) + " (dated yesterday)"
-        + " and the shared Drive's sample files")
+    say(
+        "Seeded the portal: "
+        + ", ".join(f"{n} {e}" for e, n in SAMPLE_DATA.items())
+        + " (dated yesterday)"
+        + " and the shared Drive's sample files"
+    )
 
 
 def airflow(args: list[str], env: dict, log_path: Path) -> tuple[int, float]:
     started = time.monotonic()
     with open(log_path, "w") as log:
         code = subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), *args], env=env, stdout=log, stderr=subprocess.STDOUT
+            [str(Path(sys.executable).with_name("airflow")), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         ).returncode
     return code, time.monotonic() - started
 
@@ -116,7 +123,9 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dag", action="append", help="run only this DAG id (repeatable)")
     parser.add_argument("--keep-home", action="store_true", help="reuse the previous demo Airflow home")
     args = parser.parse_args(argv)
@@ -159,7 +168,9 @@ def main(argv: list[str]) -> int:
             print(tail(logs / "db-migrate.log"))
             return code
         # One pool per portal caps concurrent tasks against it (docs/reliability.md).
-        airflow(["pools", "set", DEMO_POOL, "4", "Tasks calling the demo Bitrix24 portal"], env, logs / "pool.log")
+        airflow(
+            ["pools", "set", DEMO_POOL, "4", "Tasks calling the demo Bitrix24 portal"], env, logs / "pool.log"
+        )
 
         dags = find_demo_dags(env)
         if args.dag:
@@ -175,7 +186,9 @@ def main(argv: list[str]) -> int:
             code, seconds = airflow(["dags", "test", dag_id, "-f", fileloc], env, log_path)
             ok = code == 0 and "state=success" in log_path.read_text(errors="replace")
             results.append((dag_id, ok, seconds))
-            say(f"{'OK    ' if ok else 'FAILED'} {dag_id} ({seconds:.1f} s, log: {log_path.relative_to(ROOT)})")
+            say(
+                f"{'OK    ' if ok else 'FAILED'} {dag_id} ({seconds:.1f} s, log: {log_path.relative_to(ROOT)})"
+            )
             for task_id, value in task_results(log_path):
                 print(f"         {task_id} -> {value}")
             if not ok:
@@ -195,10 +208,12 @@ def report(emulator, results) -> None:
         print(f"  {name:<32} {rows:>6} record(s) stored")
     methods = Counter()
     for record in emulator.requests:
-        for call in (record.sub_calls if record.is_batch else [record]):
+        for call in record.sub_calls if record.is_batch else [record]:
             methods[call.method] += 1
     http = len(emulator.requests)
-    print(f"  {http} HTTP request(s) served, {sum(methods.values())} method call(s) (batch commands counted one by one):")
+    print(
+        f"  {http} HTTP request(s) served, {sum(methods.values())} method call(s) (batch commands counted one by one):"
+    )
     for method, count in methods.most_common(12):
         print(f"    {method:<40} {count:>5}")
     passed = sum(ok for _, ok, _ in results)

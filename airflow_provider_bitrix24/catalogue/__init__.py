@@ -14,7 +14,7 @@ import csv
 import difflib
 import io
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from importlib import resources
 
 from airflow_provider_bitrix24.catalogue.params import Spec, parse
@@ -151,7 +151,7 @@ def _names(cell: str) -> tuple[str, ...]:
     return tuple(n for n in cell.split(",") if n)
 
 
-@lru_cache(maxsize=None)
+@cache
 def methods() -> dict[str, MethodInfo]:
     """Every documented REST method, by lower-case name."""
     return {
@@ -168,7 +168,7 @@ def _steps(cell: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(step.split("|")) for step in cell.split(",")) if cell else ()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _actions() -> tuple[Action, ...]:
     return tuple(
         Action(
@@ -190,7 +190,7 @@ def _actions() -> tuple[Action, ...]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _by_id() -> dict[str, Action]:
     return {a.action_id: a for a in _actions()}
 
@@ -206,7 +206,11 @@ def get_action(action_id: str) -> Action:
         return _by_id()[action_id]
     except (KeyError, TypeError):
         close = difflib.get_close_matches(str(action_id), list(_by_id()), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see airflow_provider_bitrix24.catalogue.actions()"
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else "; see airflow_provider_bitrix24.catalogue.actions()"
+        )
         raise UnknownActionError(f"unknown Bitrix24 action id {action_id!r}{hint}") from None
 
 
@@ -216,6 +220,12 @@ def resource_names() -> tuple[str, ...]:
 
 
 __all__ = [
-    "Action", "MethodInfo", "UnknownActionError", "actions", "get_action", "is_documented", "methods",
+    "Action",
+    "MethodInfo",
+    "UnknownActionError",
+    "actions",
+    "get_action",
+    "is_documented",
+    "methods",
     "resource_names",
 ]

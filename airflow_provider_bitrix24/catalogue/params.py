@@ -16,7 +16,7 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
 
@@ -27,10 +27,36 @@ DOCS_BASE_URL = "https://apidocs.bitrix24.com/"
 STRUCTURED_NAMES = frozenset(
     n.casefold()
     for n in (
-        "filter", "order", "sort", "select", "fields", "params", "field", "data", "options",
-        "rights", "access", "property_values", "values", "users", "lang", "layout", "document_id",
-        "document_type", "parameters", "properties", "extras", "attach", "keyboard", "menu",
-        "communications", "messages", "element_order", "iblock_order", "section", "cmd",
+        "filter",
+        "order",
+        "sort",
+        "select",
+        "fields",
+        "params",
+        "field",
+        "data",
+        "options",
+        "rights",
+        "access",
+        "property_values",
+        "values",
+        "users",
+        "lang",
+        "layout",
+        "document_id",
+        "document_type",
+        "parameters",
+        "properties",
+        "extras",
+        "attach",
+        "keyboard",
+        "menu",
+        "communications",
+        "messages",
+        "element_order",
+        "iblock_order",
+        "section",
+        "cmd",
     )
 )
 
@@ -38,7 +64,11 @@ STRUCTURED_NAMES = frozenset(
 # Names whose value has one shape in every Bitrix24 method (a record id is a scalar, a list
 # filter an object, a select a list): a wrong shape is refused before anything is sent.
 SHAPED_NAMES = {"id": "scalar", "filter": "object", "select": "list"}
-_SHAPES = {"scalar": ((int, float, str), "a number or a string"), "object": (dict, "an object"), "list": ((list, tuple), "a list")}
+_SHAPES = {
+    "scalar": ((int, float, str), "a number or a string"),
+    "object": (dict, "an object"),
+    "list": ((list, tuple), "a list"),
+}
 
 
 class ParameterError(Bitrix24ConfigError):
@@ -59,7 +89,7 @@ class Param:
     """One named parameter (or key inside an object parameter)."""
 
     name: str
-    keys: tuple["Term", ...] = ()
+    keys: tuple[Term, ...] = ()
     is_object: bool = False
     is_array: bool = False
     choices: tuple[str, ...] = ()
@@ -94,7 +124,7 @@ class OneOf:
         return "|".join(p.name for p in self.options)
 
 
-Term = Union[Param, OneOf]
+Term = Param | OneOf
 
 
 @dataclass(frozen=True)
@@ -213,7 +243,9 @@ def decode_json(action_id: str, label: str, value: Any) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise ParameterError(action_id, f"parameter {label!r} is not valid JSON ({exc.msg} at position {exc.pos})")
+        raise ParameterError(
+            action_id, f"parameter {label!r} is not valid JSON ({exc.msg} at position {exc.pos})"
+        ) from exc
 
 
 @dataclass
@@ -250,11 +282,16 @@ def check(
         folded = key.casefold()
         if folded in sources or any(p.matches(key) for p in known):
             return True
-        return any(folded == d.casefold() or (d.endswith("_") and folded.startswith(d.casefold())) for d in documented)
+        return any(
+            folded == d.casefold() or (d.endswith("_") and folded.startswith(d.casefold()))
+            for d in documented
+        )
 
     unknown = [k for k in params if not is_known(str(k))]
     if unknown:
-        message = f"unknown parameter(s) {', '.join(map(repr, unknown))}; accepted: {_accepted(known, documented)}"
+        message = (
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; accepted: {_accepted(known, documented)}"
+        )
         if required.open or optional.open:
             warnings.append(message)
         else:
@@ -264,8 +301,14 @@ def check(
         _require(action_id, params, term, "", doc)
     for key, value in params.items():
         shape = SHAPED_NAMES.get(str(key).casefold())
-        if shape and value is not None and (isinstance(value, bool) or not isinstance(value, _SHAPES[shape][0])):
-            raise ParameterError(action_id, f"parameter {key!r} must be {_SHAPES[shape][1]} (got {type(value).__name__})", doc)
+        if (
+            shape
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, _SHAPES[shape][0]))
+        ):
+            raise ParameterError(
+                action_id, f"parameter {key!r} must be {_SHAPES[shape][1]} (got {type(value).__name__})", doc
+            )
     for param in known:
         key = find(params, param.name) if not param.is_pattern else None
         if key is not None:
@@ -279,7 +322,9 @@ def _accepted(known: tuple[Param, ...], documented: tuple[str, ...]) -> str:
     return ", ".join(sorted(names, key=str.casefold))
 
 
-def _apply_values(action_id: str, params: dict, spec: tuple[Param, ...], *, fixed: bool, doc: str | None) -> None:
+def _apply_values(
+    action_id: str, params: dict, spec: tuple[Param, ...], *, fixed: bool, doc: str | None
+) -> None:
     for param in spec:
         key = find(params, param.name)
         if param.value is not None and not param.is_object:
@@ -293,7 +338,9 @@ def _apply_values(action_id: str, params: dict, spec: tuple[Param, ...], *, fixe
                 params[param.name] = _typed(value)
             elif fixed and str(params[key]) != str(value):
                 raise ParameterError(
-                    action_id, f"parameter {param.name!r} is fixed to {value!r} by this action (got {params[key]!r})", doc
+                    action_id,
+                    f"parameter {param.name!r} is fixed to {value!r} by this action (got {params[key]!r})",
+                    doc,
                 )
         inner_defaults = [k for k in param.keys if isinstance(k, Param) and k.value is not None]
         if param.is_object and inner_defaults:
@@ -320,7 +367,8 @@ def _require(action_id: str, params: dict, term: Term, prefix: str, doc: str | N
     present = [p for p in options if _present(params, p) or (p.source and find(params, p.source))]
     if not present:
         names = " or ".join(
-            repr(prefix + p.name) + (f" (or {p.source!r}, from which it is built)" if p.source else "") for p in options
+            repr(prefix + p.name) + (f" (or {p.source!r}, from which it is built)" if p.source else "")
+            for p in options
         )
         raise ParameterError(action_id, f"missing required parameter {names}", doc)
     for param in present:
@@ -334,11 +382,22 @@ def _require(action_id: str, params: dict, term: Term, prefix: str, doc: str | N
             _require(action_id, value, inner, f"{prefix}{param.name}.", doc)
 
 
-def _check_value(action_id: str, value: Any, param: Param, label: str, doc: str | None, warnings: list[str]) -> None:
+def _check_value(
+    action_id: str, value: Any, param: Param, label: str, doc: str | None, warnings: list[str]
+) -> None:
     if param.choices and not isinstance(value, (dict, list)) and str(value) not in param.choices:
-        raise ParameterError(action_id, f"parameter {label!r} must be one of {', '.join(param.choices)} (got {value!r})", doc)
-    if param.maximum is not None and isinstance(value, (int, str)) and str(value).isdigit() and int(value) > param.maximum:
-        raise ParameterError(action_id, f"parameter {label!r} may be at most {param.maximum} (got {value})", doc)
+        raise ParameterError(
+            action_id, f"parameter {label!r} must be one of {', '.join(param.choices)} (got {value!r})", doc
+        )
+    if (
+        param.maximum is not None
+        and isinstance(value, (int, str))
+        and str(value).isdigit()
+        and int(value) > param.maximum
+    ):
+        raise ParameterError(
+            action_id, f"parameter {label!r} may be at most {param.maximum} (got {value})", doc
+        )
     if param.is_object and value is not None and not isinstance(value, dict):
         raise ParameterError(action_id, f"parameter {label!r} must be an object", doc)
     if param.is_array and value is not None and not isinstance(value, (list, tuple)):
@@ -347,4 +406,6 @@ def _check_value(action_id: str, value: Any, param: Param, label: str, doc: str 
         named = merge(Spec(param.keys))
         extra = [k for k in value if not any(p.matches(str(k)) for p in named)]
         if extra:
-            warnings.append(f"{label}: key(s) {', '.join(map(repr, extra))} are not among the documented ones")
+            warnings.append(
+                f"{label}: key(s) {', '.join(map(repr, extra))} are not among the documented ones"
+            )

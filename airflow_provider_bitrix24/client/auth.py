@@ -25,8 +25,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import requests
@@ -69,7 +70,11 @@ class TokenPair:
         return f"TokenPair(access_token=***, refresh_token=***, expires_at={self.expires_at!r})"
 
     def to_json(self) -> dict:
-        return {"access_token": self.access_token, "refresh_token": self.refresh_token, "expires_at": self.expires_at}
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> TokenPair | None:
@@ -86,7 +91,7 @@ class TokenStore(Protocol):
 
     def save(self, pair: TokenPair) -> None: ...
 
-    def lock(self) -> ContextManager[None]:
+    def lock(self) -> AbstractContextManager[None]:
         """Exclusive section for check-refresh-save; as wide (thread/process/host) as the store allows."""
         ...
 
@@ -107,7 +112,7 @@ class MemoryTokenStore:
     def save(self, pair: TokenPair) -> None:
         self._pair = pair
 
-    def lock(self) -> ContextManager[None]:
+    def lock(self) -> AbstractContextManager[None]:
         return self._lock  # type: ignore[return-value]
 
     def __repr__(self) -> str:
@@ -311,7 +316,9 @@ class OAuth2Auth(Auth):
         self._session = session
         self._configured = TokenPair(access_token or None, refresh_token) if refresh_token else None
         if self._configured is None and self.store.load() is None:
-            raise Bitrix24ConfigError(description="OAuth refresh_token is missing (connection extra 'refresh_token')")
+            raise Bitrix24ConfigError(
+                description="OAuth refresh_token is missing (connection extra 'refresh_token')"
+            )
         for secret in (client_secret, refresh_token, access_token):
             register_secret(secret)
         self._pair: TokenPair | None = None
@@ -360,7 +367,9 @@ class OAuth2Auth(Auth):
                 # Another process refreshed since our request went out. If that pair is stale too,
                 # the next expired_token reply lands here with used == stored and we refresh.
                 return self._adopt(stored, "adopted the token pair saved by another worker")
-            candidates = _unique(p.refresh_token for p in (stored, self._pair, self._configured) if p is not None)
+            candidates = _unique(
+                p.refresh_token for p in (stored, self._pair, self._configured) if p is not None
+            )
             last_error: Bitrix24AuthError | None = None
             for refresh_token in candidates:
                 try:
@@ -372,23 +381,33 @@ class OAuth2Auth(Auth):
                     # Lost a race with another process that rotated this refresh token: re-read.
                     latest = self.store.load()
                     if latest is not None and latest.refresh_token not in candidates and latest.access_token:
-                        return self._adopt(latest, "refresh token was rotated elsewhere; using the stored pair")
+                        return self._adopt(
+                            latest, "refresh token was rotated elsewhere; using the stored pair"
+                        )
                     continue
                 self.store.save(pair)
                 self.refresh_count += 1
                 return self._adopt(pair, "refreshed the OAuth access token")
             # Every known refresh token was refused. With a store that has no lock shared across
             # hosts (an Airflow Variable), another host may have rotated it and still be saving.
-            latest = None if getattr(self.store, "serialises_refresh", False) else self._await_rotated_pair(candidates)
+            latest = (
+                None
+                if getattr(self.store, "serialises_refresh", False)
+                else self._await_rotated_pair(candidates)
+            )
             if latest is not None:
                 return self._adopt(latest, "refresh token was rotated elsewhere; using the stored pair")
             raise Bitrix24AuthError(
                 "invalid_grant",
                 "the refresh token was rejected by the authorization server",
                 hint=(
-                    ("A refresh reply was lost on the network just before, so the server may have rotated "
-                     "the token without the new one reaching us; otherwise it has expired (180 days) or was "
-                     "revoked. " if self._reply_lost else "It has expired (180 days) or was revoked. ")
+                    (
+                        "A refresh reply was lost on the network just before, so the server may have rotated "
+                        "the token without the new one reaching us; otherwise it has expired (180 days) or was "
+                        "revoked. "
+                        if self._reply_lost
+                        else "It has expired (180 days) or was revoked. "
+                    )
                     + "Authorise the application again and put the new refresh token in the connection extra "
                     "'refresh_token'"
                 ),
@@ -458,9 +477,13 @@ class OAuth2Auth(Auth):
         try:
             token = oauth_client.parse_request_body_response(json.dumps(data))
         except OAuth2Error as exc:
-            raise Bitrix24AuthError(exc.error or "", scrub(exc.description or ""), "oauth/token", resp.status_code) from None
+            raise Bitrix24AuthError(
+                exc.error or "", scrub(exc.description or ""), "oauth/token", resp.status_code
+            ) from None
         if not token.get("refresh_token"):
-            raise Bitrix24AuthError("", "token endpoint reply has no refresh_token", "oauth/token", resp.status_code)
+            raise Bitrix24AuthError(
+                "", "token endpoint reply has no refresh_token", "oauth/token", resp.status_code
+            )
         expires_in = token.get("expires_in")
         expires_at = time.time() + float(expires_in) if expires_in else None
         register_secret(token["access_token"])

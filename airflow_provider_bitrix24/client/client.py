@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from .auth import Auth
+from .connections import ConnectionWarmer
 from .encoding import encode_command, encode_params
 from .errors import (
     Bitrix24ConfigError,
@@ -50,7 +51,6 @@ from .errors import (
     classify,
     scrub,
 )
-from .connections import ConnectionWarmer
 from .methods import PagingSpec, is_read_method, paging_spec
 from .operating import DEFAULT_OPERATING_LIMIT, DEFAULT_OPERATING_WINDOW, OperatingPacer
 from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, SCOPES, LeakyBucket, shared_bucket
@@ -117,7 +117,9 @@ def normalize_portal_url(url: str) -> str:
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise Bitrix24ConfigError(description=f"portal URL (host) has an invalid port: {scrub(url)!r}") from None
+        raise Bitrix24ConfigError(
+            description=f"portal URL (host) has an invalid port: {scrub(url)!r}"
+        ) from None
     path = parts.path.rstrip("/")
     if path.endswith("/rest") or "/rest/" in path + "/":
         path = path[: path.find("/rest")]
@@ -216,7 +218,9 @@ class Bitrix24Client:
             raise Bitrix24ConfigError(description=f"batch_parallel must be 1..{MAX_PAGINATE_PARALLEL}")
         self.batch_parallel = int(batch_parallel)
         if operating_limit is not None and operating_limit < 0:
-            raise Bitrix24ConfigError(description="operating_limit must be positive (or None to turn pacing off)")
+            raise Bitrix24ConfigError(
+                description="operating_limit must be positive (or None to turn pacing off)"
+            )
         self.pacer = OperatingPacer(operating_limit, operating_window)
         self._sleep = sleep
         self.bucket = self._make_bucket(rate_limit)
@@ -251,16 +255,20 @@ class Bitrix24Client:
                     raise ValueError
             except (TypeError, ValueError):
                 raise Bitrix24ConfigError(
-                    description="rate_limit must be {\"burst\": >=1, \"per_second\": >0}"
+                    description='rate_limit must be {"burst": >=1, "per_second": >0}'
                 ) from None
             scope = str(rate_limit.get("scope") or "process").lower()
             if scope not in SCOPES:
                 raise Bitrix24ConfigError(description=f"rate_limit scope must be one of {', '.join(SCOPES)}")
             try:
-                return shared_bucket(key, burst, per_second, scope=scope, state_dir=rate_limit.get("state_dir"))
+                return shared_bucket(
+                    key, burst, per_second, scope=scope, state_dir=rate_limit.get("state_dir")
+                )
             except OSError as exc:
                 raise Bitrix24ConfigError(description=f"rate_limit state_dir is not usable: {exc}") from None
-        raise Bitrix24ConfigError(description=f"rate_limit has an unsupported type: {type(rate_limit).__name__}")
+        raise Bitrix24ConfigError(
+            description=f"rate_limit has an unsupported type: {type(rate_limit).__name__}"
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -312,7 +320,9 @@ class Bitrix24Client:
                 self.bucket.acquire()
             try:
                 self.requests_sent += 1
-                resp = self.session.post(url, json=body, timeout=self.timeout, allow_redirects=False, stream=True)
+                resp = self.session.post(
+                    url, json=body, timeout=self.timeout, allow_redirects=False, stream=True
+                )
                 # The body in one read: requests' default 10 KB chunks cost about 1 ms of Python
                 # per 500 KB page, which adds up when dozens of windows land together.
                 content = b"".join(resp.iter_content(chunk_size=None))
@@ -328,7 +338,10 @@ class Bitrix24Client:
                     ) from None
                 if attempt >= self.max_retries:
                     raise Bitrix24TransportError(
-                        "", f"{type(exc).__name__}: {scrub(exc)}", method, None,
+                        "",
+                        f"{type(exc).__name__}: {scrub(exc)}",
+                        method,
+                        None,
                         hint=f"gave up after {attempt + 1} attempts",
                     ) from None
                 attempt += 1
@@ -359,7 +372,9 @@ class Bitrix24Client:
                 continue
             # A 5xx, or a success status whose body did not arrive whole (truncated, not JSON):
             # the method may have run, so only a read is resent.
-            if isinstance(error, Bitrix24ServerError) and (resp.status_code >= 500 or not isinstance(envelope, dict)):
+            if isinstance(error, Bitrix24ServerError) and (
+                resp.status_code >= 500 or not isinstance(envelope, dict)
+            ):
                 if not is_read:
                     raise Bitrix24WriteMayHaveSucceeded(
                         error.code, error.description, method, resp.status_code, hint=_write_hint(method)
@@ -390,7 +405,9 @@ class Bitrix24Client:
             with contextlib.suppress(ValueError):  # not UTF-8 JSON: the general path below decides
                 return _decode_json_bytes(content)
         # What ``Response.json()`` does (a BOM or UTF-16/32 is detected), then the plain text.
-        text = content.decode(requests.utils.guess_json_utf(content) or resp.encoding or "utf-8", errors="replace")
+        text = content.decode(
+            requests.utils.guess_json_utf(content) or resp.encoding or "utf-8", errors="replace"
+        )
         try:
             return json.loads(text)
         except ValueError:
@@ -500,11 +517,13 @@ class Bitrix24Client:
                 failed.set()
                 raise
 
-        with ThreadPoolExecutor(max_workers=min(self.batch_parallel, len(chunks)), thread_name_prefix="bitrix24-batch") as pool:
-            futures = [pool.submit(send, chunk, part) for chunk, part in zip(chunks, parts)]
+        with ThreadPoolExecutor(
+            max_workers=min(self.batch_parallel, len(chunks)), thread_name_prefix="bitrix24-batch"
+        ) as pool:
+            futures = [pool.submit(send, chunk, part) for chunk, part in zip(chunks, parts, strict=True)]
         outcomes = [future.exception() for future in futures]
         out = BatchResult()
-        for outcome, part in zip(outcomes, parts):
+        for outcome, part in zip(outcomes, parts, strict=True):
             if outcome is None:
                 out.merge(part)
         errors = [e for e in outcomes if e is not None and not isinstance(e, _NotSent)]
@@ -516,8 +535,12 @@ class Bitrix24Client:
 
     def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
         is_read = all(is_read_method(method) for _key, method, _cmd in chunk)
-        with self.pacer.reserve_many(Counter(m for _k, m, _c in chunk)):  # each method's commands wait for room
-            envelope = self._send("batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read)
+        with self.pacer.reserve_many(
+            Counter(m for _k, m, _c in chunk)
+        ):  # each method's commands wait for room
+            envelope = self._send(
+                "batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read
+            )
         body = envelope.get("result") or {}
         keys = [k for k, _m, _c in chunk]
         methods = {k: m for k, m, _c in chunk}
@@ -576,7 +599,9 @@ class Bitrix24Client:
         finally:
             progress.done(emitted)
 
-    def _paginate_start(self, method: str, params: dict, spec: PagingSpec, progress: _Progress) -> Iterator[list]:
+    def _paginate_start(
+        self, method: str, params: dict, spec: PagingSpec, progress: _Progress
+    ) -> Iterator[list]:
         start = params.pop("start", 0) or 0
         while True:
             before = self.requests_sent
@@ -643,7 +668,9 @@ class Bitrix24Client:
             if limit is not None and fetched >= limit:
                 return
 
-    def _paginate_windows(self, method: str, params: dict, spec: PagingSpec, progress: _Progress) -> Iterator[list]:
+    def _paginate_windows(
+        self, method: str, params: dict, spec: PagingSpec, progress: _Progress
+    ) -> Iterator[list]:
         """A whole export as ID windows read concurrently, yielded in ID order.
 
         One chain of chained batches is the fewest requests, but each waits for the previous
@@ -673,8 +700,20 @@ class Bitrix24Client:
             probe, sends = self._batch_waiting(
                 method,
                 {
-                    "head": (method, {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1}),
-                    "last": (method, {**base, "select": [rid], spec.filter_param: user_filter, spec.order_param: {fid: "DESC"}, "start": -1}),
+                    "head": (
+                        method,
+                        {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1},
+                    ),
+                    "last": (
+                        method,
+                        {
+                            **base,
+                            "select": [rid],
+                            spec.filter_param: user_filter,
+                            spec.order_param: {fid: "DESC"},
+                            "start": -1,
+                        },
+                    ),
                 },
             )
         finally:
@@ -746,7 +785,9 @@ class Bitrix24Client:
         row_bytes = max((_approx_size(r) for r in head), default=0) or 1
         affordable = max(1, int(self.paginate_buffer_mb * 2**20 // (row_bytes * target)))
         if affordable < parallel:
-            log.debug("paginate: %d windows in flight fit in paginate_buffer_mb, not %d", affordable, parallel)
+            log.debug(
+                "paginate: %d windows in flight fit in paginate_buffer_mb, not %d", affordable, parallel
+            )
             parallel = affordable
             target = _window_rows(remaining, parallel)
         windows = math.ceil(remaining / target)
@@ -799,7 +840,9 @@ class Bitrix24Client:
                 if b is not None and after >= b:
                     return records, requests_made
 
-    def _batch_waiting(self, method: str, commands: dict, keep_partial: bool = False) -> tuple[BatchResult, int]:
+    def _batch_waiting(
+        self, method: str, commands: dict, keep_partial: bool = False
+    ) -> tuple[BatchResult, int]:
         """``batch`` with ``halt``, waiting out ``OPERATION_TIME_LIMIT`` on ``method``'s commands;
         returns the result and how many batch requests it took.
 
@@ -854,7 +897,12 @@ class _Progress:
         count = self.rows if rows is None else rows
         log.info(
             "paginate %s %s: %d rows in %.1f s (%.0f rows/s), %d HTTP requests",
-            self.method, stage, count, elapsed, count / elapsed, self.requests,
+            self.method,
+            stage,
+            count,
+            elapsed,
+            count / elapsed,
+            self.requests,
         )
 
 
@@ -936,12 +984,19 @@ def _records(result: Any, spec: PagingSpec, method: str) -> list[dict]:
         lists = [v for v in result.values() if isinstance(v, list)]
         if len(result) == 1 and len(lists) == 1:
             return lists[0]
-        if result and all(str(k).isdigit() for k in result) and all(isinstance(v, dict) for v in result.values()):
+        if (
+            result
+            and all(str(k).isdigit() for k in result)
+            and all(isinstance(v, dict) for v in result.values())
+        ):
             return list(result.values())  # records keyed by ID
         if not result:
             return []
     raise Bitrix24NotSupported(
-        "", f"cannot find the records in the result (type {type(result).__name__})", method, None,
+        "",
+        f"cannot find the records in the result (type {type(result).__name__})",
+        method,
+        None,
         hint="use call_raw() for this method",
     )
 
@@ -950,8 +1005,11 @@ def _list_base(params: Mapping[str, Any], spec: PagingSpec) -> dict:
     """List parameters minus what ID paging owns; ``select`` gains the ID when it lacks it."""
     base = {k: v for k, v in params.items() if k not in (spec.filter_param, spec.order_param, "start")}
     select = base.get("select")
-    if isinstance(select, list) and select and "*" not in select and not any(
-        str(s).lower() == spec.record_id.lower() for s in select
+    if (
+        isinstance(select, list)
+        and select
+        and "*" not in select
+        and not any(str(s).lower() == spec.record_id.lower() for s in select)
     ):
         base["select"] = [*select, spec.record_id]
     return base
@@ -1018,7 +1076,7 @@ def _cursor_compatible(params: Mapping[str, Any], spec: PagingSpec) -> bool:
     if not order:
         return True
     if isinstance(order, Mapping) and len(order) == 1:
-        (field_name, direction), = order.items()
+        ((field_name, direction),) = order.items()
         return str(field_name).lower() == spec.filter_id.lower() and str(direction).upper() == "ASC"
     return False
 
@@ -1044,7 +1102,9 @@ def _never_reached_server(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
         reason = exc.args[0] if exc.args else None
         inner = getattr(reason, "reason", reason)
-        return isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+        return isinstance(
+            inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        )
     return False
 
 

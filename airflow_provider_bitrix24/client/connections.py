@@ -42,7 +42,9 @@ class ConnectionWarmer:
         self.opened = 0
         self._thread: threading.Thread | None = None
         if self._pool is not None:
-            self._thread = threading.Thread(target=self._run, args=(count,), name="bitrix24-warmup", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(count,), name="bitrix24-warmup", daemon=True
+            )
             self._thread.start()
 
     def _run(self, count: int) -> None:

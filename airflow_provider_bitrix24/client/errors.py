@@ -248,7 +248,10 @@ def classify(envelope: Any, http_status: int | None, method: str | None = None) 
         if "error" not in envelope:
             if http_status is not None and http_status >= 400:
                 return _class_for_status(http_status)(
-                    "", f"unexpected reply without an error code: {snippet(repr(envelope))}", method, http_status
+                    "",
+                    f"unexpected reply without an error code: {snippet(repr(envelope))}",
+                    method,
+                    http_status,
                 )
             return None
         raw_code = envelope.get("error")

@@ -292,7 +292,9 @@ def _post_streamed(
     try:
         response = session.post(url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
-        raise Bitrix24TransportError("", f"upload failed after {body.sent} bytes: {_describe(exc)}", what) from None
+        raise Bitrix24TransportError(
+            "", f"upload failed after {body.sent} bytes: {_describe(exc)}", what
+        ) from None
     return _decode_reply(response, what)
 
 
@@ -438,7 +440,9 @@ def download_to(
     except (requests.RequestException, OSError) as exc:
         _remove(dest)
         raise Bitrix24DownloadError(
-            "", f"download broke off after {written} bytes; the partial file was removed ({_describe(exc)})", what
+            "",
+            f"download broke off after {written} bytes; the partial file was removed ({_describe(exc)})",
+            what,
         ) from None
     return written
 
@@ -448,7 +452,15 @@ def download_to(
 # ``Machine`` (imageUrlMachine, printUrlMachine, downloadMachine ...) are signed too, and so is any
 # link whose query names a credential, whatever its key (file_url, fileUrl ...).
 SIGNED_LINK_KEYS = frozenset(
-    {"DOWNLOAD_URL", "uploadUrl", "downloadUrl", "downloadUrlMachine", "pdfUrl", "pdfUrlMachine", "urlMachine"}
+    {
+        "DOWNLOAD_URL",
+        "uploadUrl",
+        "downloadUrl",
+        "downloadUrlMachine",
+        "pdfUrl",
+        "pdfUrlMachine",
+        "urlMachine",
+    }
 )
 _CREDENTIAL_QUERY = re.compile(r"[?&](auth|access_token)=", re.IGNORECASE)
 
@@ -561,11 +573,15 @@ class Drive:
             flt["TYPE"] = type_
         wanted = name.casefold()
         for item in self.children(target, flt):
-            if str(item.get("NAME", "")).casefold() == wanted and (type_ is None or item.get("TYPE") == type_):
+            if str(item.get("NAME", "")).casefold() == wanted and (
+                type_ is None or item.get("TYPE") == type_
+            ):
                 return item
         return None
 
-    def walk(self, folder: DriveTarget | int, *, recursive: bool = True, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    def walk(
+        self, folder: DriveTarget | int, *, recursive: bool = True, prefix: str = ""
+    ) -> Iterator[tuple[str, dict]]:
         """Yield ``(relative path, item)`` for every file and folder below ``folder``, lazily."""
         target = folder if isinstance(folder, DriveTarget) else DriveTarget(int(folder))
         for item in self.children(target):
@@ -636,7 +652,9 @@ class Drive:
             if existing is not None:
                 if conflict == "fail" or existing.get("TYPE") != "file":
                     raise Bitrix24FileExists(
-                        "DISK_OBJ_22000", f"{name!r} already exists in {target.kind} {target.id}", target.method("uploadfile")
+                        "DISK_OBJ_22000",
+                        f"{name!r} already exists in {target.kind} {target.id}",
+                        target.method("uploadfile"),
                     )
                 return self.upload_version(int(existing["ID"]), source, name=name)
         extra: dict[str, Any] = {}
@@ -645,14 +663,25 @@ class Drive:
         if rights:
             extra["rights"] = rights
         if size is not None and size <= self.inline_limit:
-            params = {"id": target.id, "data": {"NAME": name}, "fileContent": base64_pair(source, name, max_bytes=self.inline_limit), **extra}
+            params = {
+                "id": target.id,
+                "data": {"NAME": name},
+                "fileContent": base64_pair(source, name, max_bytes=self.inline_limit),
+                **extra,
+            }
             return self.client.call(target.method("uploadfile"), params)
         # Two-step flow; only folders offer it, so a storage root goes through its root folder.
-        folder_id = target.id if target.kind == "folder" else int(
-            self.client.call("disk.storage.get", {"id": target.id})["ROOT_OBJECT_ID"]
+        folder_id = (
+            target.id
+            if target.kind == "folder"
+            else int(self.client.call("disk.storage.get", {"id": target.id})["ROOT_OBJECT_ID"])
         )
         return upload_via_url(
-            self.client, "disk.folder.uploadfile", {"id": folder_id, "data": {"NAME": name}, **extra}, source, filename=name
+            self.client,
+            "disk.folder.uploadfile",
+            {"id": folder_id, "data": {"NAME": name}, **extra},
+            source,
+            filename=name,
         )
 
     def upload_version(self, file_id: int, source: Any, *, name: str | None = None) -> dict:
@@ -681,7 +710,10 @@ class Drive:
         for entry in (e for e in entries if e.is_dir()):
             folder = self.ensure_folder(target, entry.name)
             yield from self.upload_tree(
-                entry, DriveTarget(int(folder["ID"])), conflict=conflict, prefix=posixpath.join(prefix, entry.name)
+                entry,
+                DriveTarget(int(folder["ID"])),
+                conflict=conflict,
+                prefix=posixpath.join(prefix, entry.name),
             )
 
     # -- download

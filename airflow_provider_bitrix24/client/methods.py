@@ -13,9 +13,23 @@ from dataclasses import dataclass
 # Last segment of a method name (``crm.deal.list`` -> ``list``) that only reads data.
 READ_VERBS = frozenset(
     {
-        "get", "list", "fields", "search", "current", "info", "count", "version",
-        "getlist", "getfields", "getchildren", "getversions", "getbyid", "getforentity",
-        "instances", "types", "userfieldtypes",
+        "get",
+        "list",
+        "fields",
+        "search",
+        "current",
+        "info",
+        "count",
+        "version",
+        "getlist",
+        "getfields",
+        "getchildren",
+        "getversions",
+        "getbyid",
+        "getforentity",
+        "instances",
+        "types",
+        "userfieldtypes",
     }
 )
 # Whole method names that read but whose last segment does not say so.
@@ -55,9 +69,16 @@ PAGING: dict[str, PagingSpec] = {
     **{
         name: _UPPER
         for name in (
-            "crm.deal.list", "crm.lead.list", "crm.contact.list", "crm.company.list", "crm.quote.list",
-            "crm.activity.list", "crm.requisite.list", "crm.requisite.bankdetail.list",
-            "crm.timeline.comment.list", "crm.deal.recurring.list",
+            "crm.deal.list",
+            "crm.lead.list",
+            "crm.contact.list",
+            "crm.company.list",
+            "crm.quote.list",
+            "crm.activity.list",
+            "crm.requisite.list",
+            "crm.requisite.bankdetail.list",
+            "crm.timeline.comment.list",
+            "crm.deal.recurring.list",
         )
     },
     "crm.item.list": _CAMEL_ITEMS,

@@ -139,7 +139,10 @@ class OperatingPacer:
                     continue
                 now = self._clock()
                 costs = {key: self._estimate(state, wanted[key]) for key, state in states.items()}
-                wait = max((self._wait_for(key, state, costs[key], now) for key, state in states.items()), default=0.0)
+                wait = max(
+                    (self._wait_for(key, state, costs[key], now) for key, state in states.items()),
+                    default=0.0,
+                )
                 if wait <= 0:
                     break
                 self._cond.wait(timeout=wait)
@@ -171,7 +174,10 @@ class OperatingPacer:
             log.info(
                 "%s: pacing for the operating-time limit: about %.1f of %.1f s used, "
                 "requests (~%.1f s each) wait for earlier calls to age out or finish",
-                key, used, self.limit, cost,
+                key,
+                used,
+                self.limit,
+                cost,
             )
         return wait
 

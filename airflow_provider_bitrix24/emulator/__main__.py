@@ -13,7 +13,9 @@ from .core import Emulator
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_bitrix24.emulator", description="Local Bitrix24 portal emulator")
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_bitrix24.emulator", description="Local Bitrix24 portal emulator"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8024)
     parser.add_argument("--seed-deals", type=int, default=0, help="generate this many crm.deal rows")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ssl
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import dispatch  # noqa: F401  (registers ``batch``)
 from .entities import ENTITIES, seed_rows
@@ -23,7 +24,9 @@ class Emulator:
     read from tests while clients talk to it.
     """
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, port: int = 0, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         load_all()
         self.portal = Portal()
         self._host, self._port = host, port
@@ -32,10 +35,15 @@ class Emulator:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         self._server = EmulatorHTTPServer((self._host, self._port), self.portal, self._tls)
         self.portal.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="bitrix24-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="bitrix24-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -45,7 +53,7 @@ class Emulator:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -118,7 +126,9 @@ class Emulator:
         with self.portal.lock:
             return seed_rows(spec, table, list(rows), self.webhook_user_id)
 
-    def seed_generated(self, entity: str, count: int, factory: Callable[[int], dict] | None = None, **options: Any) -> range:
+    def seed_generated(
+        self, entity: str, count: int, factory: Callable[[int], dict] | None = None, **options: Any
+    ) -> range:
         """Append ``count`` rows built on demand from their id (no per-row memory), for exports of
         a million rows. ``factory(id) -> dict`` defaults to the entity's sample generator."""
         spec, table = self._table(entity, options)
@@ -132,7 +142,9 @@ class Emulator:
         from .handlers.crm import item_table_name
 
         if entity == "crm.item":  # the item view's names over the type's table
-            return ENTITIES["crm.item"], self.portal.table(item_table_name(int(options.get("entity_type_id", 0))))
+            return ENTITIES["crm.item"], self.portal.table(
+                item_table_name(int(options.get("entity_type_id", 0)))
+            )
         if entity not in ENTITIES:
             raise KeyError(f"unknown emulator entity {entity!r}; known: {sorted(ENTITIES)}")
         return ENTITIES[entity], self.portal.table(entity)
@@ -206,7 +218,9 @@ class Emulator:
                 raise ValueError("redirect fault needs location=")
         if kind == "html" and status == 500:
             status = 502
-        fault = Fault(kind, status, error, description, count, method.lower() if method else None, delay, location, skip)
+        fault = Fault(
+            kind, status, error, description, count, method.lower() if method else None, delay, location, skip
+        )
         with self.portal.lock:
             self.portal.faults.append(fault)
         return fault

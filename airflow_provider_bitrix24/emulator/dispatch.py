@@ -15,7 +15,20 @@ from .state import TOKEN_ENDPOINT, Identity, Portal, RequestRecord
 
 MAX_BATCH = 50
 # Methods any token may call whatever its scopes (scope "basic" and friends).
-BASIC_METHODS = frozenset({"batch", "app.info", "user.current", "server.time", "scope", "methods", "method.get", "user.access", "access.name", "profile"})
+BASIC_METHODS = frozenset(
+    {
+        "batch",
+        "app.info",
+        "user.current",
+        "server.time",
+        "scope",
+        "methods",
+        "method.get",
+        "user.access",
+        "access.name",
+        "profile",
+    }
+)
 SCOPE_OF_PREFIX = {"tasks": "task", "task": "task", "sonet_group": "sonet_group"}
 
 
@@ -54,7 +67,9 @@ def failure(status: int, code: Any, description: str = "") -> Outcome:
     return Outcome(status=status, error=code, description=description)
 
 
-def time_block(portal: Portal, start: float, finish: float, processing: float, operating: tuple[float, int | None] | None) -> dict:
+def time_block(
+    portal: Portal, start: float, finish: float, processing: float, operating: tuple[float, int | None] | None
+) -> dict:
     block = {
         "start": start,
         "finish": finish,
@@ -101,7 +116,14 @@ def is_allowed(portal: Portal, name: str) -> bool:
 
 
 # -- one method --------------------------------------------------------------------------------
-def execute(portal: Portal, identity: Identity, method_name: str, params: dict, record: RequestRecord, in_batch: bool = False) -> Outcome:
+def execute(
+    portal: Portal,
+    identity: Identity,
+    method_name: str,
+    params: dict,
+    record: RequestRecord,
+    in_batch: bool = False,
+) -> Outcome:
     """Run one REST method (top level or batch command) with every check a portal makes."""
     name = method_name.lower()
     handler = HANDLERS.get(name)
@@ -110,7 +132,11 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
     if in_batch and name == "batch":
         return failure(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
     if not is_allowed(portal, name):
-        return failure(403, "insufficient_scope", "The request requires higher privileges than provided by the webhook token")
+        return failure(
+            403,
+            "insufficient_scope",
+            "The request requires higher privileges than provided by the webhook token",
+        )
     if in_batch:  # API faults may target one method inside a batch
         fault = portal.take_fault(name, ("error",), exact=True)
         if fault is not None:
@@ -119,7 +145,13 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
     metered = name != "batch"  # the outer batch call is not counted in operating
     if metered and portal.operating.blocked(identity.key, name):
         return failure(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
-    ctx = CallContext(portal=portal, auth_kind=identity.kind, user_id=identity.user_id, method=name, app=identity.kind == "oauth")
+    ctx = CallContext(
+        portal=portal,
+        auth_kind=identity.kind,
+        user_id=identity.user_id,
+        method=name,
+        app=identity.kind == "oauth",
+    )
     ctx.extra["identity"] = identity
     ctx.extra["record"] = record
     started = time.time()
@@ -146,11 +178,17 @@ def execute(portal: Portal, identity: Identity, method_name: str, params: dict, 
         outcome.timed_out = bool(ctx.extra.get("timed_out"))
         outcome.time = time_block(portal, started, time.time(), real, None)
         return outcome
-    cost = portal.cost.call_cost(ctx.extra.get("rows", 0), ctx.extra.get("count_rows", 0)) if portal.cost else 0.0
+    cost = (
+        portal.cost.call_cost(ctx.extra.get("rows", 0), ctx.extra.get("count_rows", 0))
+        if portal.cost
+        else 0.0
+    )
     outcome.cost = cost
     processing = real + cost
     portal.operating.record(identity.key, name, processing)
-    outcome.time = time_block(portal, started, started + processing, processing, portal.operating.state(identity.key, name))
+    outcome.time = time_block(
+        portal, started, started + processing, processing, portal.operating.state(identity.key, name)
+    )
     return outcome
 
 
@@ -205,7 +243,9 @@ def resolve_references(value: Any, sections: dict[str, dict]) -> Any:
     whole = _REFERENCE.fullmatch(value)
     if whole:  # a whole-value reference keeps its structure (a list becomes an IN filter)
         return _lookup(sections, whole.group(1), re.findall(r"\[([^\[\]]*)\]", whole.group(2)))
-    return _REFERENCE.sub(lambda m: _scalar(_lookup(sections, m.group(1), re.findall(r"\[([^\[\]]*)\]", m.group(2)))), value)
+    return _REFERENCE.sub(
+        lambda m: _scalar(_lookup(sections, m.group(1), re.findall(r"\[([^\[\]]*)\]", m.group(2)))), value
+    )
 
 
 def parse_command(command: Any) -> tuple[str, dict]:
@@ -229,7 +269,13 @@ def batch(ctx: CallContext, params: dict) -> Any:
     if len(cmd) > MAX_BATCH:
         raise ApiError(400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
     halt = as_bool(params.get("halt", False))
-    sections: dict[str, dict] = {"result": {}, "result_error": {}, "result_total": {}, "result_next": {}, "result_time": {}}
+    sections: dict[str, dict] = {
+        "result": {},
+        "result_error": {},
+        "result_total": {},
+        "result_next": {},
+        "result_time": {},
+    }
     cost = 0.0
     limit = portal.cost.time_limit if portal.cost else None
     for key, command in cmd.items():
@@ -244,9 +290,15 @@ def batch(ctx: CallContext, params: dict) -> Any:
                 break
             continue
         sub_params = resolve_references(sub_params, sections)
-        sub_record = RequestRecord(method=name.lower(), params=sub_params, auth_kind=identity.kind, key=str(key))
+        sub_record = RequestRecord(
+            method=name.lower(), params=sub_params, auth_kind=identity.kind, key=str(key)
+        )
         outcome = execute(portal, identity, name, sub_params, sub_record, in_batch=True)
-        sub_record.http_status, sub_record.error, sub_record.count_query = outcome.status, outcome.error, outcome.count_query
+        sub_record.http_status, sub_record.error, sub_record.count_query = (
+            outcome.status,
+            outcome.error,
+            outcome.count_query,
+        )
         sub_record.duration = outcome.time.get("duration", 0.0)
         record.sub_calls.append(sub_record)
         cost += outcome.cost
@@ -270,7 +322,9 @@ def token_endpoint(portal: Portal, params: dict) -> Outcome:
     """``/oauth/token/``: refresh_token grant with rotation (a refresh token works once)."""
     grant = params.get("grant_type")
     if grant != "refresh_token":
-        return failure(400, "invalid_request", "Unsupported grant_type" if grant else "grant_type is required")
+        return failure(
+            400, "invalid_request", "Unsupported grant_type" if grant else "grant_type is required"
+        )
     if params.get("client_id") != portal.client_id or params.get("client_secret") != portal.client_secret:
         return failure(401, "invalid_client", "Invalid client credentials")
     with portal.lock:
@@ -282,4 +336,11 @@ def token_endpoint(portal: Portal, params: dict) -> Outcome:
     return Outcome(result=portal.token_reply(user_id, access, refresh, lifetime))
 
 
-__all__ = ["execute", "token_endpoint", "authenticate_webhook", "authenticate_token", "Outcome", "TOKEN_ENDPOINT"]
+__all__ = [
+    "execute",
+    "token_endpoint",
+    "authenticate_webhook",
+    "authenticate_token",
+    "Outcome",
+    "TOKEN_ENDPOINT",
+]

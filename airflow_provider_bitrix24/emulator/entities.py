@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .params import as_int
 from .registry import ApiError, CallContext, Reply, method
@@ -68,7 +69,9 @@ class EntitySpec:
     sample: Callable[[int], dict] | None = None  # row generator for seed_generated
     filter_param: str = "filter"
     fields_param: str | None = "fields"  # None: fields are the top-level parameters (user.add)
-    star_masks: bool = False  # classic CRM select: no select = '*' + 'UF_*'; '*' skips UF_ and multiple fields
+    star_masks: bool = (
+        False  # classic CRM select: no select = '*' + 'UF_*'; '*' skips UF_ and multiple fields
+    )
     operations: tuple[str, ...] = ("add", "get", "update", "delete", "list", "fields")
 
     def __post_init__(self) -> None:
@@ -184,7 +187,9 @@ def entity_add(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -
     fields.pop(spec.id_field, None)
     missing = [name for name in spec.required if fields.get(name) in (None, "")]
     if missing:
-        raise ApiError(400, "", f"Required fields are not filled: {', '.join(spec.out_name(m) for m in missing)}")
+        raise ApiError(
+            400, "", f"Required fields are not filled: {', '.join(spec.out_name(m) for m in missing)}"
+        )
     row = {**spec.defaults, **fields}
     _stamp(spec, ctx, row, creating=True)
     new_id = table.insert(row)
@@ -237,7 +242,11 @@ def _order_param(spec: EntitySpec, params: dict, table: Table) -> list[tuple[str
     for name, direction in raw.items():
         text = str(direction).upper()
         if text not in ("ASC", "DESC"):
-            raise ApiError(400, "INVALID_ARG_VALUE", f"Invalid order: allowed sort directions are ASC, DESC. But got '{direction}' for field '{name}'")
+            raise ApiError(
+                400,
+                "INVALID_ARG_VALUE",
+                f"Invalid order: allowed sort directions are ASC, DESC. But got '{direction}' for field '{name}'",
+            )
         order.append((spec.in_name(str(name), table), text == "DESC"))
     return order
 
@@ -245,7 +254,14 @@ def _order_param(spec: EntitySpec, params: dict, table: Table) -> list[tuple[str
 def _select_param(spec: EntitySpec, params: dict, table: Table) -> set[str] | None:
     """Columns a list call returns; None means every stored column."""
     raw = params.get("select", params.get("SELECT"))
-    names = [] if raw in (None, "", []) else [str(n) for n in (raw.values() if isinstance(raw, dict) else raw if isinstance(raw, list) else [raw])]
+    names = (
+        []
+        if raw in (None, "", [])
+        else [
+            str(n)
+            for n in (raw.values() if isinstance(raw, dict) else raw if isinstance(raw, list) else [raw])
+        ]
+    )
     if spec.star_masks:  # classic CRM: '*' is standard fields only, 'UF_*' the custom ones
         names = names or ["*", "UF_*"]
     elif not names or "*" in names:
@@ -263,7 +279,9 @@ def _select_param(spec: EntitySpec, params: dict, table: Table) -> set[str] | No
     return columns
 
 
-def list_page(spec: EntitySpec, ctx: CallContext, params: dict, table: Table, filter_raw: Any) -> tuple[list[dict], int | None, int | None]:
+def list_page(
+    spec: EntitySpec, ctx: CallContext, params: dict, table: Table, filter_raw: Any
+) -> tuple[list[dict], int | None, int | None]:
     """The shared list machinery: (rendered rows, next, total)."""
     if filter_raw in (None, "", []):
         filter_raw = {}
@@ -295,7 +313,9 @@ def list_page(spec: EntitySpec, ctx: CallContext, params: dict, table: Table, fi
 
 
 def entity_list(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Reply:
-    rows, nxt, total = list_page(spec, ctx, params, table, params.get(spec.filter_param, params.get("FILTER")))
+    rows, nxt, total = list_page(
+        spec, ctx, params, table, params.get(spec.filter_param, params.get("FILTER"))
+    )
     return Reply(_wrap(spec, spec.list_key, rows), next=nxt, total=total)
 
 
@@ -309,7 +329,9 @@ OPERATIONS = {
 }
 
 
-def register_entity(spec: EntitySpec, table_for: Callable[[CallContext, dict], Table] | None = None) -> EntitySpec:
+def register_entity(
+    spec: EntitySpec, table_for: Callable[[CallContext, dict], Table] | None = None
+) -> EntitySpec:
     """Register the spec and one handler per operation. ``table_for`` picks the table for a call
     (crm.item routes by entityTypeId); by default it is the spec's own table."""
     ENTITIES[spec.name] = spec
@@ -342,4 +364,3 @@ def seed_rows(spec: EntitySpec, table: Table, rows: list[dict], user_id: int) ->
                 fields.setdefault(column, user_id)
         out.append(table.insert(fields))
     return out
-

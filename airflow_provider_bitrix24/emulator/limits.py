@@ -54,7 +54,9 @@ class OperatingLimiter:
     ``basket_seconds`` each. A basket opens with the first call after the previous one's minute
     ended and is dropped ``baskets * basket_seconds`` after it opened (``operating_reset_at``)."""
 
-    def __init__(self, limit: float | None, basket_seconds: float = 60.0, baskets: int = 10, clock=time.time) -> None:
+    def __init__(
+        self, limit: float | None, basket_seconds: float = 60.0, baskets: int = 10, clock=time.time
+    ) -> None:
         self.limit = limit
         self.basket_seconds = basket_seconds
         self.baskets = baskets

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
@@ -74,7 +75,9 @@ def nest_pairs(pairs: Iterable[tuple[str, Any]]) -> dict:
 def _multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
     """Fields of a multipart/form-data body; a file part becomes ``[file name, base64 content]``
     (the shape Bitrix24 methods accept for file fields)."""
-    message = BytesParser(policy=default_policy).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    message = BytesParser(policy=default_policy).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
     if not message.is_multipart():
         raise ValueError("malformed multipart body")
     pairs: list[tuple[str, Any]] = []

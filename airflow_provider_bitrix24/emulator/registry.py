@@ -8,8 +8,9 @@ set ``next``/``total``). To answer with a Bitrix24 error, raise :class:`ApiError
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Handler = Callable[["CallContext", dict], Any]
 

@@ -40,7 +40,7 @@ def parse_route(path: str) -> tuple[str, str | None, tuple[str, str] | None]:
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "EmulatorHTTPServer"
+    server: EmulatorHTTPServer
 
     def setup(self) -> None:
         super().setup()
@@ -67,7 +67,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json; charset=utf-8", headers: dict | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json; charset=utf-8",
+        headers: dict | None = None,
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -113,7 +119,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         kind, name, credentials = parse_route(url.path)
         logged_path = url.path.replace(f"/{credentials[1]}/", "/***/", 1) if credentials else url.path
-        record = RequestRecord(method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=logged_path)
+        record = RequestRecord(
+            method=name or url.path, params={}, auth_kind=None, http_method=self.command, path=logged_path
+        )
         if kind == "unknown":
             self._drain_body()
             self._finish(record, failure(404, "ERROR_METHOD_NOT_FOUND", "Method not found!"), started)
@@ -132,7 +140,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 location = (early.location or "").rstrip("/") + self.path
                 self._send(early.status or 302, b"", "text/html", {"Location": location})
             else:
-                self._send(early.status, _HTML_PAGE.format(status=early.status).encode(), "text/html; charset=utf-8")
+                self._send(
+                    early.status, _HTML_PAGE.format(status=early.status).encode(), "text/html; charset=utf-8"
+                )
             return
         try:
             params = self._read_params(url.query)
@@ -146,7 +156,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = outcome.result if outcome.ok else outcome.envelope()
             self._finish(record, outcome, started, body=body)
             return
-        outcome = self._api_fault(portal, name, record) or self._rest(portal, name, credentials, params, record)  # type: ignore[arg-type]
+        outcome = self._api_fault(portal, name, record) or self._rest(
+            portal, name, credentials, params, record
+        )  # type: ignore[arg-type]
         self._finish(record, outcome, started)
 
     @staticmethod
@@ -157,7 +169,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         record.fault = fault.kind
         return failure(fault.status, fault.error, fault.description)
 
-    def _rest(self, portal: Portal, name: str, credentials: tuple[str, str] | None, params: dict, record: RequestRecord) -> Outcome:
+    def _rest(
+        self,
+        portal: Portal,
+        name: str,
+        credentials: tuple[str, str] | None,
+        params: dict,
+        record: RequestRecord,
+    ) -> Outcome:
         if credentials is not None:
             identity = authenticate_webhook(portal, *credentials)
         else:
@@ -174,7 +193,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         portal: Portal = self.server.portal
         cost = portal.cost
         pending = outcome.cost + (cost.latency if cost else 0.0)
-        cut_off = cost is not None and cost.time_limit is not None and (outcome.timed_out or pending > cost.time_limit)
+        cut_off = (
+            cost is not None
+            and cost.time_limit is not None
+            and (outcome.timed_out or pending > cost.time_limit)
+        )
         if cut_off:
             pending = cost.time_limit  # type: ignore[union-attr]
         # The modelled time is the request's whole service time: the emulator's own processing
@@ -195,7 +218,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             outcome.time["start"] = started
         payload = encode_json(body if body is not None else outcome.envelope())
         _sleep_until(finish_at)
-        record.http_status, record.error, record.count_query = outcome.status, outcome.error, outcome.count_query or record.count_query
+        record.http_status, record.error, record.count_query = (
+            outcome.status,
+            outcome.error,
+            outcome.count_query or record.count_query,
+        )
         record.duration = time.time() - started
         late = portal.take_fault(record.method, ("drop_after", "delay", "truncated"))
         if late is not None:

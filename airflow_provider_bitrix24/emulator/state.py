@@ -49,7 +49,7 @@ class CostModel:
     time_limit: float | None = None
 
     @classmethod
-    def realistic(cls, scale: float = 1.0, sleep: bool = True, time_limit: bool = False) -> "CostModel":
+    def realistic(cls, scale: float = 1.0, sleep: bool = True, time_limit: bool = False) -> CostModel:
         count_rows = 2_387_743
         return cls(
             latency=0.03 * scale,
@@ -90,7 +90,7 @@ class RequestRecord:
     http_status: int = 200
     error: Any = None
     is_batch: bool = False
-    sub_calls: list["RequestRecord"] = field(default_factory=list)
+    sub_calls: list[RequestRecord] = field(default_factory=list)
     count_query: bool = False
     timestamp: float = field(default_factory=time.time)
     duration: float = 0.0
@@ -174,7 +174,15 @@ class Portal:
         seed_rows(
             ENTITIES["user"],
             users,
-            [{"ID": self.webhook_user_id, "NAME": "Portal", "LAST_NAME": "Admin", "EMAIL": "admin@example.com", "ADMIN": True}],
+            [
+                {
+                    "ID": self.webhook_user_id,
+                    "NAME": "Portal",
+                    "LAST_NAME": "Admin",
+                    "EMAIL": "admin@example.com",
+                    "ADMIN": True,
+                }
+            ],
             self.webhook_user_id,
         )
 
@@ -249,12 +257,16 @@ class Portal:
         }
 
     # -- faults ----------------------------------------------------------------------------
-    def take_fault(self, method_name: str | None, kinds: tuple[str, ...], exact: bool = False) -> Fault | None:
+    def take_fault(
+        self, method_name: str | None, kinds: tuple[str, ...], exact: bool = False
+    ) -> Fault | None:
         """Consume one pending fault of one of ``kinds`` that targets this method (``exact``: only
         faults naming it, as for batch commands)."""
         with self.lock:
             for fault in self.faults:
-                if fault.kind in kinds and (fault.method == method_name if exact else fault.applies_to(method_name)):
+                if fault.kind in kinds and (
+                    fault.method == method_name if exact else fault.applies_to(method_name)
+                ):
                     if fault.skip > 0:
                         fault.skip -= 1
                         continue

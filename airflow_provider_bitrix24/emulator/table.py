@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 # Longest prefixes first so that ">=" wins over ">".
 _OPERATORS = ("!@", "!=", "!%", ">=", "<=", "=%", "%=", "@", "=", "!", ">", "<", "%")
@@ -49,7 +50,9 @@ def parse_datetime(value: Any, tz: timezone) -> float | None:
     match = _RU_DATE_RE.match(text)
     if match:
         day, month, year, hh, mm, ss = match.groups()
-        parsed = datetime(int(year), int(month), int(day), int(hh or 0), int(mm or 0), int(ss or 0), tzinfo=tz)
+        parsed = datetime(
+            int(year), int(month), int(day), int(hh or 0), int(mm or 0), int(ss or 0), tzinfo=tz
+        )
         return parsed.timestamp()
     return None
 
@@ -125,7 +128,11 @@ def _equal(stored: Any, target: Any) -> bool:
     if stored is None:
         return target is None
     if isinstance(stored, bool):
-        return stored == (str(target).upper() in ("Y", "1", "TRUE")) if not isinstance(target, bool) else stored == target
+        return (
+            stored == (str(target).upper() in ("Y", "1", "TRUE"))
+            if not isinstance(target, bool)
+            else stored == target
+        )
     if isinstance(target, (int, float)) and not isinstance(target, bool):
         num = _number(stored)
         return num is not None and num == float(target)
@@ -150,14 +157,20 @@ def _like(stored: Any, pattern: Any, op: str) -> bool:
 def split_filter_key(key: str) -> tuple[str, str]:
     for op in _OPERATORS:
         if key.startswith(op):
-            return op, key[len(op):]
+            return op, key[len(op) :]
     return "=", key
 
 
 class Table:
     """Rows of one entity type keyed by a positive integer id."""
 
-    def __init__(self, name: str, id_column: str = "ID", datetime_columns: Iterable[str] = (), tz: timezone = timezone.utc):
+    def __init__(
+        self,
+        name: str,
+        id_column: str = "ID",
+        datetime_columns: Iterable[str] = (),
+        tz: timezone = timezone.utc,
+    ):
         self.name = name
         self.id_column = id_column
         self.datetime_columns = frozenset(datetime_columns)
@@ -201,7 +214,8 @@ class Table:
 
     def _unpack(self, row_id: int, packed: tuple) -> dict:
         row = {self.id_column: row_id}
-        row.update(zip(self.columns, packed))
+        # rows packed before a column was added are shorter
+        row.update(zip(self.columns, packed, strict=False))
         return row
 
     def _packed(self, row_id: int) -> tuple | None:
@@ -360,7 +374,7 @@ class Table:
             window = range(lo, hi)
             if descending:
                 window = window[::-1]
-            rows = [self._row(self._ids[p]) for p in window[offset:offset + limit]]
+            rows = [self._row(self._ids[p]) for p in window[offset : offset + limit]]
             return rows, (total if count else None), len(rows)
         if by_id_only:
             rows, matched, scanned = [], 0, 0
@@ -382,7 +396,7 @@ class Table:
                 matches.append(row)
         for column, desc in reversed(order):
             matches.sort(key=lambda row, c=column: _sort_key(row.get(c)), reverse=desc)
-        return matches[offset:offset + limit], (len(matches) if count else None), hi - lo
+        return matches[offset : offset + limit], (len(matches) if count else None), hi - lo
 
 
 def _sort_key(value: Any) -> tuple:

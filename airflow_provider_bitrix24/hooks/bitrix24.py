@@ -148,10 +148,9 @@ class VariableTokenStore:
 def _probe_metadata_db() -> None:
     """Raise unless the metadata database's variable table can be read (checked before a refresh
     could rotate a token that then has nowhere to go)."""
-    from sqlalchemy import select
-
     from airflow.models.variable import Variable as DbVariable
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         session.execute(select(DbVariable.key).limit(1)).all()
@@ -190,7 +189,9 @@ class Bitrix24Hook(BaseHook):
         extra = extra if isinstance(extra, dict) else {}
         # Forms of older UIs store custom fields as extra__bitrix24__<name>; plain keys win.
         prefix = f"extra__{self.conn_type}__"
-        legacy = {k[len(prefix):]: v for k, v in extra.items() if k.startswith(prefix) and v not in (None, "")}
+        legacy = {
+            k[len(prefix) :]: v for k, v in extra.items() if k.startswith(prefix) and v not in (None, "")
+        }
         return {**legacy, **{k: v for k, v in extra.items() if not k.startswith(prefix)}}
 
     @property
@@ -198,7 +199,9 @@ class Bitrix24Hook(BaseHook):
         """``webhook``, ``oauth2`` or ``api_key`` (validated)."""
         value = str(self._extra.get("auth_type") or "webhook").strip().lower()
         if value not in AUTH_TYPES:
-            raise self._config_error("extra.auth_type", f"unknown value {value!r}; use one of {', '.join(AUTH_TYPES)}")
+            raise self._config_error(
+                "extra.auth_type", f"unknown value {value!r}; use one of {', '.join(AUTH_TYPES)}"
+            )
         return value
 
     def get_conn(self) -> Bitrix24Client:
@@ -209,7 +212,10 @@ class Bitrix24Hook(BaseHook):
     def _client(self) -> Bitrix24Client:
         _bridge_to_airflow_masker()
         conn = self._connection
-        for secret in (conn.password, *(self._extra.get(k) for k in ("refresh_token", "access_token", "application_token"))):
+        for secret in (
+            conn.password,
+            *(self._extra.get(k) for k in ("refresh_token", "access_token", "application_token")),
+        ):
             register_secret(secret)
         portal, auth = self._build_auth()
         try:
@@ -222,7 +228,9 @@ class Bitrix24Hook(BaseHook):
                 ),
                 rate_limit=self._rate_limit(),
                 max_retries=int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
-                max_operation_wait=self._number("max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True),
+                max_operation_wait=self._number(
+                    "max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True
+                ),
                 paginate_parallel=self._paginate_parallel(),
                 paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
                 batch_parallel=int(self._number("batch_parallel", DEFAULTS["batch_parallel"])),
@@ -241,7 +249,9 @@ class Bitrix24Hook(BaseHook):
                     portal, user_id, code = parse_webhook_url(password)
                     return self._portal(default=portal), WebhookAuth(user_id, code)
                 if not password:
-                    raise self._config_error("password", "the webhook code (or the whole webhook URL) is missing")
+                    raise self._config_error(
+                        "password", "the webhook code (or the whole webhook URL) is missing"
+                    )
                 if not (conn.login or "").strip():
                     raise self._config_error("login", "the webhook user id is missing")
                 return self._portal(), WebhookAuth(conn.login, password)
@@ -281,7 +291,9 @@ class Bitrix24Hook(BaseHook):
         if not host:
             if default:
                 return default
-            raise self._config_error("host", "the portal URL is missing, e.g. https://your-company.bitrix24.com")
+            raise self._config_error(
+                "host", "the portal URL is missing, e.g. https://your-company.bitrix24.com"
+            )
         if "://" not in host and conn.schema in ("http", "https"):
             host = f"{conn.schema}://{host}"
         if conn.port:
@@ -299,7 +311,9 @@ class Bitrix24Hook(BaseHook):
         if raw is None:
             raw = {"type": "variable"}
         if not isinstance(raw, Mapping):
-            raise self._config_error("extra.token_store", "must be 'variable:<key>', 'file:<path>', 'memory' or an object")
+            raise self._config_error(
+                "extra.token_store", "must be 'variable:<key>', 'file:<path>', 'memory' or an object"
+            )
         kind = str(raw.get("type") or "variable").lower()
         if kind == "file":
             if not raw.get("path"):
@@ -359,7 +373,9 @@ class Bitrix24Hook(BaseHook):
         except (TypeError, ValueError):
             raise self._config_error(f"extra.{key}", f"must be a number, got {value!r}") from None
         if number < 0 or (number == 0 and not allow_zero):
-            raise self._config_error(f"extra.{key}", "must not be negative" if allow_zero else "must be positive")
+            raise self._config_error(
+                f"extra.{key}", "must not be negative" if allow_zero else "must be positive"
+            )
         return number
 
     def _config_error(self, field: str, problem: str) -> Bitrix24ConfigError:
@@ -381,11 +397,15 @@ class Bitrix24Hook(BaseHook):
         """Run many commands via ``batch`` (chunked by 50)."""
         return self.get_conn().batch(commands, halt=halt)
 
-    def paginate(self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None) -> Iterator[dict]:
+    def paginate(
+        self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> Iterator[dict]:
         """Yield every record of a list method (see :meth:`Bitrix24Client.paginate`)."""
         return self.get_conn().paginate(method, params, limit=limit)
 
-    def get_all(self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None) -> list[dict]:
+    def get_all(
+        self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[dict]:
         """All records of a list method as a list."""
         return list(self.paginate(method, params, limit=limit))
 
@@ -397,8 +417,16 @@ class Bitrix24Hook(BaseHook):
             return False, str(exc)
         except Exception as exc:  # surfaced in the UI; never let secrets through
             return False, scrub(f"{type(exc).__name__}: {exc}")
-        name = " ".join(str(user.get(k) or "") for k in ("NAME", "LAST_NAME")).strip() if isinstance(user, dict) else ""
-        who = f"user {user.get('ID')}" + (f" ({name})" if name else "") if isinstance(user, dict) else "the portal"
+        name = (
+            " ".join(str(user.get(k) or "") for k in ("NAME", "LAST_NAME")).strip()
+            if isinstance(user, dict)
+            else ""
+        )
+        who = (
+            f"user {user.get('ID')}" + (f" ({name})" if name else "")
+            if isinstance(user, dict)
+            else "the portal"
+        )
         return True, f"Connected to {self.get_conn().portal_url} as {who} ({self.auth_type})"
 
 

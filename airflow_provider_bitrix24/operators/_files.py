@@ -58,5 +58,9 @@ def download(client: Any, url: str, dest: Any, expected_size: int | None = None)
     """Stream ``url`` (absolute, or a path on the portal) into ``dest``; return the byte count."""
     portal = str(client.portal_url)
     return client_files.download_to(
-        client.session, client_files.absolute_url(portal, url), dest, expected_size=expected_size, portal_url=portal
+        client.session,
+        client_files.absolute_url(portal, url),
+        dest,
+        expected_size=expected_size,
+        portal_url=portal,
     )

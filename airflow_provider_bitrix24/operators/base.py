@@ -67,7 +67,9 @@ def log_deprecation_once(action: Action) -> None:
     successor = f"; its documented successor is {action.successor}" if action.successor else ""
     log.warning(
         "Bitrix24 action %s uses %s, which Bitrix24 has stopped developing%s.",
-        action.action_id, ", ".join(action.methods), successor,
+        action.action_id,
+        ", ".join(action.methods),
+        successor,
     )
 
 
@@ -78,7 +80,9 @@ def describe(action: Action) -> str:
     if action.required_text:
         lines.append(f"Required parameters: ``{action.required_text}``.")
     if action.selector:
-        lines.append(f"``{action.selector}`` picks the method: {', '.join(action.choices)} (default {action.choices[0]}).")
+        lines.append(
+            f"``{action.selector}`` picks the method: {', '.join(action.choices)} (default {action.choices[0]})."
+        )
     if action.flags:
         lines.append(f"Flags: {', '.join(sorted(action.flags))}.")
     lines.append("Arguments are those of :class:`Bitrix24ActionOperator`.")
@@ -90,7 +94,8 @@ def with_selectors(signature: inspect.Signature, names: Iterable[str]) -> inspec
     params = list(signature.parameters.values())
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
-        for name in names if name not in signature.parameters
+        for name in names
+        if name not in signature.parameters
     ]
     at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
     return signature.replace(parameters=[*params[:at], *added, *params[at:]])
@@ -230,7 +235,9 @@ class Bitrix24ActionOperator(BaseOperator):
             self.check_auth(hook)
             if self.action.deprecated:
                 log_deprecation_once(self.action)
-            self.log.info("Bitrix24 action %s: %s", self.action_id, " -> ".join("|".join(s) for s in self.action.steps))
+            self.log.info(
+                "Bitrix24 action %s: %s", self.action_id, " -> ".join("|".join(s) for s in self.action.steps)
+            )
             return mask_links(self.run(hook, params))
         except Bitrix24WriteMayHaveSucceeded as exc:
             if self.continue_on_fail:
@@ -246,14 +253,21 @@ class Bitrix24ActionOperator(BaseOperator):
         action = self.action
         params = decode_json(action.action_id, "parameters", self.parameters)
         if not isinstance(params, Mapping):
-            raise ParameterError(action.action_id, f"parameters must be an object, got {type(params).__name__}")
+            raise ParameterError(
+                action.action_id, f"parameters must be an object, got {type(params).__name__}"
+            )
         params = dict(params)
         self._check_options()
         if self.files:
             name_param = "FILENAME" if any(p.name == "FILENAME" for p in action.optional.params()) else None
             _files.encode_into(params, self.files, action.upload, name_param)
         checked = check(
-            action.action_id, params, action.required, action.optional, action.documented_params(), action.doc()
+            action.action_id,
+            params,
+            action.required,
+            action.optional,
+            action.documented_params(),
+            action.doc(),
         )
         for warning in checked.warnings:
             log.warning("%s: %s", action.action_id, warning)
@@ -263,17 +277,22 @@ class Bitrix24ActionOperator(BaseOperator):
         action = self.action
         if action.selector and self.variant is not None and self.variant not in action.choices:
             raise ParameterError(
-                action.action_id, f"{action.selector} must be one of {', '.join(action.choices)} (got {self.variant!r})"
+                action.action_id,
+                f"{action.selector} must be one of {', '.join(action.choices)} (got {self.variant!r})",
             )
         if self.limit not in (None, ""):
             try:
                 self.limit = int(self.limit)
             except (TypeError, ValueError):
-                raise ParameterError(action.action_id, f"limit must be a whole number (got {self.limit!r})") from None
+                raise ParameterError(
+                    action.action_id, f"limit must be a whole number (got {self.limit!r})"
+                ) from None
         else:
             self.limit = None
         if action.binary_down and not self.output_path:
-            raise ParameterError(action.action_id, "output_path is required: it names where the file is written")
+            raise ParameterError(
+                action.action_id, "output_path is required: it names where the file is written"
+            )
 
     def check_auth(self, hook: Bitrix24Hook) -> None:
         action = self.action
@@ -317,7 +336,9 @@ class Bitrix24ActionOperator(BaseOperator):
             return list(rows)
         return write_json_lines(self.output_path, rows)
 
-    def download(self, hook: Bitrix24Hook, url: str, dest: Any = None, expected_size: int | None = None) -> dict:
+    def download(
+        self, hook: Bitrix24Hook, url: str, dest: Any = None, expected_size: int | None = None
+    ) -> dict:
         """Stream a file link of the portal to ``dest`` (``output_path`` by default)."""
         target = _files.as_destination(dest if dest is not None else self.output_path)
         client = hook.get_conn()
@@ -338,7 +359,9 @@ class Bitrix24Operator(Bitrix24ActionOperator):
 
         return operator_class(action_id)(*args, **kwargs)
 
-    def __init__(self, *, action_id: str, **kwargs: Any) -> None:  # never reached: __new__ builds the row's class
+    def __init__(
+        self, *, action_id: str, **kwargs: Any
+    ) -> None:  # never reached: __new__ builds the row's class
         super().__init__(**kwargs)
 
     # Declared for .partial()/.expand(): any row's selector may come through this class.
@@ -362,8 +385,13 @@ def _is_control_flow(exc: BaseException) -> bool:
     """Airflow signals (timeouts, skips, deferrals) must never be turned into data."""
     from airflow.sdk import exceptions as af
 
-    names = ("AirflowTaskTimeout", "AirflowTaskTerminated", "AirflowSkipException", "TaskDeferred",
-             "DownstreamTasksSkipped")
+    names = (
+        "AirflowTaskTimeout",
+        "AirflowTaskTerminated",
+        "AirflowSkipException",
+        "TaskDeferred",
+        "DownstreamTasksSkipped",
+    )
     return isinstance(exc, tuple(getattr(af, n) for n in names if hasattr(af, n)))
 
 

@@ -23,14 +23,35 @@ class ChatUpdateChatOperator(Bitrix24ActionOperator):
                 calls.append((setter, key.upper(), {**target, key: params[key]}))
         if not calls:
             names = ", ".join(s.rsplit(".update", 1)[1].upper() for (s,) in self.action.steps)
-            raise ParameterError(self.action_id, f"nothing to change: give at least one of {names}", self.action.doc())
+            raise ParameterError(
+                self.action_id, f"nothing to change: give at least one of {names}", self.action.doc()
+            )
         return {name: hook.call(setter, body) for setter, name, body in calls}
 
 
-class ChatSendMessageOperator(Bitrix24ActionOperator): action_id = "chat_send_message"  # noqa: E701
-class ChatGetMessagesOperator(Bitrix24ActionOperator): action_id = "chat_get_messages"  # noqa: E701
-class ChatUpdateMessageOperator(Bitrix24ActionOperator): action_id = "chat_update_message"  # noqa: E701
-class ChatDeleteMessageOperator(Bitrix24ActionOperator): action_id = "chat_delete_message"  # noqa: E701
-class ChatCreateChatOperator(Bitrix24ActionOperator): action_id = "chat_create_chat"  # noqa: E701
-class ChatGetChatOperator(Bitrix24ActionOperator): action_id = "chat_get_chat"  # noqa: E701
-class ChatGetChatUsersOperator(Bitrix24ActionOperator): action_id = "chat_get_chat_users"  # noqa: E701
+class ChatSendMessageOperator(Bitrix24ActionOperator):
+    action_id = "chat_send_message"  # noqa: E701
+
+
+class ChatGetMessagesOperator(Bitrix24ActionOperator):
+    action_id = "chat_get_messages"  # noqa: E701
+
+
+class ChatUpdateMessageOperator(Bitrix24ActionOperator):
+    action_id = "chat_update_message"  # noqa: E701
+
+
+class ChatDeleteMessageOperator(Bitrix24ActionOperator):
+    action_id = "chat_delete_message"  # noqa: E701
+
+
+class ChatCreateChatOperator(Bitrix24ActionOperator):
+    action_id = "chat_create_chat"  # noqa: E701
+
+
+class ChatGetChatOperator(Bitrix24ActionOperator):
+    action_id = "chat_get_chat"  # noqa: E701
+
+
+class ChatGetChatUsersOperator(Bitrix24ActionOperator):
+    action_id = "chat_get_chat_users"  # noqa: E701

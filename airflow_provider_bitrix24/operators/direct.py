@@ -25,8 +25,17 @@ class Bitrix24CallOperator(Bitrix24ActionOperator):
 
     action_id = "direct_api_call"
 
-    def __init__(self, *, method: str, parameters: Mapping[str, Any] | str | None = None, all_pages: bool = False, **kwargs: Any) -> None:
-        super().__init__(parameters={"method": method, "params": parameters if parameters is not None else {}}, **kwargs)
+    def __init__(
+        self,
+        *,
+        method: str,
+        parameters: Mapping[str, Any] | str | None = None,
+        all_pages: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            parameters={"method": method, "params": parameters if parameters is not None else {}}, **kwargs
+        )
         self.all_pages = all_pages
 
     def run(self, hook: Any, params: dict) -> Any:
@@ -61,14 +70,18 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
         items = commands.items() if isinstance(commands, Mapping) else enumerate(commands)
         prepared = {str(key): _command(self.action_id, key, command) for key, command in items}
         try:
-            result = hook.batch(prepared, halt=str(params.get("halt", "")).lower() in ("1", "true", "y", "yes"))
+            result = hook.batch(
+                prepared, halt=str(params.get("halt", "")).lower() in ("1", "true", "y", "yes")
+            )
         except Bitrix24Error as exc:
             # A request failed as a whole (after retries); other requests of the batch may have run.
             partial = getattr(exc, "partial_result", None)
             applied = _writes_applied(prepared, partial.result) if partial is not None else []
             if applied and not isinstance(exc, Bitrix24WriteMayHaveSucceeded):
                 raise BatchPartlyApplied(
-                    "BATCH_FAILED", f"{exc}; writes applied by other requests: {', '.join(applied)}", "batch",
+                    "BATCH_FAILED",
+                    f"{exc}; writes applied by other requests: {', '.join(applied)}",
+                    "batch",
                     hint=_NO_RETRY_HINT,
                 ) from None
             raise
@@ -79,7 +92,10 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
             applied = _writes_applied(prepared, result.result)
             if applied:
                 raise BatchPartlyApplied(
-                    "BATCH_FAILED", f"{message}; writes applied: {', '.join(applied)}", "batch", hint=_NO_RETRY_HINT
+                    "BATCH_FAILED",
+                    f"{message}; writes applied: {', '.join(applied)}",
+                    "batch",
+                    hint=_NO_RETRY_HINT,
                 )
             raise Bitrix24Error("BATCH_FAILED", message, "batch")
         return {"result": result.result, "total": result.total, "next": result.next}
@@ -109,4 +125,6 @@ def _command(action_id: str, key: Any, command: Any) -> Any:
         return documented_or_warn(str(command["method"])), dict(command.get("params") or {})
     if isinstance(command, (list, tuple)) and len(command) in (1, 2) and isinstance(command[0], str):
         return documented_or_warn(command[0]), dict(command[1]) if len(command) == 2 and command[1] else {}
-    raise ParameterError(action_id, f"command {key!r} must be (method, params), {{'method', 'params'}} or 'method?query'")
+    raise ParameterError(
+        action_id, f"command {key!r} must be (method, params), {{'method', 'params'}} or 'method?query'"
+    )

@@ -42,7 +42,9 @@ def _int(action_id: str, label: str, value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ParameterError(action_id, f"{label} must be a Drive id (a whole number), got {value!r}") from None
+        raise ParameterError(
+            action_id, f"{label} must be a Drive id (a whole number), got {value!r}"
+        ) from None
 
 
 def _param(params: dict, name: str) -> Any:
@@ -85,7 +87,12 @@ class DiskUploadOperator(Bitrix24ActionOperator):
 
     action_id = "disk_upload_file"
     template_fields: Sequence[str] = (
-        *Bitrix24ActionOperator.template_fields, "source", "target_id", "file_name", "subfolder", "conflict",
+        *Bitrix24ActionOperator.template_fields,
+        "source",
+        "target_id",
+        "file_name",
+        "subfolder",
+        "conflict",
     )
 
     def __init__(
@@ -123,7 +130,9 @@ class DiskUploadOperator(Bitrix24ActionOperator):
         if _truthy(_param(params, "generateUniqueName")):
             conflict = "unique"
         if conflict not in CONFLICT_POLICIES:
-            raise ParameterError(aid, f"conflict must be one of {', '.join(CONFLICT_POLICIES)} (got {conflict!r})")
+            raise ParameterError(
+                aid, f"conflict must be one of {', '.join(CONFLICT_POLICIES)} (got {conflict!r})"
+            )
         return {
             "target": DriveTarget(_int(aid, "target_id", raw_id), self.variant or "folder"),
             "source": _files.as_source(source),
@@ -141,11 +150,21 @@ class DiskUploadOperator(Bitrix24ActionOperator):
             target = DriveTarget(int(drive.ensure_folder(target, self.subfolder)["ID"]))
         source = params["source"]
         if _is_dir(source):
-            uploaded = [{"path": path, "file": record} for path, record in drive.upload_tree(source, target, conflict=params["conflict"])]
+            uploaded = [
+                {"path": path, "file": record}
+                for path, record in drive.upload_tree(source, target, conflict=params["conflict"])
+            ]
             self.log.info("Uploaded %d files to %s %s", len(uploaded), target.kind, target.id)
             return uploaded
-        record = drive.upload(target, source, name=params["name"], conflict=params["conflict"], rights=params["rights"])
-        self.log.info("Uploaded %s (%s bytes) as Drive file %s", record.get("NAME"), record.get("SIZE"), record.get("ID"))
+        record = drive.upload(
+            target, source, name=params["name"], conflict=params["conflict"], rights=params["rights"]
+        )
+        self.log.info(
+            "Uploaded %s (%s bytes) as Drive file %s",
+            record.get("NAME"),
+            record.get("SIZE"),
+            record.get("ID"),
+        )
         return record
 
 
@@ -180,8 +199,11 @@ class DiskDownloadOperator(Bitrix24ActionOperator):
         drive.download(int(record["ID"]), dest, record=record)
         self.log.info("Downloaded Drive file %s (%s bytes) to %s", record["ID"], record.get("SIZE"), dest)
         return {
-            "id": record["ID"], "name": record["NAME"], "size": int(record.get("SIZE") or 0),
-            "path": str(dest), "update_time": record.get("UPDATE_TIME"),
+            "id": record["ID"],
+            "name": record["NAME"],
+            "size": int(record.get("SIZE") or 0),
+            "path": str(dest),
+            "update_time": record.get("UPDATE_TIME"),
         }
 
 
@@ -423,4 +445,3 @@ class DiskGetSharingRightsOperator(Bitrix24ActionOperator):
 
 class DiskUpdateSharingRightsOperator(Bitrix24ActionOperator):
     action_id = "disk_update_sharing_rights"
-

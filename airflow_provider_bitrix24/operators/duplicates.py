@@ -20,7 +20,9 @@ class DuplicateFindDuplicatesOperator(Bitrix24ActionOperator):
     def run(self, hook: Any, params: dict) -> Any:
         type_id = str(params[find(params, "entityTypeId")])
         if type_id not in ("1", "3", "4"):
-            raise ParameterError(self.action_id, f"entityTypeId must be 1 (lead), 3 (contact) or 4 (company), got {type_id}")
+            raise ParameterError(
+                self.action_id, f"entityTypeId must be 1 (lead), 3 (contact) or 4 (company), got {type_id}"
+            )
         reply = hook.call(self.method(0), {"entityTypeId": type_id, "id": params[find(params, "id")]})
         values = _communications(reply.get("item", reply) if isinstance(reply, dict) else {})
         entity_type = params.get(find(params, "entity_type") or "entity_type")
@@ -51,8 +53,21 @@ def _communications(item: dict) -> dict[str, list[str]]:
     return out
 
 
-class DuplicateFindByCommunicationOperator(Bitrix24ActionOperator): action_id = "duplicate_find_by_communication"  # noqa: E701
-class DuplicateGetDuplicateCriteriaOperator(Bitrix24ActionOperator): action_id = "duplicate_get_duplicate_criteria"  # noqa: E701
-class DuplicateEnableDuplicateControlOperator(Bitrix24ActionOperator): action_id = "duplicate_enable_duplicate_control"  # noqa: E701
-class DuplicateDisableDuplicateControlOperator(Bitrix24ActionOperator): action_id = "duplicate_disable_duplicate_control"  # noqa: E701
-class DuplicateMergeDuplicatesOperator(Bitrix24ActionOperator): action_id = "duplicate_merge_duplicates"  # noqa: E701
+class DuplicateFindByCommunicationOperator(Bitrix24ActionOperator):
+    action_id = "duplicate_find_by_communication"  # noqa: E701
+
+
+class DuplicateGetDuplicateCriteriaOperator(Bitrix24ActionOperator):
+    action_id = "duplicate_get_duplicate_criteria"  # noqa: E701
+
+
+class DuplicateEnableDuplicateControlOperator(Bitrix24ActionOperator):
+    action_id = "duplicate_enable_duplicate_control"  # noqa: E701
+
+
+class DuplicateDisableDuplicateControlOperator(Bitrix24ActionOperator):
+    action_id = "duplicate_disable_duplicate_control"  # noqa: E701
+
+
+class DuplicateMergeDuplicatesOperator(Bitrix24ActionOperator):
+    action_id = "duplicate_merge_duplicates"  # noqa: E701

@@ -3,6 +3,13 @@
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
 
-class EventsRegisterHandlerOperator(Bitrix24ActionOperator): action_id = "events_register_handler"  # noqa: E701
-class EventsUnregisterHandlerOperator(Bitrix24ActionOperator): action_id = "events_unregister_handler"  # noqa: E701
-class EventsGetHandlersOperator(Bitrix24ActionOperator): action_id = "events_get_handlers"  # noqa: E701
+class EventsRegisterHandlerOperator(Bitrix24ActionOperator):
+    action_id = "events_register_handler"  # noqa: E701
+
+
+class EventsUnregisterHandlerOperator(Bitrix24ActionOperator):
+    action_id = "events_unregister_handler"  # noqa: E701
+
+
+class EventsGetHandlersOperator(Bitrix24ActionOperator):
+    action_id = "events_get_handlers"  # noqa: E701

@@ -24,14 +24,37 @@ class SessionChatOperator(Bitrix24ActionOperator):
         return hook.call(self.method(1), {"CHAT_ID": chat_id, **params})
 
 
-class OpenLinesGetOpenLinesOperator(Bitrix24ActionOperator): action_id = "open_lines_get_open_lines"  # noqa: E701
-class OpenLinesGetSessionOperator(Bitrix24ActionOperator): action_id = "open_lines_get_session"  # noqa: E701
-class OpenLinesStartSessionOperator(Bitrix24ActionOperator): action_id = "open_lines_start_session"  # noqa: E701
-class OpenLinesFinishSessionOperator(SessionChatOperator): action_id = "open_lines_finish_session"  # noqa: E701
-class OpenLinesSendMessageOperator(Bitrix24ActionOperator): action_id = "open_lines_send_message"  # noqa: E701
-class OpenLinesGetMessagesOperator(Bitrix24ActionOperator): action_id = "open_lines_get_messages"  # noqa: E701
-class OpenLinesTransferSessionOperator(SessionChatOperator): action_id = "open_lines_transfer_session"  # noqa: E701
-class OpenLinesCloseSessionOperator(SessionChatOperator): action_id = "open_lines_close_session"  # noqa: E701
+class OpenLinesGetOpenLinesOperator(Bitrix24ActionOperator):
+    action_id = "open_lines_get_open_lines"  # noqa: E701
+
+
+class OpenLinesGetSessionOperator(Bitrix24ActionOperator):
+    action_id = "open_lines_get_session"  # noqa: E701
+
+
+class OpenLinesStartSessionOperator(Bitrix24ActionOperator):
+    action_id = "open_lines_start_session"  # noqa: E701
+
+
+class OpenLinesFinishSessionOperator(SessionChatOperator):
+    action_id = "open_lines_finish_session"  # noqa: E701
+
+
+class OpenLinesSendMessageOperator(Bitrix24ActionOperator):
+    action_id = "open_lines_send_message"  # noqa: E701
+
+
+class OpenLinesGetMessagesOperator(Bitrix24ActionOperator):
+    action_id = "open_lines_get_messages"  # noqa: E701
+
+
+class OpenLinesTransferSessionOperator(SessionChatOperator):
+    action_id = "open_lines_transfer_session"  # noqa: E701
+
+
+class OpenLinesCloseSessionOperator(SessionChatOperator):
+    action_id = "open_lines_close_session"  # noqa: E701
+
 
 # The name the issue uses for the close action; the same class.
 CloseOpenLineSessionOperator = OpenLinesCloseSessionOperator

@@ -72,7 +72,9 @@ def atomic_jsonl_writer(target: ObjectStoragePath, gzip_output: bool) -> Iterato
     committed = False
     try:
         with tmp.open("wb") as raw:
-            stream: BinaryIO = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gzip_output else raw
+            stream: BinaryIO = (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gzip_output else raw
+            )
             try:
                 writer = _LineWriter(stream)
                 yield writer
@@ -201,7 +203,9 @@ class Bitrix24ToObjectStorageOperator(HookMixin, BaseOperator):
             return params
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if start is None or end is None:
-            raise ValueError("incremental export needs a data interval; set incremental=False for a full export")
+            raise ValueError(
+                "incremental export needs a data interval; set incremental=False for a full export"
+            )
         if start >= end:
             raise ValueError(
                 f"incremental export of {self.method}: the run's data interval is empty ({start.isoformat()} to "
@@ -270,7 +274,9 @@ class ImportStats:
                 atomic_jsonl_writer(self.rejects_path, _is_gzip(self.rejects_path, "infer"))
             )
         self.failed += 1
-        self._out.write({"line": line, "row": row, "error": {"code": code, "description": scrub(description)}})
+        self._out.write(
+            {"line": line, "row": row, "error": {"code": code, "description": scrub(description)}}
+        )
 
     def close(self) -> None:
         if self._out is not None:
@@ -317,7 +323,13 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
     :param batch_size: commands per batch request (at most 50).
     """
 
-    template_fields: Sequence[str] = ("path", "rejects_path", "match_field", "bitrix24_conn_id", "storage_conn_id")
+    template_fields: Sequence[str] = (
+        "path",
+        "rejects_path",
+        "match_field",
+        "bitrix24_conn_id",
+        "storage_conn_id",
+    )
 
     def __init__(
         self,
@@ -344,7 +356,9 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
                 raise ValueError("match_by='field' needs match_field (e.g. an external-id user field)")
         elif match_by in COMM_TYPES:
             if entity.lower() not in DUPLICATE_ENTITY_TYPES:
-                raise ValueError(f"match_by={match_by!r} works for {sorted(DUPLICATE_ENTITY_TYPES)}, not {entity!r}")
+                raise ValueError(
+                    f"match_by={match_by!r} works for {sorted(DUPLICATE_ENTITY_TYPES)}, not {entity!r}"
+                )
         else:
             raise ValueError("match_by must be 'field', 'phone' or 'email'")
         if not 1 <= batch_size <= BATCH_LIMIT:
@@ -414,7 +428,10 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
             record_id = int(record[id_field])
             if str(key) in found and found[str(key)] != record_id:
                 self.log.warning(
-                    "%s=%s matches several records; updating the oldest (%s)", self.match_field, key, found[str(key)]
+                    "%s=%s matches several records; updating the oldest (%s)",
+                    self.match_field,
+                    key,
+                    found[str(key)],
                 )
                 continue
             found[str(key)] = record_id
@@ -440,7 +457,9 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
         return found
 
     # -- the run -----------------------------------------------------------------------------
-    def _chunks(self, rows: Iterable[tuple[int, Any]], stats: ImportStats) -> Iterator[list[tuple[int, dict, str]]]:
+    def _chunks(
+        self, rows: Iterable[tuple[int, Any]], stats: ImportStats
+    ) -> Iterator[list[tuple[int, dict, str]]]:
         """Batches of ``(line, row, key)`` with each key at most once per batch."""
         chunk: list[tuple[int, dict, str]] = []
         keys_in_chunk: set[str] = set()
@@ -460,14 +479,19 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
         if chunk:
             yield chunk
 
-    def _write_chunk(self, chunk: list[tuple[int, dict, str]], known: dict[str, int], stats: ImportStats) -> None:
+    def _write_chunk(
+        self, chunk: list[tuple[int, dict, str]], known: dict[str, int], stats: ImportStats
+    ) -> None:
         unknown = [key for _, _, key in chunk if key not in known]
         known.update(self._find_existing(unknown))
         commands: dict[str, tuple[str, dict]] = {}
         for i, (_line, row, key) in enumerate(chunk):
             record_id = known.get(key)
             if record_id is None:
-                commands[f"r{i}"] = (f"{self._prefix}.add", {**self._type_param(), "fields": self._fields(row, False)})
+                commands[f"r{i}"] = (
+                    f"{self._prefix}.add",
+                    {**self._type_param(), "fields": self._fields(row, False)},
+                )
             else:
                 commands[f"r{i}"] = (
                     f"{self._prefix}.update",
@@ -493,7 +517,13 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
         known: dict[str, int] = {}
         progress = _Progress(self.log, f"import into {self.entity}")
         done = 0
-        self.log.info("Upserting %s into %s, matching by %s %s", source, self.entity, self.match_by, self.match_field or "")
+        self.log.info(
+            "Upserting %s into %s, matching by %s %s",
+            source,
+            self.entity,
+            self.match_by,
+            self.match_field or "",
+        )
         with ExitStack() as stack:
             stats = ImportStats(rejects, stack)
             for chunk in self._chunks(read_jsonl(source, _is_gzip(source, "infer")), stats):
@@ -508,7 +538,9 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
             rejects.unlink()  # a previous run's rejects no longer apply
         self.log.info("Created %d, updated %d, failed %d", stats.created, stats.updated, stats.failed)
         if self.max_failed is not None and stats.failed > self.max_failed:
-            raise Bitrix24Error("IMPORT_REJECTS", f"{stats.failed} rows failed (more than {self.max_failed}); see {rejects}")
+            raise Bitrix24Error(
+                "IMPORT_REJECTS", f"{stats.failed} rows failed (more than {self.max_failed}); see {rejects}"
+            )
         return {
             "created": stats.created,
             "updated": stats.updated,

@@ -20,7 +20,9 @@ class UserFieldConfigAddMultipleOperator(Bitrix24ActionOperator):
         module_id = params[find(params, "moduleId")]
         fields_key, field_key = find(params, "fields"), find(params, "field")
         fields = list(params[fields_key]) if fields_key else [params[field_key]]
-        commands = {str(i): (self.method(), {"moduleId": module_id, "field": field}) for i, field in enumerate(fields)}
+        commands = {
+            str(i): (self.method(), {"moduleId": module_id, "field": field}) for i, field in enumerate(fields)
+        }
         result = hook.batch(commands, halt=False)
         names = {key: str((fields[int(key)] or {}).get("fieldName", key)) for key in commands}
         if result.errors:
@@ -30,8 +32,21 @@ class UserFieldConfigAddMultipleOperator(Bitrix24ActionOperator):
         return [{"fieldName": names[k], "result": result.result.get(k)} for k in commands]
 
 
-class UserFieldConfigAddOperator(Bitrix24ActionOperator): action_id = "user_field_config_add"  # noqa: E701
-class UserFieldConfigDeleteOperator(Bitrix24ActionOperator): action_id = "user_field_config_delete"  # noqa: E701
-class UserFieldConfigGetOperator(Bitrix24ActionOperator): action_id = "user_field_config_get"  # noqa: E701
-class UserFieldConfigGetListOperator(Bitrix24ActionOperator): action_id = "user_field_config_get_list"  # noqa: E701
-class UserFieldConfigUpdateOperator(Bitrix24ActionOperator): action_id = "user_field_config_update"  # noqa: E701
+class UserFieldConfigAddOperator(Bitrix24ActionOperator):
+    action_id = "user_field_config_add"  # noqa: E701
+
+
+class UserFieldConfigDeleteOperator(Bitrix24ActionOperator):
+    action_id = "user_field_config_delete"  # noqa: E701
+
+
+class UserFieldConfigGetOperator(Bitrix24ActionOperator):
+    action_id = "user_field_config_get"  # noqa: E701
+
+
+class UserFieldConfigGetListOperator(Bitrix24ActionOperator):
+    action_id = "user_field_config_get_list"  # noqa: E701
+
+
+class UserFieldConfigUpdateOperator(Bitrix24ActionOperator):
+    action_id = "user_field_config_update"  # noqa: E701

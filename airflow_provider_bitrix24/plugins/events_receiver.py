@@ -27,8 +27,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
@@ -136,7 +137,9 @@ class OutboundEvent:
         )
 
     def replay_key(self, conn_id: str) -> str:
-        identity = json.dumps([conn_id, self.event, self.event_handler_id, self.ts, self.data], sort_keys=True)
+        identity = json.dumps(
+            [conn_id, self.event, self.event_handler_id, self.ts, self.data], sort_keys=True
+        )
         return hashlib.sha256(identity.encode()).hexdigest()
 
     def asset_extra(self) -> dict:
@@ -170,7 +173,9 @@ class ReplayGuard:
         """True the first time ``key`` is seen within the TTL."""
         now = time.monotonic()
         with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - self.ttl or len(self._seen) > self.max_entries):
+            while self._seen and (
+                next(iter(self._seen.values())) < now - self.ttl or len(self._seen) > self.max_entries
+            ):
                 self._seen.popitem(last=False)
             if key in self._seen:
                 return False
@@ -228,15 +233,17 @@ def connection_settings(conn_id: str) -> PushSettings | None:
 
 def record_asset_event(asset_name: str, extra: dict) -> int | None:
     """Store an asset event the way the REST API does; ``None`` when no such asset exists."""
-    from sqlalchemy import select
-
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetActive, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         asset = session.scalar(
-            select(AssetModel).join(AssetActive, AssetActive.name == AssetModel.name).where(AssetModel.name == asset_name).limit(1)
+            select(AssetModel)
+            .join(AssetActive, AssetActive.name == AssetModel.name)
+            .where(AssetModel.name == asset_name)
+            .limit(1)
         )
         if asset is None:
             return None
@@ -269,7 +276,12 @@ class EventReceiver:
         expected = settings.application_token.encode() if settings else _NO_CONNECTION
         token_matches = hmac.compare_digest(expected, event.application_token.encode())
         if settings is None or not token_matches:
-            log.warning("Bitrix24 push: rejected %s for %s via %r: invalid application token", event.event, asset_name, conn_id)
+            log.warning(
+                "Bitrix24 push: rejected %s for %s via %r: invalid application token",
+                event.event,
+                asset_name,
+                conn_id,
+            )
             raise RejectedEvent(403, "invalid application token")
         if not settings.allows_asset(asset_name):
             raise RejectedEvent(403, f"connection {conn_id!r} may not trigger asset {asset_name!r}")
@@ -306,7 +318,9 @@ def create_app(receiver: EventReceiver | None = None) -> FastAPI:
             body = await _read_body(request)
             event_id = await _in_thread(receiver.receive, conn_id, asset_name, body)
         except RejectedEvent as rejected:
-            return JSONResponse({"status": "rejected", "detail": rejected.reason}, status_code=rejected.status)
+            return JSONResponse(
+                {"status": "rejected", "detail": rejected.reason}, status_code=rejected.status
+            )
         return JSONResponse({"status": "recorded", "asset": asset_name, "asset_event_id": event_id})
 
     return app

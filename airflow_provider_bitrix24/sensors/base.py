@@ -116,7 +116,9 @@ class Bitrix24BaseSensor(HookMixin, BaseSensorOperator):
             timeout=timedelta(seconds=remaining),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, deadline: float | None = None) -> Any:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, deadline: float | None = None
+    ) -> Any:
         """Turn the trigger's event into the task result, or a failure that says what went wrong."""
         if not event or event.get("status") != "success":
             message = (event or {}).get("message", "no event from the trigger")

@@ -20,7 +20,12 @@ class Bitrix24CrmStageSensor(Bitrix24BaseSensor):
     :param entity_type_id: CRM entity type for ``entity="item"`` (e.g. 128 for a smart process).
     """
 
-    template_fields: Sequence[str] = (*Bitrix24BaseSensor.template_fields, "record_id", "stages", "entity_type_id")
+    template_fields: Sequence[str] = (
+        *Bitrix24BaseSensor.template_fields,
+        "record_id",
+        "stages",
+        "entity_type_id",
+    )
 
     def __init__(
         self,
@@ -57,7 +62,12 @@ class Bitrix24CrmChangesSensor(Bitrix24BaseSensor):
     :param max_ids: report at most this many IDs.
     """
 
-    template_fields: Sequence[str] = (*Bitrix24BaseSensor.template_fields, "since", "filter", "entity_type_id")
+    template_fields: Sequence[str] = (
+        *Bitrix24BaseSensor.template_fields,
+        "since",
+        "filter",
+        "entity_type_id",
+    )
     template_fields_renderers = {"filter": "json"}
 
     def __init__(
@@ -81,6 +91,9 @@ class Bitrix24CrmChangesSensor(Bitrix24BaseSensor):
     def build_probe(self) -> CrmChangesProbe:
         type_id = int(self.entity_type_id) if self.entity_type_id not in (None, "") else None
         return CrmChangesProbe(
-            entity=self.entity, since=str(self.since), filter=dict(self.filter),
-            entity_type_id=type_id, max_ids=self.max_ids,
+            entity=self.entity,
+            since=str(self.since),
+            filter=dict(self.filter),
+            entity_type_id=type_id,
+            max_ids=self.max_ids,
         )

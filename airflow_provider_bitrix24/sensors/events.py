@@ -72,7 +72,9 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
         if batch is None:
             self.log.info("Events were taken by another consumer; waiting again")
             return PokeReturnValue(is_done=False)
-        self.log.info("Reserved %s offline event(s) under process %s", len(batch["events"]), batch["process_id"])
+        self.log.info(
+            "Reserved %s offline event(s) under process %s", len(batch["events"]), batch["process_id"]
+        )
         return PokeReturnValue(is_done=True, xcom_value=batch)
 
 
@@ -109,6 +111,9 @@ class Bitrix24OfflineEventsClearOperator(HookMixin, BaseOperator):
         failed = list(self.failed_message_ids or [])
         result = clear_offline_events(self.hook, str(self.process_id), ids, failed)
         self.log.info(
-            "Offline events of process %s: cleared %s, marked failed %s", self.process_id, result["cleared"], result["failed"]
+            "Offline events of process %s: cleared %s, marked failed %s",
+            self.process_id,
+            result["cleared"],
+            result["failed"],
         )
         return result

@@ -22,7 +22,11 @@ class Bitrix24TaskStatusSensor(Bitrix24BaseSensor):
     template_fields: Sequence[str] = (*Bitrix24BaseSensor.template_fields, "bitrix24_task_id", "statuses")
 
     def __init__(
-        self, *, bitrix24_task_id: int | str, statuses: Sequence[int | str] | int | str = ("completed",), **kwargs: Any
+        self,
+        *,
+        bitrix24_task_id: int | str,
+        statuses: Sequence[int | str] | int | str = ("completed",),
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.bitrix24_task_id = bitrix24_task_id
@@ -32,4 +36,6 @@ class Bitrix24TaskStatusSensor(Bitrix24BaseSensor):
                 task_status_code(status)
 
     def build_probe(self) -> TaskStatusProbe:
-        return TaskStatusProbe(int(self.bitrix24_task_id), [task_status_code(s) for s in as_list(self.statuses)])
+        return TaskStatusProbe(
+            int(self.bitrix24_task_id), [task_status_code(s) for s in as_list(self.statuses)]
+        )

@@ -51,7 +51,12 @@ class Bitrix24PollTrigger(BaseTrigger):
     :param poll_interval: seconds between looks.
     """
 
-    def __init__(self, probe: dict[str, Any] | Probe, bitrix24_conn_id: str = "bitrix24_default", poll_interval: float = 60.0):
+    def __init__(
+        self,
+        probe: dict[str, Any] | Probe,
+        bitrix24_conn_id: str = "bitrix24_default",
+        poll_interval: float = 60.0,
+    ):
         super().__init__()
         self.probe = probe if isinstance(probe, Probe) else Probe.from_dict(probe)
         self.bitrix24_conn_id = bitrix24_conn_id
@@ -75,7 +80,12 @@ class Bitrix24PollTrigger(BaseTrigger):
         return check_once(self.probe, self._hook)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        self.log.info("Polling Bitrix24 (%s) every %ss for %s", self.bitrix24_conn_id, self.poll_interval, self.probe.describe())
+        self.log.info(
+            "Polling Bitrix24 (%s) every %ss for %s",
+            self.bitrix24_conn_id,
+            self.poll_interval,
+            self.probe.describe(),
+        )
         while True:
             try:
                 outcome = await asyncio.to_thread(self._look)

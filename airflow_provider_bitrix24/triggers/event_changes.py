@@ -60,7 +60,9 @@ class ChangeSource:
         if not self.needs_entity_type:
             return {}
         if entity_type_id is None:
-            raise ValueError(f"{self.list_method} needs entity_type_id (2 for deals, 128+ for a smart process)")
+            raise ValueError(
+                f"{self.list_method} needs entity_type_id (2 for deals, 128+ for a smart process)"
+            )
         return {"entityTypeId": int(entity_type_id)}
 
 
@@ -182,9 +184,15 @@ class ChangeReader:
         for row in self.hook.paginate(src.list_method, params, limit=PAGE_SIZE):
             second = epoch_second(row.get(src.modified_out))
             if second is None:
-                log.warning("%s record %s has no %s; skipped", src.list_method, row.get(src.id_out), src.modified_out)
+                log.warning(
+                    "%s record %s has no %s; skipped", src.list_method, row.get(src.id_out), src.modified_out
+                )
                 continue
-            extra = {k: v for k, v in row.items() if k not in (src.id_out, src.modified_out)} if self.select else {}
+            extra = (
+                {k: v for k, v in row.items() if k not in (src.id_out, src.modified_out)}
+                if self.select
+                else {}
+            )
             changes.append(Change(int(row[src.id_out]), second, extra))
         return changes
 
@@ -200,7 +208,9 @@ class ChangeReader:
         src = self.source
         while len(out) < budget and second < upper:
             if by_id:
-                rows = self._page({**self._window(second, second + 1), f">{src.id_filter}": last_id}, {src.id_filter: "ASC"})
+                rows = self._page(
+                    {**self._window(second, second + 1), f">{src.id_filter}": last_id}, {src.id_filter: "ASC"}
+                )
                 rows.sort(key=lambda c: c.id)
                 take = rows[: budget - len(out)]
                 out.extend(take)

@@ -135,7 +135,9 @@ class AssetCursorStore(CursorStore):
         try:
             return await self._accessor().aget(key, None)
         except ValueError as err:  # the accessors refuse to guess between several assets
-            raise RuntimeError(f"cursor_store type 'asset' needs a trigger that watches exactly one asset ({err})") from err
+            raise RuntimeError(
+                f"cursor_store type 'asset' needs a trigger that watches exactly one asset ({err})"
+            ) from err
 
     async def asave(self, key: str, value: dict) -> None:
         await asyncio.shield(self._accessor().aset(key, value))

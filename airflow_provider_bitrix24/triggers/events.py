@@ -39,8 +39,11 @@ from airflow_provider_bitrix24.triggers.event_changes import (
     start_second,
 )
 from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
-from airflow_provider_bitrix24.triggers.polling import TRANSIENT_ERRORS, OfflineEventsProbe, clear_offline_events
-
+from airflow_provider_bitrix24.triggers.polling import (
+    TRANSIENT_ERRORS,
+    OfflineEventsProbe,
+    clear_offline_events,
+)
 
 # An idle watcher stores its advancing position at most this often (seconds of portal time).
 IDLE_SAVE_SECONDS = 600
@@ -95,7 +98,9 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
         if self._cursor_key:
             return self._cursor_key
         identity = {k: v for k, v in self.serialize()[1].items() if k not in self._KEY_EXCLUDES}
-        digest = hashlib.sha256(json.dumps([type(self).__name__, identity], sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(
+            json.dumps([type(self).__name__, identity], sort_keys=True, default=str).encode()
+        )
         return f"{type(self).__name__.lower()}_{digest.hexdigest()[:16]}"
 
     # -- helpers ----------------------------------------------------------------------------
@@ -120,7 +125,12 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
             await asyncio.sleep(self.commit_delay)
 
     async def _pause_after(self, err: Exception) -> None:
-        self.log.warning("Bitrix24 %s: transient error, will poll again in %ss: %s", self.bitrix24_conn_id, self.poll_interval, err)
+        self.log.warning(
+            "Bitrix24 %s: transient error, will poll again in %ss: %s",
+            self.bitrix24_conn_id,
+            self.poll_interval,
+            err,
+        )
         await asyncio.sleep(self.poll_interval)
 
 
@@ -196,7 +206,9 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
         }
 
     def _reader(self) -> ChangeReader:
-        return ChangeReader(self._get_hook(), self.change_source, self.filter, self.select, self.entity_type_id)
+        return ChangeReader(
+            self._get_hook(), self.change_source, self.filter, self.select, self.entity_type_id
+        )
 
     def _upper(self) -> int:
         # Only whole seconds that ended ``settle_seconds`` ago are read.
@@ -223,7 +235,12 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
         store, key = self._store(), self.cursor_key
         cursor: Cursor | None = None
         stored = Cursor(0)
-        self.log.info("Watching %s changes on %s (cursor in %s)", self.source, self.bitrix24_conn_id, store.describe(key))
+        self.log.info(
+            "Watching %s changes on %s (cursor in %s)",
+            self.source,
+            self.bitrix24_conn_id,
+            store.describe(key),
+        )
         while True:
             try:
                 if cursor is None:
@@ -287,7 +304,11 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         self.batch_size = OfflineEventsProbe.checked_limit(batch_size)
 
     def _watch_kwargs(self) -> dict[str, Any]:
-        return {"event_names": self.event_names, "batch_size": self.batch_size, "auth_connector": self.auth_connector}
+        return {
+            "event_names": self.event_names,
+            "batch_size": self.batch_size,
+            "auth_connector": self.auth_connector,
+        }
 
     def _check_auth(self) -> None:
         from airflow_provider_bitrix24.sensors.events import require_application_auth
@@ -312,7 +333,9 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         except (Bitrix24BadRequest, Bitrix24NotFound) as err:
             # The portal no longer knows the batch (e.g. its reservation expired). It was
             # delivered already; retrying the clear forever would stall the watcher.
-            self.log.warning("Clearing offline events of process %s failed, moving on: %s", state["process_id"], err)
+            self.log.warning(
+                "Clearing offline events of process %s failed, moving on: %s", state["process_id"], err
+            )
 
     @staticmethod
     def _payload(batch: dict) -> dict:
@@ -328,7 +351,12 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store, key = self._store(), self.cursor_key
         await asyncio.to_thread(self._check_auth)  # a webhook connection fails here, clearly
-        self.log.info("Draining offline events %s on %s (state in %s)", self.event_names or "(all)", self.bitrix24_conn_id, store.describe(key))
+        self.log.info(
+            "Draining offline events %s on %s (state in %s)",
+            self.event_names or "(all)",
+            self.bitrix24_conn_id,
+            store.describe(key),
+        )
         state: dict | None = None
         while True:
             try:
@@ -352,7 +380,9 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
             payload = self._payload(batch)
             state = {"phase": "reserved", "process_id": payload["process_id"], "ids": payload["ids"]}
             await store.asave(key, state)
-            self.log.info("%s offline event(s) reserved under process %s", payload["count"], payload["process_id"])
+            self.log.info(
+                "%s offline event(s) reserved under process %s", payload["count"], payload["process_id"]
+            )
             yield TriggerEvent(payload)
             await self._handed_over()  # then mark the batch delivered; the next round clears it
             state = {**state, "phase": "delivered"}

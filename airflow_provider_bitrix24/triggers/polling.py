@@ -94,8 +94,12 @@ CRM_ENTITIES: dict[str, CrmEntity] = {
     "company": CrmEntity("crm.company.get", "crm.company.list", stage_field=None),
     "quote": CrmEntity("crm.quote.get", "crm.quote.list", stage_field="STATUS_ID"),
     "item": CrmEntity(
-        "crm.item.get", "crm.item.list", id_field="id", stage_field="stageId",
-        modified_field="updatedTime", universal=True,
+        "crm.item.get",
+        "crm.item.list",
+        id_field="id",
+        stage_field="stageId",
+        modified_field="updatedTime",
+        universal=True,
     ),
 }
 
@@ -245,7 +249,12 @@ class CrmChangesProbe(Probe):
                 continue
             changed.append((modified, record_id))
             if len(changed) >= self.max_ids:
-                log.warning("More than %s changed %s records; reporting the first %s", self.max_ids, self.entity, self.max_ids)
+                log.warning(
+                    "More than %s changed %s records; reporting the first %s",
+                    self.max_ids,
+                    self.entity,
+                    self.max_ids,
+                )
                 break
         if not changed:
             return Outcome(False)
@@ -275,7 +284,9 @@ def task_status_code(value: int | str) -> int:
     try:
         return TASK_STATUSES[str(value).lower()]
     except KeyError:
-        raise ValueError(f"unknown task status {value!r}; use a code or one of {sorted(TASK_STATUSES)}") from None
+        raise ValueError(
+            f"unknown task status {value!r}; use a code or one of {sorted(TASK_STATUSES)}"
+        ) from None
 
 
 @dataclass
@@ -360,7 +371,9 @@ class DriveFolderProbe(Probe):
             key = f"{item.get('ID')}@{item.get('UPDATE_TIME')}"
             if since_dt is not None and (updated < since_dt or (updated == since_dt and key in seen)):
                 continue
-            found.append((updated, {k: item.get(k) for k in ("ID", "NAME", "SIZE", "UPDATE_TIME", "CREATE_TIME")}))
+            found.append(
+                (updated, {k: item.get(k) for k in ("ID", "NAME", "SIZE", "UPDATE_TIME", "CREATE_TIME")})
+            )
         if not found:
             return Outcome(False)
         found.sort(key=lambda pair: (pair[0], str(pair[1]["ID"])))
@@ -387,7 +400,7 @@ class OfflineEventsProbe(Probe):
     auth_connector: str | None = None
 
     @classmethod
-    def of(cls, event_names: Any = (), auth_connector: str | None = None) -> "OfflineEventsProbe":
+    def of(cls, event_names: Any = (), auth_connector: str | None = None) -> OfflineEventsProbe:
         """From operator-style arguments: one name or several, empty values dropped."""
         names = [event_names] if isinstance(event_names, str) else list(event_names or ())
         return cls([str(n) for n in names if n], auth_connector or None)
@@ -412,7 +425,9 @@ class OfflineEventsProbe(Probe):
         return {"auth_connector": self.auth_connector} if self.auth_connector else {}
 
     def check(self, hook: Any) -> Outcome:
-        page = hook.call("event.offline.list", {"filter": {**self.queue_filter(), "ERROR": 0}, **self._connector()})
+        page = hook.call(
+            "event.offline.list", {"filter": {**self.queue_filter(), "ERROR": 0}, **self._connector()}
+        )
         rows = page if isinstance(page, list) else []
         free = [r for r in rows if not r.get("PROCESS_ID")]
         # A full page of rows reserved by other consumers may hide free ones behind it: let the

@@ -16,15 +16,32 @@ PEERS = {"fast_bitrix24": "fast_bitrix24", "b24pysdk": "b24pysdk"}
 def test_benchmark_script_runs_and_reports(tmp_path):
     if importlib.util.find_spec("psutil") is None:
         pytest.skip("psutil (bench extra) is not installed")
-    clients = ["ours", "ours_windows", "naive"] + [name for name, module in PEERS.items() if importlib.util.find_spec(module)]
+    clients = ["ours", "ours_windows", "naive"] + [
+        name for name, module in PEERS.items() if importlib.util.find_spec(module)
+    ]
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
         [
-            sys.executable, str(ROOT / "benchmarks" / "run.py"), "--no-venv",
-            "--sizes", "120", "--write-size", "60", "--cap", "60", "--scale", "0",
-            "--clients", ",".join(clients), "--out", str(out),
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--no-venv",
+            "--sizes",
+            "120",
+            "--write-size",
+            "60",
+            "--cap",
+            "60",
+            "--scale",
+            "0",
+            "--clients",
+            ",".join(clients),
+            "--out",
+            str(out),
         ],
-        capture_output=True, text=True, timeout=240, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = out.read_text()

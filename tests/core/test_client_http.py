@@ -50,7 +50,12 @@ def oauth_client(emu, store_path, access=None, refresh=None, **kwargs):
     if refresh is None:
         access, refresh = emu.issue_tokens()
     auth = OAuth2Auth(
-        emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url, store=FileTokenStore(store_path)
+        emu.client_id,
+        emu.client_secret,
+        refresh,
+        access,
+        token_url=emu.token_url,
+        store=FileTokenStore(store_path),
     )
     return Bitrix24Client(emu.url, auth, **{**FAST, **kwargs})
 
@@ -166,8 +171,22 @@ STALE_WORKER = textwrap.dedent(
 def test_second_process_with_stale_refresh_token_recovers(emu, token_path):
     access, refresh = emu.issue_tokens()
     worker = subprocess.Popen(
-        [sys.executable, "-c", STALE_WORKER, emu.url, emu.client_id, emu.client_secret, emu.token_url, access, refresh, str(token_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            STALE_WORKER,
+            emu.url,
+            emu.client_id,
+            emu.client_secret,
+            emu.token_url,
+            access,
+            refresh,
+            str(token_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert worker.stdout.readline().startswith("first")
@@ -204,8 +223,13 @@ def test_processes_sharing_a_file_store_refresh_once(emu, token_path):
     access, refresh = emu.issue_tokens()
     args = [emu.url, emu.client_id, emu.client_secret, emu.token_url, access, refresh, str(token_path)]
     workers = [
-        subprocess.Popen([sys.executable, "-c", RACING_WORKER, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACING_WORKER, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     try:
@@ -237,7 +261,9 @@ def test_query_limit_exceeded_is_retried_even_for_writes(emu, webhook_client):
 
 def test_query_limit_gives_up_after_max_retries(emu):
     emu.inject_fault(status=503, error="QUERY_LIMIT_EXCEEDED", count=10)
-    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_retries=2, **FAST) as client:
+    with Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_retries=2, **FAST
+    ) as client:
         with pytest.raises(Bitrix24Error, match="QUERY_LIMIT_EXCEEDED"):
             client.call("crm.deal.list")
     assert len(emu.requests) == 3
@@ -265,7 +291,12 @@ def test_client_bucket_keeps_under_portal_rate_limit(emu):
 def test_operation_time_limit_waits_for_reset(emu, webhook_client):
     from airflow_provider_bitrix24.emulator import CostModel
 
-    emu.configure(operating_limit=0.05, operating_basket_seconds=0.5, operating_baskets=2, cost=CostModel(per_call=0.1, sleep=False))
+    emu.configure(
+        operating_limit=0.05,
+        operating_basket_seconds=0.5,
+        operating_baskets=2,
+        cost=CostModel(per_call=0.1, sleep=False),
+    )
     webhook_client.call("crm.deal.list")  # books 0.1 s > limit: the next call is blocked
     started = time.monotonic()
     assert webhook_client.call("crm.deal.list") == []
@@ -278,10 +309,19 @@ def test_operation_time_limit_waits_for_reset(emu, webhook_client):
 def test_operation_time_limit_beyond_max_wait_raises(emu):
     from airflow_provider_bitrix24.emulator import CostModel
 
-    emu.configure(operating_limit=0.05, operating_basket_seconds=30, operating_baskets=10, cost=CostModel(per_call=0.1, sleep=False))
+    emu.configure(
+        operating_limit=0.05,
+        operating_basket_seconds=30,
+        operating_baskets=10,
+        cost=CostModel(per_call=0.1, sleep=False),
+    )
     slept = []
     client = Bitrix24Client(
-        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_operation_wait=5, sleep=slept.append, **FAST
+        emu.url,
+        WebhookAuth(emu.webhook_user_id, emu.webhook_code),
+        max_operation_wait=5,
+        sleep=slept.append,
+        **FAST,
     )
     client.call("crm.deal.list")  # reset_at is ~300 s away now
     with pytest.raises(Bitrix24OperationLimit, match="max_operation_wait") as info:
@@ -292,7 +332,9 @@ def test_operation_time_limit_beyond_max_wait_raises(emu):
 def test_operation_time_limit_without_reset_time_backs_off(emu):
     emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", description="blocked", count=1)
     slept = []
-    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    client = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST
+    )
     assert client.call("crm.deal.list") == []
     assert len(slept) == 1 and [r.http_status for r in emu.requests] == [429, 200]
 
@@ -302,14 +344,20 @@ def test_operation_time_limit_persisting_after_the_reset_is_polled_within_the_to
     # worth another try while the total wait stays within max_operation_wait.
     emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", description="blocked", count=7)
     slept = []
-    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    client = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST
+    )
     assert client.call("crm.deal.list") == []
     assert len(slept) == 7 and all(8 <= s <= 10 for s in slept)
 
     emu.inject_fault(status=429, error="OPERATION_TIME_LIMIT", description="blocked", count=3)
     slept.clear()
     client = Bitrix24Client(  # a new client: no reset time learnt from earlier replies
-        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_operation_wait=15, sleep=slept.append, **FAST
+        emu.url,
+        WebhookAuth(emu.webhook_user_id, emu.webhook_code),
+        max_operation_wait=15,
+        sleep=slept.append,
+        **FAST,
     )
     with pytest.raises(Bitrix24OperationLimit, match="max_operation_wait=15"):
         client.call("crm.deal.list")
@@ -321,7 +369,9 @@ def test_a_reset_a_whole_window_away_is_waited_by_default(emu):
 
     emu.configure(operating_limit=0.05, cost=CostModel(per_call=0.1, sleep=False))  # 10 one-minute baskets
     slept = []
-    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    client = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST
+    )
     client.call("crm.deal.list")  # the basket opened now resets in 600 s
     with pytest.raises(Bitrix24OperationLimit):  # nothing really sleeps here, so it stays blocked
         client.call("crm.deal.list")
@@ -349,7 +399,9 @@ def test_error_inside_http_200(emu, webhook_client):
 
 def test_non_json_body(emu, webhook_client):
     emu.inject_fault(kind="html", status=502, count=1)
-    no_retry = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_retries=0, **FAST)
+    no_retry = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), max_retries=0, **FAST
+    )
     with pytest.raises(Bitrix24ServerError, match="not JSON") as info:
         no_retry.call("crm.deal.list")
     assert info.value.http_status == 502 and len(str(info.value)) < 600
@@ -382,7 +434,9 @@ def test_read_is_retried_after_lost_reply(emu, webhook_client):
 
 
 def test_read_timeout_write_not_resent_read_retried(emu):
-    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), timeout=(2.0, 0.3), **FAST)
+    client = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), timeout=(2.0, 0.3), **FAST
+    )
     emu.inject_fault(kind="delay", delay=1.0, method="crm.deal.add")
     with pytest.raises(Bitrix24WriteMayHaveSucceeded, match="ReadTimeout"):
         client.call("crm.deal.add", {"fields": {"TITLE": "slow"}})
@@ -453,9 +507,13 @@ def test_a_failed_chunk_stops_the_rest_and_is_raised(emu):
     emu.configure(cost=CostModel(latency=0.1))
     emu.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1, skip=2)
     emu.clear_requests()
-    with Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **FAST, batch_parallel=2) as client:
+    with Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), **FAST, batch_parallel=2
+    ) as client:
         with pytest.raises(Bitrix24AccessDenied):
-            client.batch([("crm.deal.add", {"fields": {"TITLE": f"D{i}"}}) for i in range(500)])  # ten requests
+            client.batch(
+                [("crm.deal.add", {"fields": {"TITLE": f"D{i}"}}) for i in range(500)]
+            )  # ten requests
     # two sent before it, the failed third, and at most two started while its reply travelled:
     # the other five of the ten are never sent
     assert len(emu.requests) <= 5
@@ -502,7 +560,9 @@ def test_paginate_short_page_pitfall_exact_set(emu, webhook_client, n):
 
 def test_paginate_with_user_filter_and_limit(emu, webhook_client):
     emu.seed("crm.deal", [{"TITLE": "keep" if i % 2 else "skip"} for i in range(300)])
-    rows = list(webhook_client.paginate("crm.deal.list", {"filter": {"TITLE": "keep"}, "select": ["ID", "TITLE"]}))
+    rows = list(
+        webhook_client.paginate("crm.deal.list", {"filter": {"TITLE": "keep"}, "select": ["ID", "TITLE"]})
+    )
     assert len(rows) == 150 and {r["TITLE"] for r in rows} == {"keep"}
     assert len(list(webhook_client.paginate("crm.deal.list", {}, limit=120))) == 120
 

@@ -35,13 +35,18 @@ from airflow_provider_bitrix24.client.encoding import encode_command, encode_par
 from airflow_provider_bitrix24.client.errors import classify, register_secret, scrub
 from airflow_provider_bitrix24.client.methods import DEFAULT_PAGING, is_read_method, paging_spec
 
-
 # ---------------------------------------------------------------- encoding
 
 
 def test_encode_nested_params_php_style():
     query = encode_params(
-        {"filter": {">ID": 5, "TITLE": "a&b=c d"}, "select": ["ID", "TITLE"], "flag": True, "off": False, "none": None}
+        {
+            "filter": {">ID": 5, "TITLE": "a&b=c d"},
+            "select": ["ID", "TITLE"],
+            "flag": True,
+            "off": False,
+            "none": None,
+        }
     )
     assert parse_qsl(query) == [
         ("filter[>ID]", "5"),
@@ -102,7 +107,12 @@ def test_errors_pickle_and_keep_fields():
     err = Bitrix24RateLimited("QUERY_LIMIT_EXCEEDED", "slow down", "crm.deal.list", 503)
     copy = pickle.loads(pickle.dumps(err))
     assert type(copy) is Bitrix24RateLimited
-    assert (copy.code, copy.method, copy.http_status, str(copy)) == (err.code, err.method, err.http_status, str(err))
+    assert (copy.code, copy.method, copy.http_status, str(copy)) == (
+        err.code,
+        err.method,
+        err.http_status,
+        str(err),
+    )
 
 
 # ---------------------------------------------------------------- secrets
@@ -133,9 +143,17 @@ def test_auth_reprs_hide_secrets():
 @pytest.mark.parametrize(
     ("method", "read"),
     [
-        ("crm.deal.list", True), ("CRM.DEAL.GET", True), ("crm.deal.fields", True), ("user.current", True),
-        ("user.search", True), ("crm.deal.add", False), ("crm.deal.update", False), ("crm.deal.delete", False),
-        ("tasks.task.complete", False), ("im.message.add", False), ("some.unknown.verb", False),
+        ("crm.deal.list", True),
+        ("CRM.DEAL.GET", True),
+        ("crm.deal.fields", True),
+        ("user.current", True),
+        ("user.search", True),
+        ("crm.deal.add", False),
+        ("crm.deal.update", False),
+        ("crm.deal.delete", False),
+        ("tasks.task.complete", False),
+        ("im.message.add", False),
+        ("some.unknown.verb", False),
     ],
 )
 def test_is_read_method(method, read):
@@ -168,7 +186,10 @@ def test_records_shapes():
 @pytest.mark.parametrize(
     ("body", "decoded"),
     [
-        (b'{"result": {"ID": "7", "TITLE": "\xd0\xa1\xd0\xb4\xd0\xb5\xd0\xbb\xd0\xba\xd0\xb0"}}', {"result": {"ID": "7", "TITLE": "Сделка"}}),
+        (
+            b'{"result": {"ID": "7", "TITLE": "\xd0\xa1\xd0\xb4\xd0\xb5\xd0\xbb\xd0\xba\xd0\xb0"}}',
+            {"result": {"ID": "7", "TITLE": "Сделка"}},
+        ),
         (b'\xef\xbb\xbf{"result": true}', {"result": True}),  # a BOM: the fast decoder refuses it
         (b"<html>Bad gateway</html>", "<html>Bad gateway</html>"),  # not JSON: the text, for classify
         (b"", ""),
@@ -192,7 +213,11 @@ def test_normalize_portal_url():
 
 
 def test_parse_webhook_url():
-    assert parse_webhook_url("https://x.bitrix24.com/rest/12/codecode/") == ("https://x.bitrix24.com", "12", "codecode")
+    assert parse_webhook_url("https://x.bitrix24.com/rest/12/codecode/") == (
+        "https://x.bitrix24.com",
+        "12",
+        "codecode",
+    )
     assert parse_webhook_url("x.bitrix24.com/rest/1/abcd/crm.deal.list")[1:] == ("1", "abcd")
     with pytest.raises(Bitrix24ConfigError, match="webhook URL"):
         parse_webhook_url("https://x.bitrix24.com/1/abc")
@@ -252,7 +277,8 @@ def _token_reply(access, refresh, status=200):
     resp = requests.Response()
     resp.status_code = status
     resp._content = (
-        b'{"access_token": "%s", "refresh_token": "%s", "expires_in": 3600}' % (access.encode(), refresh.encode())
+        b'{"access_token": "%s", "refresh_token": "%s", "expires_in": 3600}'
+        % (access.encode(), refresh.encode())
         if status == 200
         else b'{"error": "invalid_grant", "error_description": "Invalid refresh token"}'
     )
@@ -263,7 +289,15 @@ def test_oauth_refresh_uses_get_with_query_and_rotates(mocker):
     session = mocker.Mock(spec=requests.Session)
     session.get.return_value = _token_reply("access-new1", "refresh-new1")
     store = MemoryTokenStore()
-    auth = OAuth2Auth("app.1", "secret-xyz", "refresh-old1", "access-old1", token_url="https://oauth.example/t/", store=store, session=session)
+    auth = OAuth2Auth(
+        "app.1",
+        "secret-xyz",
+        "refresh-old1",
+        "access-old1",
+        token_url="https://oauth.example/t/",
+        store=store,
+        session=session,
+    )
     body, used = auth.prepare({"x": 1})
     assert body == {"x": 1, "auth": "access-old1"}
     auth.renew(used)
@@ -297,7 +331,14 @@ def test_oauth_invalid_grant_adopts_pair_rotated_elsewhere(mocker):
 def test_oauth_invalid_grant_everywhere_raises_clear_error(mocker):
     session = mocker.Mock(spec=requests.Session)
     session.get.return_value = _token_reply("", "", status=400)
-    auth = OAuth2Auth("app.1", "secret-xyz", "refresh-dead", "access-dead", session=session, token_url="https://o.example/t/")
+    auth = OAuth2Auth(
+        "app.1",
+        "secret-xyz",
+        "refresh-dead",
+        "access-dead",
+        session=session,
+        token_url="https://o.example/t/",
+    )
     _, used = auth.prepare({})
     with pytest.raises(Bitrix24AuthError, match="Authorise the application again") as info:
         auth.renew(used)
@@ -308,14 +349,18 @@ def test_client_rejects_bad_config_before_any_request(mocker):
     session = mocker.Mock(spec=requests.Session)
     session.headers = {}
     with pytest.raises(Bitrix24ConfigError, match="rate_limit"):
-        Bitrix24Client("https://x.bitrix24.com", WebhookAuth(1, "abcd"), rate_limit={"burst": 0}, session=session)
+        Bitrix24Client(
+            "https://x.bitrix24.com", WebhookAuth(1, "abcd"), rate_limit={"burst": 0}, session=session
+        )
     with pytest.raises(Bitrix24ConfigError, match="user id"):
         WebhookAuth("admin", "abcd")
     with pytest.raises(Bitrix24ConfigError, match="refresh_token"):
         OAuth2Auth("app.1", "secret")
     with pytest.raises(Bitrix24ConfigError, match="token_url"):
         OAuth2Auth("app.1", "secret", "refresh", token_url="oauth.bitrix.info")
-    client = Bitrix24Client("https://x.bitrix24.com", WebhookAuth(1, "abcd"), session=session, rate_limit=None)
+    client = Bitrix24Client(
+        "https://x.bitrix24.com", WebhookAuth(1, "abcd"), session=session, rate_limit=None
+    )
     with pytest.raises(Bitrix24ConfigError, match="nested"):
         client.batch([("batch", {})])
     with pytest.raises(Bitrix24ConfigError, match="method name"):

@@ -31,7 +31,9 @@ def test_webhook_connection(emu, webhook_conn):
 
 
 def test_webhook_url_in_password(emu, monkeypatch):
-    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url, "extra": {"rate_limit": False}})
+    set_conn(
+        monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url, "extra": {"rate_limit": False}}
+    )
     hook = Bitrix24Hook()
     assert hook.get_conn().portal_url == emu.url
     assert hook.call("user.current")["ID"] == str(emu.webhook_user_id)
@@ -39,8 +41,15 @@ def test_webhook_url_in_password(emu, monkeypatch):
 
 def test_legacy_prefixed_form_fields(emu, monkeypatch):
     access, _refresh = emu.issue_tokens()
-    set_conn(monkeypatch, {"conn_type": "bitrix24", "host": emu.url, "password": access,
-                           "extra": {"extra__bitrix24__auth_type": "api_key", "extra__bitrix24__rate_limit_burst": 10}})
+    set_conn(
+        monkeypatch,
+        {
+            "conn_type": "bitrix24",
+            "host": emu.url,
+            "password": access,
+            "extra": {"extra__bitrix24__auth_type": "api_key", "extra__bitrix24__rate_limit_burst": 10},
+        },
+    )
     hook = Bitrix24Hook()
     assert hook.auth_type == "api_key" and hook.get_conn().bucket.capacity == 10
     assert hook.call("user.current")["ID"]
@@ -60,8 +69,13 @@ def test_oauth_connection_rotates_and_persists(emu, oauth_conn, caplog):
     emu.clear_requests()
     assert Bitrix24Hook().call("user.current")["ID"]
     assert emu.refresh_count == 1 and all(r.ok for r in emu.requests)
-    for secret in (emu.client_secret, oauth_conn["extra"]["refresh_token"], oauth_conn["extra"]["access_token"],
-                   stored.access_token, stored.refresh_token):
+    for secret in (
+        emu.client_secret,
+        oauth_conn["extra"]["refresh_token"],
+        oauth_conn["extra"]["access_token"],
+        stored.access_token,
+        stored.refresh_token,
+    ):
         assert secret not in caplog.text
 
 
@@ -86,7 +100,10 @@ def test_paginate_parallel_from_the_connection(emu, webhook_conn, monkeypatch, p
     assert emu.count_queries == 0
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 480.0), (420, 420.0), ("300", 300.0), (0, None), ("off", None), (False, None)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, 480.0), (420, 420.0), ("300", 300.0), (0, None), ("off", None), (False, None)],
+)
 def test_operating_limit_from_the_connection(emu, webhook_conn, monkeypatch, value, expected):
     if value is not None:
         webhook_conn["extra"]["operating_limit"] = value
@@ -102,7 +119,9 @@ def test_paginate_and_batch_through_hook(emu, webhook_conn):
 
 
 def test_wrong_credentials_test_connection_message(emu, monkeypatch):
-    set_conn(monkeypatch, {"conn_type": "bitrix24", "host": emu.url, "login": "1", "password": "not-the-code-xyz"})
+    set_conn(
+        monkeypatch, {"conn_type": "bitrix24", "host": emu.url, "login": "1", "password": "not-the-code-xyz"}
+    )
     ok, message = Bitrix24Hook().test_connection()
     assert not ok and "NO_AUTH_FOUND" in message and "not-the-code-xyz" not in message
 
@@ -116,27 +135,88 @@ BAD_CONFIGS = [
     ({"host": "{url}", "password": "abcd"}, "field login"),
     ({"host": "{url}", "login": "admin", "password": "abcd"}, "field login"),
     ({"host": "{url}", "login": "1", "password": "https://x/1/abc"}, "field password"),
-    ({"host": "{url}", "login": "app.1", "password": "s3cret-value", "extra": {"auth_type": "oauth2", "token_store": "memory"}},
-     "extra.refresh_token"),
-    ({"host": "{url}", "password": "s3cret-value", "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1"}}, "field login"),
-    ({"host": "{url}", "login": "app.1", "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1"}}, "field password"),
-    ({"host": "{url}", "login": "app.1", "password": "s3cret-value",
-      "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1", "token_url": "not a url"}}, "extra.token_url"),
-    ({"host": "{url}", "login": "app.1", "password": "s3cret-value",
-      "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1", "token_store": "redis:x"}}, "extra.token_store"),
+    (
+        {
+            "host": "{url}",
+            "login": "app.1",
+            "password": "s3cret-value",
+            "extra": {"auth_type": "oauth2", "token_store": "memory"},
+        },
+        "extra.refresh_token",
+    ),
+    (
+        {
+            "host": "{url}",
+            "password": "s3cret-value",
+            "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1"},
+        },
+        "field login",
+    ),
+    (
+        {"host": "{url}", "login": "app.1", "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1"}},
+        "field password",
+    ),
+    (
+        {
+            "host": "{url}",
+            "login": "app.1",
+            "password": "s3cret-value",
+            "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1", "token_url": "not a url"},
+        },
+        "extra.token_url",
+    ),
+    (
+        {
+            "host": "{url}",
+            "login": "app.1",
+            "password": "s3cret-value",
+            "extra": {"auth_type": "oauth2", "refresh_token": "r-tok-1", "token_store": "redis:x"},
+        },
+        "extra.token_store",
+    ),
     ({"host": "{url}", "extra": {"auth_type": "api_key"}}, "field password"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"rate_limit": {"burst": 0}}}, "extra.rate_limit"),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"rate_limit": {"burst": 0}}},
+        "extra.rate_limit",
+    ),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"timeout": "soon"}}, "extra.timeout"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"connect_timeout": 0}}, "extra.connect_timeout"),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"connect_timeout": 0}},
+        "extra.connect_timeout",
+    ),
     ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_retries": -1}}, "extra.max_retries"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}}, "extra.max_operation_wait"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 0}}, "extra.paginate_parallel"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 51}}, "extra.paginate_parallel"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": "many"}}, "extra.paginate_parallel"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_buffer_mb": 0}}, "extra.paginate_buffer_mb"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"batch_parallel": 51}}, "extra.batch_parallel"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"operating_limit": -5}}, "extra.operating_limit"),
-    ({"host": "{url}", "login": "1", "password": "abcd", "extra": {"operating_limit": "lots"}}, "extra.operating_limit"),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"max_operation_wait": "x"}},
+        "extra.max_operation_wait",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 0}},
+        "extra.paginate_parallel",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": 51}},
+        "extra.paginate_parallel",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_parallel": "many"}},
+        "extra.paginate_parallel",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"paginate_buffer_mb": 0}},
+        "extra.paginate_buffer_mb",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"batch_parallel": 51}},
+        "extra.batch_parallel",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"operating_limit": -5}},
+        "extra.operating_limit",
+    ),
+    (
+        {"host": "{url}", "login": "1", "password": "abcd", "extra": {"operating_limit": "lots"}},
+        "extra.operating_limit",
+    ),
 ]
 
 
@@ -156,11 +236,22 @@ def test_bad_config_names_field_and_sends_nothing(emu, monkeypatch, conn, field)
 
 def test_variable_store_outside_task_falls_back_to_memory(emu, monkeypatch, caplog):
     access, refresh = emu.issue_tokens()
-    set_conn(monkeypatch, {
-        "conn_type": "bitrix24", "host": emu.url, "login": emu.client_id, "password": emu.client_secret,
-        "extra": {"auth_type": "oauth2", "access_token": access, "refresh_token": refresh, "token_url": emu.token_url,
-                  "rate_limit": False},
-    })
+    set_conn(
+        monkeypatch,
+        {
+            "conn_type": "bitrix24",
+            "host": emu.url,
+            "login": emu.client_id,
+            "password": emu.client_secret,
+            "extra": {
+                "auth_type": "oauth2",
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_url": emu.token_url,
+                "rate_limit": False,
+            },
+        },
+    )
     with caplog.at_level(logging.WARNING):
         hook = Bitrix24Hook()
         assert hook.call("user.current")["ID"]
@@ -183,8 +274,14 @@ def test_push_application_token_reaches_the_masker(emu, monkeypatch):
     from airflow_provider_bitrix24.client.errors import scrub
 
     token = "push-app-token-4f1c9e"
-    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url,
-                           "extra": {"rate_limit": False, "application_token": token}})
+    set_conn(
+        monkeypatch,
+        {
+            "conn_type": "bitrix24",
+            "password": emu.webhook_url,
+            "extra": {"rate_limit": False, "application_token": token},
+        },
+    )
     Bitrix24Hook().get_conn()
     assert token not in scrub(f"auth[application_token]={token}")
 
@@ -195,12 +292,20 @@ def test_flat_rate_limit_scope_from_the_form(emu, monkeypatch, tmp_path):
     from airflow_provider_bitrix24.client.ratelimit import HostBucket
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the default state dir, kept out of /tmp
-    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url,
-                           "extra": {"rate_limit_burst": 9, "rate_limit_per_second": "", "rate_limit_scope": "host"}})
+    set_conn(
+        monkeypatch,
+        {
+            "conn_type": "bitrix24",
+            "password": emu.webhook_url,
+            "extra": {"rate_limit_burst": 9, "rate_limit_per_second": "", "rate_limit_scope": "host"},
+        },
+    )
     bucket = Bitrix24Hook().get_conn().bucket
     assert isinstance(bucket, HostBucket) and bucket.capacity == 9 and bucket.leak_per_second == 2
-    set_conn(monkeypatch, {"conn_type": "bitrix24", "password": emu.webhook_url,
-                           "extra": {"rate_limit": {"scope": "cluster"}}})
+    set_conn(
+        monkeypatch,
+        {"conn_type": "bitrix24", "password": emu.webhook_url, "extra": {"rate_limit": {"scope": "cluster"}}},
+    )
     with pytest.raises(Bitrix24ConfigError, match="extra.rate_limit"):
         Bitrix24Hook().get_conn()
 
@@ -208,15 +313,25 @@ def test_flat_rate_limit_scope_from_the_form(emu, monkeypatch, tmp_path):
 def test_airflow_lists_the_provider(tmp_path):
     airflow_bin = Path(sys.executable).with_name("airflow")
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
-    out = subprocess.run([str(airflow_bin), "providers", "list", "-o", "json"], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [str(airflow_bin), "providers", "list", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(line for line in out.stdout.splitlines() if line.startswith("[{"))
     providers = {p["package_name"]: p for p in json.loads(line)}
     assert "airflow-provider-bitrix24" in providers
 
-    hooks = subprocess.run([str(airflow_bin), "providers", "hooks", "-o", "json"], env=env, capture_output=True,
-                           text=True, timeout=120)
+    hooks = subprocess.run(
+        [str(airflow_bin), "providers", "hooks", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "airflow_provider_bitrix24.hooks.bitrix24.Bitrix24Hook" in hooks.stdout
 
 
@@ -248,6 +363,10 @@ def test_provider_info_lists_every_module():
     for group in ("hooks", "operators", "sensors", "triggers"):
         listed = {m for entry in info[group] for m in entry["python-modules"]}
         present = {
-            f"airflow_provider_bitrix24.{group}.{f.stem}" for f in (root / group).glob("*.py") if not f.stem.startswith("_")
+            f"airflow_provider_bitrix24.{group}.{f.stem}"
+            for f in (root / group).glob("*.py")
+            if not f.stem.startswith("_")
         }
-        assert listed == present, f"get_provider_info()[{group!r}] is out of date: add {sorted(present - listed)}, remove {sorted(listed - present)}"
+        assert listed == present, (
+            f"get_provider_info()[{group!r}] is out of date: add {sorted(present - listed)}, remove {sorted(listed - present)}"
+        )

@@ -33,13 +33,24 @@ def refusals(emu) -> int:
 def test_a_paced_export_is_never_refused_and_sends_no_page_twice(emu):
     # 200 pages at 5 ms of booked time each: 1 s of operating time against 0.6 s per 1.5 s window.
     emu.seed_generated("crm.deal", 10_000)
-    emu.configure(rate_limit=None, operating_limit=0.6, operating_basket_seconds=0.3, operating_baskets=5,
-                  cost=CostModel(per_call=0.005, sleep=False))
+    emu.configure(
+        rate_limit=None,
+        operating_limit=0.6,
+        operating_basket_seconds=0.3,
+        operating_baskets=5,
+        cost=CostModel(per_call=0.005, sleep=False),
+    )
 
     def export(limit):
         emu.clear_requests()
-        client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit=None,
-                                operating_limit=limit, operating_window=1.5, paginate_parallel=4)
+        client = Bitrix24Client(
+            emu.url,
+            WebhookAuth(emu.webhook_user_id, emu.webhook_code),
+            rate_limit=None,
+            operating_limit=limit,
+            operating_window=1.5,
+            paginate_parallel=4,
+        )
         with client:
             ids = [int(r["ID"]) for r in client.paginate("crm.deal.list", {"select": ["ID"]})]
         assert ids == list(range(1, 10_001))
@@ -68,7 +79,9 @@ def test_reservations_hold_requests_until_earlier_calls_age_out():
     with pacer.reserve("crm.deal.list", 4):  # 2 spent + 5 reserved
         assert pacer.used("crm.deal.list") == pytest.approx(7.0)
         state = pacer._methods["crm.deal.list"]
-        assert pacer._until_room(state, 7.0, 5.0, clock.now) == pytest.approx(60.0)  # after the first call ages out
+        assert pacer._until_room(state, 7.0, 5.0, clock.now) == pytest.approx(
+            60.0
+        )  # after the first call ages out
     assert pacer.used("crm.deal.list") == pytest.approx(2.0)
     clock.now += 60.0
     assert pacer.used("crm.deal.list") == pytest.approx(0.0)  # both calls aged out
@@ -110,13 +123,24 @@ def test_operating_limit_is_validated():
 
 def test_bulk_writes_in_parallel_are_paced_too(emu):
     # 200 writes at 5 ms of booked time each: 1 s of operating time against 0.6 s per 1.5 s window.
-    emu.configure(rate_limit=None, operating_limit=0.6, operating_basket_seconds=0.3, operating_baskets=5,
-                  cost=CostModel(per_call=0.005, sleep=False))
+    emu.configure(
+        rate_limit=None,
+        operating_limit=0.6,
+        operating_basket_seconds=0.3,
+        operating_baskets=5,
+        cost=CostModel(per_call=0.005, sleep=False),
+    )
 
     def write(limit):
         emu.portal.operating.clear()
-        client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), rate_limit=None,
-                                operating_limit=limit, operating_window=1.5, batch_parallel=4)
+        client = Bitrix24Client(
+            emu.url,
+            WebhookAuth(emu.webhook_user_id, emu.webhook_code),
+            rate_limit=None,
+            operating_limit=limit,
+            operating_window=1.5,
+            batch_parallel=4,
+        )
         with client:
             return client.batch([("crm.deal.add", {"fields": {"TITLE": f"d{i}"}}) for i in range(200)])
 

@@ -37,7 +37,9 @@ def test_gaps_and_a_user_filter_keep_every_matching_record_once(emu):
         emu.table("crm.deal").delete(deal_id)
     expected = [r["ID"] for r in emu.rows("crm.deal") if r["TITLE"] == "keep"]
     with client_for(emu) as client:
-        rows = list(client.paginate("crm.deal.list", {"filter": {"TITLE": "keep"}, "select": ["ID", "TITLE"]}))
+        rows = list(
+            client.paginate("crm.deal.list", {"filter": {"TITLE": "keep"}, "select": ["ID", "TITLE"]})
+        )
     assert ids_of(rows) == expected
     assert emu.count_queries == 0
 
@@ -76,7 +78,14 @@ def test_the_spare_request_of_the_budget_shortens_every_window(emu):
 
 @pytest.mark.parametrize(
     ("remaining", "parallel", "rows"),
-    [(9_950, 8, 1_990), (99_950, 8, 2_499), (99_950, 10, 2_499), (2_000, 8, 1_000), (97_450, 8, 2_437), (9_950, 1, 2_488)],
+    [
+        (9_950, 8, 1_990),
+        (99_950, 8, 2_499),
+        (99_950, 10, 2_499),
+        (2_000, 8, 1_000),
+        (97_450, 8, 2_437),
+        (9_950, 1, 2_488),
+    ],
 )
 def test_window_size_adds_a_window_only_when_no_round_is_added(remaining, parallel, rows):
     from airflow_provider_bitrix24.client.client import _window_rows
@@ -98,7 +107,11 @@ def test_token_expiry_between_windows_refreshes_once(emu, tmp_path):
     emu.seed_generated("crm.deal", 30_000)
     access, refresh = emu.issue_tokens()
     auth = OAuth2Auth(
-        emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url,
+        emu.client_id,
+        emu.client_secret,
+        refresh,
+        access,
+        token_url=emu.token_url,
         store=FileTokenStore(tmp_path / "tokens.json"),
     )
     with Bitrix24Client(emu.url, auth, paginate_parallel=2, **FAST) as client:

@@ -29,7 +29,12 @@ def test_quickstart_dag_with_oauth_and_variable_token_store(emu, tmp_path):
                 "host": emu.url,
                 "login": emu.client_id,
                 "password": emu.client_secret,
-                "extra": {"auth_type": "oauth2", "access_token": access, "refresh_token": refresh, "token_url": emu.token_url},
+                "extra": {
+                    "auth_type": "oauth2",
+                    "access_token": access,
+                    "refresh_token": refresh,
+                    "token_url": emu.token_url,
+                },
             }
         ),
     }
@@ -47,6 +52,8 @@ def test_quickstart_dag_with_oauth_and_variable_token_store(emu, tmp_path):
     for secret in (access, refresh, emu.client_secret):
         assert secret not in output
 
-    stored = json.loads(run("variables", "get", "bitrix24_tokens_bitrix24_default").stdout.strip().splitlines()[-1])
+    stored = json.loads(
+        run("variables", "get", "bitrix24_tokens_bitrix24_default").stdout.strip().splitlines()[-1]
+    )
     assert stored["refresh_token"] and stored["refresh_token"] != refresh
     assert stored["refresh_token"] in emu.portal.refresh_tokens  # the live (rotated) token was persisted

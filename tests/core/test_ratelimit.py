@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_bitrix24.client import Bitrix24Client, Bitrix24ConfigError, WebhookAuth
-from airflow_provider_bitrix24.client.ratelimit import HostBucket, LeakyBucket, drained, shared_bucket, take_slot
+from airflow_provider_bitrix24.client.ratelimit import (
+    HostBucket,
+    LeakyBucket,
+    drained,
+    shared_bucket,
+    take_slot,
+)
 
 
 class FakeClock:
@@ -82,12 +88,22 @@ def test_host_bucket_default_dir_is_per_user(tmp_path, monkeypatch):
 
 def test_client_rate_limit_scope(tmp_path):
     auth = WebhookAuth(1, "abcd")
-    host = Bitrix24Client("https://x.bitrix24.com", auth, rate_limit={"burst": 7, "scope": "host", "state_dir": str(tmp_path)})
-    assert isinstance(host.bucket, HostBucket) and host.bucket.capacity == 7 and host.bucket.path.parent == tmp_path
+    host = Bitrix24Client(
+        "https://x.bitrix24.com", auth, rate_limit={"burst": 7, "scope": "host", "state_dir": str(tmp_path)}
+    )
+    assert (
+        isinstance(host.bucket, HostBucket)
+        and host.bucket.capacity == 7
+        and host.bucket.path.parent == tmp_path
+    )
     process = Bitrix24Client("https://x.bitrix24.com", auth, rate_limit={"burst": 7})
     assert type(process.bucket) is LeakyBucket and process.bucket is shared_bucket("x.bitrix24.com", 7)
     with pytest.raises(Bitrix24ConfigError, match="scope"):
         Bitrix24Client("https://x.bitrix24.com", auth, rate_limit={"scope": "cluster"})
     (tmp_path / "file").write_text("")
     with pytest.raises(Bitrix24ConfigError, match="state_dir"):
-        Bitrix24Client("https://z.bitrix24.com", auth, rate_limit={"scope": "host", "state_dir": str(tmp_path / "file" / "d")})
+        Bitrix24Client(
+            "https://z.bitrix24.com",
+            auth,
+            rate_limit={"scope": "host", "state_dir": str(tmp_path / "file" / "d")},
+        )

@@ -31,7 +31,9 @@ def test_test_script_exit_codes(monkeypatch, pytest_code, expected):
     calls = []
     monkeypatch.setattr(script, "ensure_venv", lambda: Path(sys.executable))
     monkeypatch.setattr(
-        script.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, pytest_code)
+        script.subprocess,
+        "run",
+        lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, pytest_code),
     )
     assert script.main(["-k", "something"]) == expected
     assert calls[0][-3:] == ["pytest", "-k", "something"]  # arguments pass through

@@ -13,9 +13,13 @@ class Rest:
         self.emu = emu
         self.session = session
 
-    def post(self, method: str, params: dict | None = None, token: str | None = None, **kwargs) -> requests.Response:
+    def post(
+        self, method: str, params: dict | None = None, token: str | None = None, **kwargs
+    ) -> requests.Response:
         if token is not None:
-            return self.session.post(f"{self.emu.url}/rest/{method}", json={**(params or {}), "auth": token}, timeout=10, **kwargs)
+            return self.session.post(
+                f"{self.emu.url}/rest/{method}", json={**(params or {}), "auth": token}, timeout=10, **kwargs
+            )
         return self.session.post(self.emu.webhook_url + method, json=params or {}, timeout=10, **kwargs)
 
     def result(self, method: str, params: dict | None = None, **kwargs):

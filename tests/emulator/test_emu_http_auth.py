@@ -6,7 +6,16 @@ import requests
 
 from airflow_provider_bitrix24.emulator.registry import HANDLERS, method
 
-TIME_KEYS = {"start", "finish", "duration", "processing", "date_start", "date_finish", "operating_reset_at", "operating"}
+TIME_KEYS = {
+    "start",
+    "finish",
+    "duration",
+    "processing",
+    "date_start",
+    "date_finish",
+    "operating_reset_at",
+    "operating",
+}
 
 
 def test_success_envelope_has_result_and_full_time_block(emu, rest):
@@ -20,13 +29,25 @@ def test_success_envelope_has_result_and_full_time_block(emu, rest):
 def test_json_suffix_trailing_slash_form_and_query_encodings(emu):
     emu.seed("crm.deal", [{"TITLE": "a", "STAGE_ID": "WON"}, {"TITLE": "b", "STAGE_ID": "NEW"}])
     base = emu.webhook_url
-    as_form = requests.post(base + "crm.deal.list.json", data={"filter[STAGE_ID]": "WON", "select[]": "TITLE"}, timeout=5).json()
-    as_query = requests.get(base + "crm.deal.list/", params={"filter[=STAGE_ID]": "WON", "select[0]": "TITLE"}, timeout=5).json()
+    as_form = requests.post(
+        base + "crm.deal.list.json", data={"filter[STAGE_ID]": "WON", "select[]": "TITLE"}, timeout=5
+    ).json()
+    as_query = requests.get(
+        base + "crm.deal.list/", params={"filter[=STAGE_ID]": "WON", "select[0]": "TITLE"}, timeout=5
+    ).json()
     assert as_form["result"] == as_query["result"] == [{"ID": "1", "TITLE": "a"}]
 
 
 def test_nested_form_fields_are_decoded_like_php(emu, rest):
-    response = requests.post(emu.webhook_url + "crm.contact.add", data={"fields[NAME]": "Ann", "fields[PHONE][0][VALUE]": "+100", "fields[PHONE][0][VALUE_TYPE]": "WORK"}, timeout=5)
+    response = requests.post(
+        emu.webhook_url + "crm.contact.add",
+        data={
+            "fields[NAME]": "Ann",
+            "fields[PHONE][0][VALUE]": "+100",
+            "fields[PHONE][0][VALUE_TYPE]": "WORK",
+        },
+        timeout=5,
+    )
     contact_id = response.json()["result"]
     contact = rest.result("crm.contact.get", {"id": contact_id})["result"]
     assert contact["PHONE"] == [{"VALUE": "+100", "VALUE_TYPE": "WORK"}]
@@ -60,8 +81,12 @@ def test_expired_access_token(emu, rest):
 
 
 def _refresh(emu, refresh_token, client_secret=None, post=False):
-    params = {"grant_type": "refresh_token", "client_id": emu.client_id,
-              "client_secret": client_secret or emu.client_secret, "refresh_token": refresh_token}
+    params = {
+        "grant_type": "refresh_token",
+        "client_id": emu.client_id,
+        "client_secret": client_secret or emu.client_secret,
+        "refresh_token": refresh_token,
+    }
     if post:
         return requests.post(emu.token_url, data=params, timeout=5)
     return requests.get(emu.token_url, params=params, timeout=5)
@@ -73,8 +98,19 @@ def test_refresh_rotates_tokens_and_old_refresh_token_is_spent(emu, rest):
     response = _refresh(emu, refresh)
     assert response.status_code == 200
     pair = response.json()
-    assert {"access_token", "refresh_token", "expires", "expires_in", "client_endpoint", "server_endpoint",
-            "domain", "member_id", "scope", "status", "user_id"} <= set(pair)
+    assert {
+        "access_token",
+        "refresh_token",
+        "expires",
+        "expires_in",
+        "client_endpoint",
+        "server_endpoint",
+        "domain",
+        "member_id",
+        "scope",
+        "status",
+        "user_id",
+    } <= set(pair)
     assert pair["refresh_token"] != refresh and pair["access_token"] != access
     assert pair["client_endpoint"] == f"{emu.url}/rest/"
     assert rest.post("user.current", token=pair["access_token"]).status_code == 200
@@ -130,11 +166,20 @@ def test_insufficient_scope_when_configured(emu, rest):
     response = rest.post("crm.deal.list")
     assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
     assert rest.post("user.get").status_code == 200
-    assert rest.result("method.get", {"name": "crm.deal.list"})["result"] == {"isExisting": True, "isAvailable": False}
+    assert rest.result("method.get", {"name": "crm.deal.list"})["result"] == {
+        "isExisting": True,
+        "isAvailable": False,
+    }
     emu.configure(scopes=None)
     assert rest.post("crm.deal.list").status_code == 200
-    assert rest.result("method.get", {"name": "crm.deal.list"})["result"] == {"isExisting": True, "isAvailable": True}
-    assert rest.result("method.get", {"name": "crm.deal.nothing"})["result"] == {"isExisting": False, "isAvailable": False}
+    assert rest.result("method.get", {"name": "crm.deal.list"})["result"] == {
+        "isExisting": True,
+        "isAvailable": True,
+    }
+    assert rest.result("method.get", {"name": "crm.deal.nothing"})["result"] == {
+        "isExisting": False,
+        "isAvailable": False,
+    }
 
 
 def test_app_info_needs_an_application_token(emu, rest):
@@ -176,8 +221,11 @@ def test_keep_alive_survives_replies_that_ignore_the_body(emu, rest):
 
 
 def test_multipart_form_data_body(emu, rest):
-    files = {"fields[TITLE]": (None, "from multipart"), "fields[COMMENTS]": (None, "ok"),
-             "fields[UF_CRM_FILE]": ("a.txt", b"hello", "text/plain")}
+    files = {
+        "fields[TITLE]": (None, "from multipart"),
+        "fields[COMMENTS]": (None, "ok"),
+        "fields[UF_CRM_FILE]": ("a.txt", b"hello", "text/plain"),
+    }
     deal_id = requests.post(emu.webhook_url + "crm.deal.add", files=files, timeout=5).json()["result"]
     deal = rest.result("crm.deal.get", {"id": deal_id})["result"]
     assert (deal["TITLE"], deal["COMMENTS"]) == ("from multipart", "ok")
@@ -189,6 +237,8 @@ def test_chunked_request_body(emu, rest):
         yield b'{"fields": {"TITLE": '
         yield b'"chunked"}}'
 
-    response = rest.session.post(emu.webhook_url + "crm.deal.add", data=body(), headers={"Content-Type": "application/json"}, timeout=5)
+    response = rest.session.post(
+        emu.webhook_url + "crm.deal.add", data=body(), headers={"Content-Type": "application/json"}, timeout=5
+    )
     assert response.json()["result"] == 1
     assert rest.result("crm.deal.get", {"id": 1})["result"]["TITLE"] == "chunked"  # same connection

@@ -25,7 +25,10 @@ def test_leaky_bucket_refuses_over_burst_then_leaks(emu, rest):
     emu.configure(rate_limit=LeakyBucket(5, 2, clock=clock))
     statuses = [rest.post("server.time").status_code for _ in range(7)]
     assert statuses == [200] * 6 + [503]  # the counter may reach burst + 1 before refusing
-    assert rest.post("server.time").json() == {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
+    assert rest.post("server.time").json() == {
+        "error": "QUERY_LIMIT_EXCEEDED",
+        "error_description": "Too many requests",
+    }
     clock.now += 0.5  # one unit leaks
     assert [rest.post("server.time").status_code for _ in range(2)] == [200, 503]
 
@@ -43,8 +46,10 @@ def test_default_limits_after_reset(emu, rest):
 
 def test_operating_limit_blocks_one_method_for_one_identity(emu, rest):
     clock = FakeClock()
-    emu.configure(operating_limit=OperatingLimiter(1.0, basket_seconds=60, baskets=10, clock=clock),
-                  cost=CostModel(per_call=0.4, sleep=False))
+    emu.configure(
+        operating_limit=OperatingLimiter(1.0, basket_seconds=60, baskets=10, clock=clock),
+        cost=CostModel(per_call=0.4, sleep=False),
+    )
     times = []
     for _ in range(3):
         times.append(rest.result("crm.deal.list")["time"])
@@ -63,7 +68,9 @@ def test_operating_limit_blocks_one_method_for_one_identity(emu, rest):
 
 def test_batch_outer_call_is_not_metered_but_commands_are(emu, rest):
     emu.configure(operating_limit=1.0, cost=CostModel(per_call=0.6, sleep=False))
-    result = rest.result("batch", {"cmd": {"a": "crm.deal.list", "b": "crm.deal.list", "c": "crm.deal.list"}})["result"]
+    result = rest.result(
+        "batch", {"cmd": {"a": "crm.deal.list", "b": "crm.deal.list", "c": "crm.deal.list"}}
+    )["result"]
     assert set(result["result"]) == {"a", "b"}
     assert result["result_error"]["c"]["error"] == "OPERATION_TIME_LIMIT"
     assert rest.post("crm.deal.list").status_code == 429
@@ -114,7 +121,9 @@ def test_api_error_fault_counts_down_and_can_target_a_method(emu, rest):
     emu.inject_fault(503, "QUERY_LIMIT_EXCEEDED", "Too many requests", count=2, method="crm.deal.list")
     assert rest.post("server.time").status_code == 200
     assert [rest.post("crm.deal.list").status_code for _ in range(3)] == [503, 503, 200]
-    assert [(r.error, r.fault) for r in emu.requests[1:]] == [("QUERY_LIMIT_EXCEEDED", "error")] * 2 + [(None, None)]
+    assert [(r.error, r.fault) for r in emu.requests[1:]] == [("QUERY_LIMIT_EXCEEDED", "error")] * 2 + [
+        (None, None)
+    ]
 
 
 @pytest.mark.parametrize("code", ["QUERY_LIMIT_EXCEEDED", 0, 502, ""])
@@ -165,16 +174,26 @@ def test_truncated_json_after_executing(emu, rest):
 
 def test_redirect_to_another_base_url(emu):
     emu.inject_fault(kind="redirect", location="http://127.0.0.1:9/moved")
-    response = requests.post(emu.webhook_url + "crm.deal.add", json={"fields": {"TITLE": "x"}}, allow_redirects=False, timeout=5)
+    response = requests.post(
+        emu.webhook_url + "crm.deal.add", json={"fields": {"TITLE": "x"}}, allow_redirects=False, timeout=5
+    )
     assert response.status_code == 302
-    assert response.headers["Location"] == f"http://127.0.0.1:9/moved/rest/{emu.webhook_user_id}/{emu.webhook_code}/crm.deal.add"
+    assert (
+        response.headers["Location"]
+        == f"http://127.0.0.1:9/moved/rest/{emu.webhook_user_id}/{emu.webhook_code}/crm.deal.add"
+    )
     assert len(emu.table("crm.deal")) == 0
 
 
 def test_fault_on_token_endpoint_only(emu):
     _, refresh = emu.issue_tokens()
     emu.inject_fault(503, "temporarily_unavailable", method="oauth/token")
-    params = {"grant_type": "refresh_token", "client_id": emu.client_id, "client_secret": emu.client_secret, "refresh_token": refresh}
+    params = {
+        "grant_type": "refresh_token",
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "refresh_token": refresh,
+    }
     assert requests.get(emu.webhook_url + "server.time", timeout=5).status_code == 200
     assert requests.get(emu.token_url, params=params, timeout=5).status_code == 503
     assert requests.get(emu.token_url, params=params, timeout=5).status_code == 200  # refresh token not spent

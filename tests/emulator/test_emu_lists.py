@@ -10,7 +10,10 @@ import pytest
 @pytest.fixture
 def deals(emu):
     stages = ["NEW", "WON", "LOSE"]
-    return emu.seed("crm.deal", [{"TITLE": f"Deal {i:03d}", "STAGE_ID": stages[i % 3], "OPPORTUNITY": float(i)} for i in range(120)])
+    return emu.seed(
+        "crm.deal",
+        [{"TITLE": f"Deal {i:03d}", "STAGE_ID": stages[i % 3], "OPPORTUNITY": float(i)} for i in range(120)],
+    )
 
 
 def test_paging_with_start_reports_next_and_total(emu, rest, deals):
@@ -33,7 +36,10 @@ def test_start_minus_one_skips_count(emu, rest, deals):
 def test_export_by_id_filter_reads_every_row_once_without_count(emu, rest, deals):
     seen, last_id = [], 0
     while True:
-        page = rest.result("crm.deal.list", {"order": {"ID": "ASC"}, "filter": {">ID": last_id}, "select": ["ID"], "start": -1})["result"]
+        page = rest.result(
+            "crm.deal.list",
+            {"order": {"ID": "ASC"}, "filter": {">ID": last_id}, "select": ["ID"], "start": -1},
+        )["result"]
         seen += [int(r["ID"]) for r in page]
         if len(page) < 50:
             break
@@ -64,7 +70,9 @@ def test_filter_operators(emu, rest, deals, flt, expected):
 
 
 def test_order_multi_key_and_select(emu, rest, deals):
-    body = rest.result("crm.deal.list", {"order": {"STAGE_ID": "DESC", "ID": "DESC"}, "select": ["TITLE", "STAGE_ID"]})
+    body = rest.result(
+        "crm.deal.list", {"order": {"STAGE_ID": "DESC", "ID": "DESC"}, "select": ["TITLE", "STAGE_ID"]}
+    )
     first = body["result"][0]
     assert first == {"ID": "119", "TITLE": "Deal 118", "STAGE_ID": "WON"}
     stages = [r["STAGE_ID"] for r in body["result"]]
@@ -72,7 +80,10 @@ def test_order_multi_key_and_select(emu, rest, deals):
 
 
 def test_select_masks_of_classic_crm(emu, rest):
-    emu.seed("crm.contact", [{"NAME": "Ann", "UF_CRM_COLOR": "red", "PHONE": [{"VALUE": "+1", "VALUE_TYPE": "WORK"}]}])
+    emu.seed(
+        "crm.contact",
+        [{"NAME": "Ann", "UF_CRM_COLOR": "red", "PHONE": [{"VALUE": "+1", "VALUE_TYPE": "WORK"}]}],
+    )
     default = rest.result("crm.contact.list")["result"][0]
     assert default["UF_CRM_COLOR"] == "red" and "PHONE" not in default  # '*' + 'UF_*', no multiple fields
     star = rest.result("crm.contact.list", {"select": ["*"]})["result"][0]
@@ -85,15 +96,28 @@ def test_select_masks_of_classic_crm(emu, rest):
 
 
 def test_crud_maintains_timestamps_and_date_filter(emu, rest):
-    emu.seed("crm.deal", [{"TITLE": "old", "DATE_CREATE": "2024-01-01T00:00:00+03:00", "DATE_MODIFY": "2024-01-01T00:00:00+03:00"}])
+    emu.seed(
+        "crm.deal",
+        [
+            {
+                "TITLE": "old",
+                "DATE_CREATE": "2024-01-01T00:00:00+03:00",
+                "DATE_MODIFY": "2024-01-01T00:00:00+03:00",
+            }
+        ],
+    )
     before = time.time()
     deal_id = rest.result("crm.deal.add", {"fields": {"TITLE": "new"}})["result"]
     created = rest.result("crm.deal.get", {"id": deal_id})["result"]
     assert created["DATE_CREATE"] == created["DATE_MODIFY"] and created["DATE_CREATE"][-6:] == "+03:00"
     assert rest.result("crm.deal.update", {"id": 1, "fields": {"TITLE": "changed"}})["result"] is True
     stored = {row["ID"]: row for row in emu.rows("crm.deal")}
-    assert stored[1]["DATE_MODIFY"] >= before and stored[1]["DATE_CREATE"] < before  # update stamps, create kept
-    since = rest.result("crm.deal.list", {"filter": {">=DATE_MODIFY": "2024-06-01"}, "order": {"ID": "ASC"}})["result"]
+    assert (
+        stored[1]["DATE_MODIFY"] >= before and stored[1]["DATE_CREATE"] < before
+    )  # update stamps, create kept
+    since = rest.result("crm.deal.list", {"filter": {">=DATE_MODIFY": "2024-06-01"}, "order": {"ID": "ASC"}})[
+        "result"
+    ]
     assert [r["TITLE"] for r in since] == ["changed", "new"]
     assert rest.result("crm.deal.delete", {"id": deal_id})["result"] is True
     missing = rest.post("crm.deal.get", {"id": deal_id})
@@ -106,9 +130,19 @@ def test_required_fields_are_enforced(emu, rest):
 
 
 def test_crm_item_is_a_camel_case_view_of_the_same_table(emu, rest, deals):
-    body = rest.result("crm.item.list", {"entityTypeId": 2, "filter": {">id": 118}, "select": ["id", "title", "stageId"], "start": -1})
-    assert body["result"] == {"items": [{"id": 119, "title": "Deal 118", "stageId": "WON"}, {"id": 120, "title": "Deal 119", "stageId": "LOSE"}]}
-    item = rest.result("crm.item.add", {"entityTypeId": 2, "fields": {"title": "via item", "stageId": "NEW"}})["result"]["item"]
+    body = rest.result(
+        "crm.item.list",
+        {"entityTypeId": 2, "filter": {">id": 118}, "select": ["id", "title", "stageId"], "start": -1},
+    )
+    assert body["result"] == {
+        "items": [
+            {"id": 119, "title": "Deal 118", "stageId": "WON"},
+            {"id": 120, "title": "Deal 119", "stageId": "LOSE"},
+        ]
+    }
+    item = rest.result(
+        "crm.item.add", {"entityTypeId": 2, "fields": {"title": "via item", "stageId": "NEW"}}
+    )["result"]["item"]
     assert rest.result("crm.deal.get", {"id": item["id"]})["result"]["TITLE"] == "via item"
     assert "updatedTime" in item and "createdTime" in item
     missing = rest.post("crm.item.get", {"entityTypeId": 2, "id": 99999})
@@ -144,7 +178,9 @@ def test_user_get_plain_list_with_sort_and_filter(emu, rest):
     body = rest.result("user.get", {"sort": "NAME", "order": "ASC"})
     assert [u["NAME"] for u in body["result"]] == ["Amy", "Portal", "Zed"] and body["total"] == 3
     assert body["result"][0]["ACTIVE"] is False
-    assert [u["NAME"] for u in rest.result("user.get", {"FILTER": {"ACTIVE": True, "%NAME": "e"}})["result"]] == ["Zed"]
+    assert [
+        u["NAME"] for u in rest.result("user.get", {"FILTER": {"ACTIVE": True, "%NAME": "e"}})["result"]
+    ] == ["Zed"]
     assert rest.result("user.get", {"ID": 1})["result"][0]["NAME"] == "Portal"
 
 
@@ -152,7 +188,9 @@ def test_open_line_sessions(emu, rest):
     emu.seed("imopenlines.session", [{"CHAT_ID": 10, "USER_CODE": "livechat|1|10|3", "OPERATOR_ID": 1}])
     dialog = rest.result("imopenlines.dialog.get", {"DIALOG_ID": "chat10"})["result"]
     assert dialog["id"] == 10 and dialog["entity_type"] == "LINES"
-    assert rest.result("imopenlines.session.open", {"USER_CODE": "livechat|1|10|3"})["result"] == {"chatId": "10"}
+    assert rest.result("imopenlines.session.open", {"USER_CODE": "livechat|1|10|3"})["result"] == {
+        "chatId": "10"
+    }
     assert rest.result("imopenlines.operator.finish", {"CHAT_ID": 10})["result"] is True
     assert emu.rows("imopenlines.session")[0]["CLOSED"] == "Y"
     assert rest.post("imopenlines.operator.finish", {"CHAT_ID": 99}).json()["error"] == "CHAT_TYPE"
@@ -169,11 +207,18 @@ def test_user_add_and_update_take_top_level_fields(emu, rest):
 
 
 def test_portal_time_zone_and_date_filter_formats(emu, rest):
-    emu.seed("crm.deal", [{"TITLE": "old", "DATE_MODIFY": "2024-05-01T10:00:00+00:00"},
-                          {"TITLE": "new", "DATE_MODIFY": "2024-05-02T10:00:00+00:00"}])
+    emu.seed(
+        "crm.deal",
+        [
+            {"TITLE": "old", "DATE_MODIFY": "2024-05-01T10:00:00+00:00"},
+            {"TITLE": "new", "DATE_MODIFY": "2024-05-02T10:00:00+00:00"},
+        ],
+    )
     assert rest.result("crm.deal.get", {"id": 1})["result"]["DATE_MODIFY"] == "2024-05-01T13:00:00+03:00"
     for since in ("2024-05-01T12:00:00+00:00", "2024-05-01T15:00:00", "01.05.2024 15:00:00", "2024-05-02"):
-        titles = [r["TITLE"] for r in rest.result("crm.deal.list", {"filter": {">=DATE_MODIFY": since}})["result"]]
+        titles = [
+            r["TITLE"] for r in rest.result("crm.deal.list", {"filter": {">=DATE_MODIFY": since}})["result"]
+        ]
         assert titles == ["new"], since
     bad = rest.post("crm.deal.list", {"filter": {">DATE_MODIFY": "yesterday"}})
     assert bad.status_code == 400 and bad.json()["error"] == "INVALID_ARG_VALUE"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,9 @@ async def _drive(trigger: Any, stop_when: Callable[[list], bool], timeout: float
                 task.result()  # surface the trigger's exception
                 break
             if time.monotonic() > deadline:
-                raise AssertionError(f"trigger did not reach the expected state in {timeout}s; got {len(events)} event(s)")
+                raise AssertionError(
+                    f"trigger did not reach the expected state in {timeout}s; got {len(events)} event(s)"
+                )
             await asyncio.sleep(0.01)
     finally:
         task.cancel()
@@ -79,7 +82,11 @@ DB_TESTS = "test_example_dag.py"
 def pytest_collection_modifyitems(session, config, items):
     """Tests that create the metadata DB run after all others (as in tests/example_dags), so that
     tests expecting no database never see one."""
-    ours = [item for item in items if Path(str(item.fspath)).name == DB_TESTS and HERE in Path(str(item.fspath)).resolve().parents]
+    ours = [
+        item
+        for item in items
+        if Path(str(item.fspath)).name == DB_TESTS and HERE in Path(str(item.fspath)).resolve().parents
+    ]
     if ours:
         items[:] = [item for item in items if item not in ours] + ours
 
@@ -93,8 +100,13 @@ def airflow_db(tmp_path_factory):
 
     bundle = tmp_path_factory.mktemp("event_dags")
     (bundle / EXAMPLE_DAG).symlink_to(HERE.parents[1] / "example_dags" / EXAMPLE_DAG)
-    config = [{"name": "bitrix24-events-example", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-               "kwargs": {"path": str(bundle), "refresh_interval": 0}}]
+    config = [
+        {
+            "name": "bitrix24-events-example",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(bundle), "refresh_interval": 0},
+        }
+    ]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(config))
         db.initdb()

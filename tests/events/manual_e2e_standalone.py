@@ -36,11 +36,18 @@ PUSH_TOKEN = "e2e-application-token-0123456789"
 
 
 def airflow_env(home: Path, dags: Path, emu: Emulator) -> dict:
-    conn = {"conn_type": "bitrix24", "host": emu.url, "login": str(emu.webhook_user_id), "password": emu.webhook_code,
-            "extra": {"auth_type": "webhook"}}
+    conn = {
+        "conn_type": "bitrix24",
+        "host": emu.url,
+        "login": str(emu.webhook_user_id),
+        "password": emu.webhook_code,
+        "extra": {"auth_type": "webhook"},
+    }
     env = {
         **os.environ,
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],  # standalone spawns `airflow`
+        "PATH": str(Path(sys.executable).parent)
+        + os.pathsep
+        + os.environ["PATH"],  # standalone spawns `airflow`
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -48,7 +55,12 @@ def airflow_env(home: Path, dags: Path, emu: Emulator) -> dict:
         "AIRFLOW__API__PORT": API_PORT,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{API_PORT}/execution/",
         "AIRFLOW_CONN_BITRIX24_DEFAULT": json.dumps(conn),
-        "AIRFLOW_CONN_B24_PUSH": json.dumps({"conn_type": "bitrix24", "extra": {"application_token": PUSH_TOKEN, "push_assets": ["bitrix24/deals_won"]}}),
+        "AIRFLOW_CONN_B24_PUSH": json.dumps(
+            {
+                "conn_type": "bitrix24",
+                "extra": {"application_token": PUSH_TOKEN, "push_assets": ["bitrix24/deals_won"]},
+            }
+        ),
     }
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     return env
@@ -70,7 +82,9 @@ def main() -> None:
     dags.mkdir()
     (dags / f"{DAG_ID}.py").symlink_to(REPO / "example_dags" / f"{DAG_ID}.py")
     (home / "plugins").mkdir()
-    (home / "plugins" / "bitrix24_events.py").write_text("from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin  # noqa: F401\n")
+    (home / "plugins" / "bitrix24_events.py").write_text(
+        "from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin  # noqa: F401\n"
+    )
     emu = Emulator(port=0)
     emu.configure(rate_limit=None, operating_limit=None)
     emu.start()
@@ -84,11 +98,15 @@ def main() -> None:
         lines = [line for line in out.splitlines() if line.startswith("[{")]
         return [r for r in json.loads(lines[-1])] if lines else []
 
-    deal, second_deal, pushed_deal = emu.seed("crm.deal", [{"TITLE": f"E2E deal {n}", "STAGE_ID": "NEW", "OPPORTUNITY": 777 * n} for n in (1, 2, 3)])
+    deal, second_deal, pushed_deal = emu.seed(
+        "crm.deal", [{"TITLE": f"E2E deal {n}", "STAGE_ID": "NEW", "OPPORTUNITY": 777 * n} for n in (1, 2, 3)]
+    )
     log = open(home / "standalone.log", "a")
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([AIRFLOW, "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [AIRFLOW, "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         print(f"AIRFLOW_HOME={home} standalone pid {proc.pid}", flush=True)
         return proc
 
@@ -101,39 +119,93 @@ def main() -> None:
             proc.wait(10)
 
     def win(deal_id: int) -> float:
-        requests.post(f"{emu.webhook_url.rstrip('/')}/crm.deal.update.json", json={"id": deal_id, "fields": {"STAGE_ID": "WON"}}, timeout=10).raise_for_status()
+        requests.post(
+            f"{emu.webhook_url.rstrip('/')}/crm.deal.update.json",
+            json={"id": deal_id, "fields": {"STAGE_ID": "WON"}},
+            timeout=10,
+        ).raise_for_status()
         print(f"deal {deal_id} moved to WON", flush=True)
         return time.time()
 
     def deals_of(run: dict) -> str:
-        task_log = home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run['run_id']}" / "task_id=won_deal_ids" / "attempt=1.log"
-        return next((json.loads(line)["event"] for line in task_log.read_text().splitlines() if "Deals won" in line), "?")
+        task_log = (
+            home
+            / "logs"
+            / f"dag_id={DAG_ID}"
+            / f"run_id={run['run_id']}"
+            / "task_id=won_deal_ids"
+            / "attempt=1.log"
+        )
+        return next(
+            (json.loads(line)["event"] for line in task_log.read_text().splitlines() if "Deals won" in line),
+            "?",
+        )
 
     proc = start()
     started = time.time()
     try:
         wait_for("DAG unpaused", lambda: DAG_ID in af("dags", "unpause", DAG_ID).stdout, started, 240)
-        print(wait_for("cursor Variable written by the triggerer", lambda: af("variables", "get", CURSOR_VARIABLE).stdout.strip(), started, 300, 3))
+        print(
+            wait_for(
+                "cursor Variable written by the triggerer",
+                lambda: af("variables", "get", CURSOR_VARIABLE).stdout.strip(),
+                started,
+                300,
+                3,
+            )
+        )
         moved = win(deal)
-        runs = wait_for("first asset-triggered run finished", lambda: [r for r in finished_runs() if r["state"] in ("success", "failed")], moved, 180)
+        runs = wait_for(
+            "first asset-triggered run finished",
+            lambda: [r for r in finished_runs() if r["state"] in ("success", "failed")],
+            moved,
+            180,
+        )
         stop(proc)
         print("standalone stopped", flush=True)
         win(second_deal)  # while nothing watches
         proc = start()
         restarted = time.time()
-        runs = wait_for("second run finished", lambda: [r for r in finished_runs() if r["state"] in ("success", "failed")][1:] and finished_runs(), restarted, 300)
+        runs = wait_for(
+            "second run finished",
+            lambda: (
+                [r for r in finished_runs() if r["state"] in ("success", "failed")][1:] and finished_runs()
+            ),
+            restarted,
+            300,
+        )
         time.sleep(40)  # one more poll: a repeat would show up as a third run
         # push: the deal is won and the portal calls the endpoint; the watcher sees the change too
         win(pushed_deal)
-        body = {"event": "ONCRMDEALUPDATE", "event_handler_id": "7", "ts": str(int(time.time())),
-                "data[FIELDS][ID]": str(pushed_deal), "auth[application_token]": PUSH_TOKEN, "auth[domain]": "e2e.example"}
+        body = {
+            "event": "ONCRMDEALUPDATE",
+            "event_handler_id": "7",
+            "ts": str(int(time.time())),
+            "data[FIELDS][ID]": str(pushed_deal),
+            "auth[application_token]": PUSH_TOKEN,
+            "auth[domain]": "e2e.example",
+        }
         url = f"http://localhost:{API_PORT}/bitrix24/events/b24_push/bitrix24/deals_won"
         first_push = requests.post(url, data=body, timeout=30)
         replay = requests.post(url, data=body, timeout=30)
         forged = requests.post(url, data={**body, "auth[application_token]": "wrong"}, timeout=30)
-        print("push:", first_push.status_code, first_push.text, "| replay:", replay.status_code, "| forged:", forged.status_code, flush=True)
+        print(
+            "push:",
+            first_push.status_code,
+            first_push.text,
+            "| replay:",
+            replay.status_code,
+            "| forged:",
+            forged.status_code,
+            flush=True,
+        )
         pushed = time.time()
-        wait_for("runs for the pushed deal finished", lambda: len([r for r in finished_runs() if r["state"] in ("success", "failed")]) >= 3, pushed, 180)
+        wait_for(
+            "runs for the pushed deal finished",
+            lambda: len([r for r in finished_runs() if r["state"] in ("success", "failed")]) >= 3,
+            pushed,
+            180,
+        )
         time.sleep(40)
         runs = sorted(finished_runs(), key=lambda r: r["run_after"])
         for run in runs:

@@ -27,13 +27,19 @@ def _seed_burst(emu, base: int) -> set[int]:
     rows += [{"TITLE": f"open {i}", "STAGE_ID": "NEW", "DATE_MODIFY": base + i} for i in range(100)]
     random.Random(7).shuffle(rows)
     ids = emu.seed("crm.deal", rows)
-    return {i for i, row in zip(ids, rows) if row["STAGE_ID"] == "WON"}
+    return {i for i, row in zip(ids, rows, strict=True) if row["STAGE_ID"] == "WON"}
 
 
 def _trigger(store: dict, base: int, **kwargs) -> Bitrix24ChangesTrigger:
     params = dict(
-        source="deal", filter={"STAGE_ID": "WON"}, batch_size=60, settle_seconds=0,
-        start_from=_iso(base - 10), poll_interval=0.05, cursor_key="deals_won", cursor_store=store,
+        source="deal",
+        filter={"STAGE_ID": "WON"},
+        batch_size=60,
+        settle_seconds=0,
+        start_from=_iso(base - 10),
+        poll_interval=0.05,
+        cursor_key="deals_won",
+        cursor_store=store,
         commit_delay=0,  # a triggerer that stores each event at once: exact counts across stops
     )
     params.update(kwargs)
@@ -76,7 +82,9 @@ def test_restart_midway_resumes_without_repeats(emu, webhook_conn, file_store):
 
 def test_record_changed_again_is_delivered_again_once(emu, webhook_conn, file_store, hook):
     base = int(time.time()) - 3600
-    ids = emu.seed("crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i % 2} for i in range(10)])
+    ids = emu.seed(
+        "crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i % 2} for i in range(10)]
+    )
     trig = _trigger(file_store, base)
     assert sorted(delivered_ids(drive(trig, lambda ev: len(delivered_ids(ev)) >= 10))) == sorted(ids)
 
@@ -93,32 +101,64 @@ def test_start_from_now_ignores_history_and_fixes_the_start(emu, webhook_conn, f
     saved = FileCursorStore(file_store["path"]).load("from_now")
     assert saved and saved["second"] >= int(time.time()) - 5
     new_id = hook.call("crm.deal.add", {"fields": {"TITLE": "fresh", "STAGE_ID": "WON"}})
-    got = drive(_trigger(file_store, 0, start_from="now", cursor_key="from_now"), lambda ev: bool(ev), timeout=10)
+    got = drive(
+        _trigger(file_store, 0, start_from="now", cursor_key="from_now"), lambda ev: bool(ev), timeout=10
+    )
     assert delivered_ids(got) == [int(new_id)]
 
 
 def test_tasks_and_smart_process_items(emu, webhook_conn, file_store):
     base = int(time.time()) - 600
-    task_ids = emu.seed("tasks.task", [{"TITLE": f"t{i}", "RESPONSIBLE_ID": 1, "STATUS": 5, "CHANGED_DATE": base + i // 4} for i in range(12)])
+    task_ids = emu.seed(
+        "tasks.task",
+        [
+            {"TITLE": f"t{i}", "RESPONSIBLE_ID": 1, "STATUS": 5, "CHANGED_DATE": base + i // 4}
+            for i in range(12)
+        ],
+    )
     emu.seed("tasks.task", [{"TITLE": "open", "RESPONSIBLE_ID": 1, "STATUS": 2, "CHANGED_DATE": base}])
-    trig = _trigger(file_store, base, source="task", filter={"STATUS": 5}, cursor_key="tasks", select=["TITLE"], batch_size=5)
+    trig = _trigger(
+        file_store,
+        base,
+        source="task",
+        filter={"STATUS": 5},
+        cursor_key="tasks",
+        select=["TITLE"],
+        batch_size=5,
+    )
     payloads = drive(trig, lambda ev: len(delivered_ids(ev)) >= 12)
     assert sorted(delivered_ids(payloads)) == sorted(task_ids)
     assert payloads[0]["changes"][0]["title"].startswith("t")
 
-    item_ids = emu.seed("crm.item", [{"title": f"i{i}", "stageId": "DT128_1:SUCCESS", "updatedTime": base + 1} for i in range(7)], entity_type_id=128)
-    trig = _trigger(file_store, base, source="item", entity_type_id=128, filter={"stageId": "DT128_1:SUCCESS"}, cursor_key="spa")
+    item_ids = emu.seed(
+        "crm.item",
+        [{"title": f"i{i}", "stageId": "DT128_1:SUCCESS", "updatedTime": base + 1} for i in range(7)],
+        entity_type_id=128,
+    )
+    trig = _trigger(
+        file_store,
+        base,
+        source="item",
+        entity_type_id=128,
+        filter={"stageId": "DT128_1:SUCCESS"},
+        cursor_key="spa",
+    )
     assert sorted(delivered_ids(drive(trig, lambda ev: len(delivered_ids(ev)) >= 7))) == sorted(item_ids)
 
 
 def test_serialization_and_validation():
-    trig = Bitrix24ChangesTrigger(source="lead", filter={"STATUS_ID": "NEW"}, cursor_store={"type": "variable"})
+    trig = Bitrix24ChangesTrigger(
+        source="lead", filter={"STATUS_ID": "NEW"}, cursor_store={"type": "variable"}
+    )
     classpath, kwargs = trig.serialize()
     again = Bitrix24ChangesTrigger(**kwargs)
     assert again.serialize() == (classpath, kwargs)
     assert again.cursor_key == trig.cursor_key
     assert Bitrix24ChangesTrigger(source="lead", filter={"STATUS_ID": "X"}).cursor_key != trig.cursor_key
-    assert Bitrix24ChangesTrigger(source="lead", filter={"STATUS_ID": "NEW"}, poll_interval=5).cursor_key == trig.cursor_key
+    assert (
+        Bitrix24ChangesTrigger(source="lead", filter={"STATUS_ID": "NEW"}, poll_interval=5).cursor_key
+        == trig.cursor_key
+    )
     with pytest.raises(ValueError, match="entity_type_id"):
         Bitrix24ChangesTrigger(source="item")
     with pytest.raises(ValueError, match="unknown change source"):
@@ -139,7 +179,9 @@ def test_idle_watcher_stores_its_position_only_now_and_then(emu, webhook_conn, f
 
 def test_stop_before_the_commit_delay_repeats_the_batch_instead_of_losing_it(emu, webhook_conn, file_store):
     base = int(time.time()) - 3600
-    ids = emu.seed("crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i} for i in range(30)])
+    ids = emu.seed(
+        "crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i} for i in range(30)]
+    )
     # Stopped right after the first event, while waiting for the triggerer to store it.
     first = drive(_trigger(file_store, base, batch_size=10, commit_delay=5), lambda ev: len(ev) >= 1)
     assert delivered_ids(first) == ids[:10]
@@ -160,7 +202,9 @@ def test_transient_errors_postpone_and_permanent_errors_fail(emu, webhook_conn, 
     from airflow_provider_bitrix24.client.errors import Bitrix24AuthError
 
     base = int(time.time()) - 3600
-    ids = emu.seed("crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i} for i in range(20)])
+    ids = emu.seed(
+        "crm.deal", [{"TITLE": f"d{i}", "STAGE_ID": "WON", "DATE_MODIFY": base + i} for i in range(20)]
+    )
     # more 503s than the client's own retries: the trigger sees the error, waits, polls again
     emu.inject_fault(status=503, error="QUERY_LIMIT_EXCEEDED", count=8, method="crm.deal.list")
     conn = {**webhook_conn, "extra": {**webhook_conn["extra"], "max_retries": 1}}

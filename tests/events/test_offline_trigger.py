@@ -6,15 +6,18 @@ import pytest
 
 from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
 from airflow_provider_bitrix24.emulator.handlers.sensors_support import offline_events, queue_offline_event
-from airflow_provider_bitrix24.triggers.event_cursor import FileCursorStore
 from airflow_provider_bitrix24.sensors.events import Bitrix24OfflineEventsSensor
+from airflow_provider_bitrix24.triggers.event_cursor import FileCursorStore
 from airflow_provider_bitrix24.triggers.events import Bitrix24OfflineEventsTrigger
 
 from .conftest import drive, drive_quietly
 
 
 def _queue(emu, name: str, n: int) -> list[int]:
-    return [queue_offline_event(emu.portal, name, {"FIELDS": {"ID": i}}, message_id=f"{name}-{i}") for i in range(n)]
+    return [
+        queue_offline_event(emu.portal, name, {"FIELDS": {"ID": i}}, message_id=f"{name}-{i}")
+        for i in range(n)
+    ]
 
 
 def _trigger(store: dict, **kwargs) -> Bitrix24OfflineEventsTrigger:
@@ -47,7 +50,10 @@ def test_batch_reserved_but_not_handed_over_comes_again_after_restart(emu, oauth
     first = _trigger(file_store, batch_size=10)
     # The trigger reserved a batch and stored that fact, then the triggerer died before taking the event.
     batch = first._reserve(None)
-    FileCursorStore(file_store["path"]).save("offline", {"phase": "reserved", "process_id": batch["process_id"], "ids": [e["ID"] for e in batch["events"]]})
+    FileCursorStore(file_store["path"]).save(
+        "offline",
+        {"phase": "reserved", "process_id": batch["process_id"], "ids": [e["ID"] for e in batch["events"]]},
+    )
     reserved = {e["ID"] for e in batch["events"]}
 
     classpath, kwargs = first.serialize()
@@ -89,9 +95,25 @@ def test_a_clear_the_portal_refuses_does_not_stall_the_watcher(emu, oauth_conn, 
     _queue(emu, "ONCRMLEADADD", 3)
     trig = _trigger(file_store)
     batch = trig._reserve(None)  # handed over before a restart, not yet cleared
-    FileCursorStore(file_store["path"]).save("offline", {"phase": "delivered", "process_id": batch["process_id"], "ids": [e["ID"] for e in batch["events"]]})
-    emu.inject_fault(status=400, error="INVALID_REQUEST", description="process not found", method="event.offline.clear", count=1)
-    later = {str(queue_offline_event(emu.portal, "ONCRMLEADADD", {"FIELDS": {"ID": 99 + i}}, message_id=f"later-{i}")) for i in range(2)}
+    FileCursorStore(file_store["path"]).save(
+        "offline",
+        {"phase": "delivered", "process_id": batch["process_id"], "ids": [e["ID"] for e in batch["events"]]},
+    )
+    emu.inject_fault(
+        status=400,
+        error="INVALID_REQUEST",
+        description="process not found",
+        method="event.offline.clear",
+        count=1,
+    )
+    later = {
+        str(
+            queue_offline_event(
+                emu.portal, "ONCRMLEADADD", {"FIELDS": {"ID": 99 + i}}, message_id=f"later-{i}"
+            )
+        )
+        for i in range(2)
+    }
     payloads = drive(_trigger(file_store), lambda ev: len(_ids(ev)) >= 2)
     assert set(_ids(payloads)) == later  # the delivered batch is not repeated, the new events flow
     assert [r.http_status for r in emu.requests if r.method == "event.offline.clear"][:1] == [400]

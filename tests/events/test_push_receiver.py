@@ -19,23 +19,39 @@ URL = f"/events/b24_push/{ASSET}"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
-def _body(event: str = "ONCRMDEALUPDATE", deal_id: int = 7405, ts: int | None = None, token: str = TOKEN, **auth) -> str:
-    return encode_params({
-        "event": event,
-        "event_handler_id": "185",
-        "data": {"FIELDS": {"ID": str(deal_id)}},
-        "ts": str(int(time.time()) if ts is None else ts),
-        "auth": {
-            "access_token": ACCESS, "expires_in": "3600", "domain": "portal.example.com",
-            "member_id": "d897063e1ce7c5eb9f04b9751eef5915", "application_token": token, **auth,
-        },
-    })
+def _body(
+    event: str = "ONCRMDEALUPDATE", deal_id: int = 7405, ts: int | None = None, token: str = TOKEN, **auth
+) -> str:
+    return encode_params(
+        {
+            "event": event,
+            "event_handler_id": "185",
+            "data": {"FIELDS": {"ID": str(deal_id)}},
+            "ts": str(int(time.time()) if ts is None else ts),
+            "auth": {
+                "access_token": ACCESS,
+                "expires_in": "3600",
+                "domain": "portal.example.com",
+                "member_id": "d897063e1ce7c5eb9f04b9751eef5915",
+                "application_token": token,
+                **auth,
+            },
+        }
+    )
 
 
 @pytest.fixture
 def push_conn(monkeypatch):
-    extra = {"auth_type": "oauth2", "application_token": TOKEN, "push_assets": [ASSET, "bitrix24/other"], "push_events": "ONCRMDEALUPDATE ONCRMDEALADD"}
-    monkeypatch.setenv("AIRFLOW_CONN_B24_PUSH", json.dumps({"conn_type": "bitrix24", "host": "https://portal.example.com", "extra": extra}))
+    extra = {
+        "auth_type": "oauth2",
+        "application_token": TOKEN,
+        "push_assets": [ASSET, "bitrix24/other"],
+        "push_events": "ONCRMDEALUPDATE ONCRMDEALADD",
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_B24_PUSH",
+        json.dumps({"conn_type": "bitrix24", "host": "https://portal.example.com", "extra": extra}),
+    )
 
 
 @pytest.fixture
@@ -59,7 +75,7 @@ def test_valid_event_is_recorded_without_tokens(client, recorded, caplog):
     reply = client.post(URL, content=_body(), headers=FORM)
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"status": "recorded", "asset": ASSET, "asset_event_id": 1}
-    (asset, extra), = recorded
+    ((asset, extra),) = recorded
     assert asset == ASSET
     assert extra["bitrix24"]["event"] == "ONCRMDEALUPDATE"
     assert extra["bitrix24"]["data"] == {"FIELDS": {"ID": "7405"}}
@@ -82,9 +98,17 @@ def test_invalid_token_and_unknown_connection_are_refused_alike(client, recorded
     [
         ("event=ONCRMDEALUPDATE&ts=1", FORM, 400),  # no auth[application_token]
         (encode_params({"ts": "1", "auth": {"application_token": TOKEN}}), FORM, 400),  # no event
-        (encode_params({"event": "ONCRMDEALUPDATE", "ts": "soon", "auth": {"application_token": TOKEN}}), FORM, 400),
+        (
+            encode_params({"event": "ONCRMDEALUPDATE", "ts": "soon", "auth": {"application_token": TOKEN}}),
+            FORM,
+            400,
+        ),
         (encode_params({"event": "bad name!", "ts": "1", "auth": {"application_token": TOKEN}}), FORM, 400),
-        ("event=ONCRMDEALUPDATE&data[FIELDS=1&ts=1&auth[application_token]=" + TOKEN, FORM, 400),  # broken key
+        (
+            "event=ONCRMDEALUPDATE&data[FIELDS=1&ts=1&auth[application_token]=" + TOKEN,
+            FORM,
+            400,
+        ),  # broken key
         ("event=A&data=1&data[x]=2", FORM, 400),  # clash
         ("<xml/>", {"content-type": "text/xml"}, 415),
         ("{not json", {"content-type": "application/json"}, 400),
@@ -104,7 +128,10 @@ def test_replayed_request_is_refused(client, recorded):
     again = client.post(URL, content=body, headers=FORM)
     assert again.status_code == 409 and again.json()["detail"] == "event already received"
     # another deal changed in the same second is a different event
-    assert client.post(URL, content=_body(deal_id=7406, ts=int(time.time()) - 5), headers=FORM).status_code == 200
+    assert (
+        client.post(URL, content=_body(deal_id=7406, ts=int(time.time()) - 5), headers=FORM).status_code
+        == 200
+    )
     assert len(recorded) == 2
 
 
@@ -148,7 +175,9 @@ def test_airflow_plugin_loader_mounts_the_endpoint(tmp_path):
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "bitrix24_events.py").write_text("from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin\n")
+    (plugins / "bitrix24_events.py").write_text(
+        "from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin\n"
+    )
     env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW_HOME": str(tmp_path)}
     code = "from airflow import plugins_manager as m; print([a['url_prefix'] for a in m.get_fastapi_plugins()[0]])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

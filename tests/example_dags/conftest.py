@@ -35,8 +35,12 @@ def dagbag():
 def metadata_db(dagbag):
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=os.environ.copy(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=240,
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=240,
     )
     print(f"airflow db migrate: {time.monotonic() - started:.1f}s")
 

@@ -71,7 +71,11 @@ def test_interval_dags_get_non_empty_intervals_under_real_defaults(tmp_path):
     assert start == end
 
     users = {dag_id: info for dag_id, info in report["dags"].items() if info["uses"]}
-    assert {"example_bitrix24_crm_export", "example_bitrix24_lead_import", "example_bitrix24_drive_backup"} <= set(users)
+    assert {
+        "example_bitrix24_crm_export",
+        "example_bitrix24_lead_import",
+        "example_bitrix24_drive_backup",
+    } <= set(users)
     for dag_id, info in users.items():
         for kind in ("manual", "scheduled"):
             assert info[kind] is not None, f"{dag_id}: no {kind} run"

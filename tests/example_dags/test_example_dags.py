@@ -26,12 +26,17 @@ def test_every_example_dag_imports(dagbag):
     files = {Path(dag.fileloc).name for dag in dagbag.dags.values()}
     assert files >= {p.name for p in EXAMPLES.glob("example_*.py")}
     for dag in dagbag.dags.values():
-        assert dag.doc_md or (dag.description and Path(dag.fileloc).read_text().lstrip().startswith('"""')), dag.dag_id
+        assert dag.doc_md or (dag.description and Path(dag.fileloc).read_text().lstrip().startswith('"""')), (
+            dag.dag_id
+        )
 
 
 SECRET_SHAPES = (
     re.compile(r"/rest/\d+/[0-9a-z]{8,}", re.IGNORECASE),  # an inbound webhook URL with its code
-    re.compile(r"[\"'](password|client_secret|access_token|refresh_token)[\"']\s*[:=]\s*[\"'][^\"'{<]{6,}", re.IGNORECASE),
+    re.compile(
+        r"[\"'](password|client_secret|access_token|refresh_token)[\"']\s*[:=]\s*[\"'][^\"'{<]{6,}",
+        re.IGNORECASE,
+    ),
 )
 
 
@@ -47,9 +52,15 @@ def test_example_dags_hold_no_secrets():
 # Per-DAG setup and checks; DAGs tagged "demo" without an entry here only have to succeed.
 def _export_setup(emu, tmp_path):
     day = datetime(2026, 3, 1, tzinfo=timezone.utc)
-    emu.seed("crm.deal", [{"TITLE": f"d{i}", "DATE_MODIFY": (day + timedelta(hours=i)).isoformat()} for i in range(30)])
+    emu.seed(
+        "crm.deal",
+        [{"TITLE": f"d{i}", "DATE_MODIFY": (day + timedelta(hours=i)).isoformat()} for i in range(30)],
+    )
     # a manual run's data interval is the day before its logical date
-    return {"logical_date": day + timedelta(days=1), "run_conf": {"export_root": f"file://{tmp_path}/exports"}}
+    return {
+        "logical_date": day + timedelta(days=1),
+        "run_conf": {"export_root": f"file://{tmp_path}/exports"},
+    }
 
 
 def _export_check(emu, tmp_path, run):
@@ -60,7 +71,10 @@ def _export_check(emu, tmp_path, run):
 
 
 def _import_setup(emu, tmp_path):
-    return {"logical_date": datetime(2026, 3, 1, 10, tzinfo=timezone.utc), "run_conf": {"import_root": f"file://{tmp_path}/in"}}
+    return {
+        "logical_date": datetime(2026, 3, 1, 10, tzinfo=timezone.utc),
+        "run_conf": {"import_root": f"file://{tmp_path}/in"},
+    }
 
 
 def _import_check(emu, tmp_path, run):
@@ -83,18 +97,30 @@ def _deal_won_check(emu, tmp_path, run):
 def _housekeeping_setup(emu, tmp_path):
     long_ago = datetime.now(timezone.utc) - timedelta(hours=30)
     recent = datetime.now(timezone.utc) - timedelta(hours=1)
-    emu.seed("imopenlines.session", [
-        {"CHAT_ID": 11, "USER_CODE": "a", "DATE_CREATE": long_ago.isoformat()},
-        {"CHAT_ID": 12, "USER_CODE": "b", "DATE_CREATE": recent.isoformat()},
-        {"CHAT_ID": 13, "USER_CODE": "c", "DATE_CREATE": long_ago.isoformat(), "CLOSED": "Y", "STATUS": "closed"},
-    ])
+    emu.seed(
+        "imopenlines.session",
+        [
+            {"CHAT_ID": 11, "USER_CODE": "a", "DATE_CREATE": long_ago.isoformat()},
+            {"CHAT_ID": 12, "USER_CODE": "b", "DATE_CREATE": recent.isoformat()},
+            {
+                "CHAT_ID": 13,
+                "USER_CODE": "c",
+                "DATE_CREATE": long_ago.isoformat(),
+                "CLOSED": "Y",
+                "STATUS": "closed",
+            },
+        ],
+    )
     return {"run_conf": {"chat_ids": [11, 12, 13], "idle_hours": 24}}
 
 
 def _housekeeping_check(emu, tmp_path, run):
     closed = {row["CHAT_ID"]: row["CLOSED"] for row in emu.rows("imopenlines.session")}
     assert closed == {11: "Y", 12: "N", 13: "Y"}
-    assert [c.params.get("CHAT_ID") for c in emu.calls("imopenlines.operator.another.finish")] in ([11], ["11"])
+    assert [c.params.get("CHAT_ID") for c in emu.calls("imopenlines.operator.another.finish")] in (
+        [11],
+        ["11"],
+    )
 
 
 SCENARIOS = {

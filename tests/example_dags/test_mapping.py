@@ -14,20 +14,32 @@ from pathlib import Path
 MAPPING_DAGS = Path(__file__).resolve().parent / "mapping_dags"
 
 
-def test_catalogue_operators_map_with_their_arguments(dagbag, metadata_db, emu, webhook_conn, tmp_path, monkeypatch):
+def test_catalogue_operators_map_with_their_arguments(
+    dagbag, metadata_db, emu, webhook_conn, tmp_path, monkeypatch
+):
     from airflow.dag_processing.dagbag import DagBag
 
     local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": "bitrix24-mapping-tests", "classpath": local, "kwargs": {"path": str(MAPPING_DAGS)}},
-    ]))
-    deals = emu.seed("crm.deal", [{"TITLE": f"d{i}"} for i in range(6)])  # the second Get All page is cut by limit=3
+    monkeypatch.setenv(
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+        json.dumps(
+            [
+                {"name": "dags-folder", "classpath": local, "kwargs": {}},
+                {"name": "bitrix24-mapping-tests", "classpath": local, "kwargs": {"path": str(MAPPING_DAGS)}},
+            ]
+        ),
+    )
+    deals = emu.seed(
+        "crm.deal", [{"TITLE": f"d{i}"} for i in range(6)]
+    )  # the second Get All page is cut by limit=3
     long_ago = (datetime.now(timezone.utc) - timedelta(hours=30)).isoformat()
-    emu.seed("imopenlines.session", [
-        {"CHAT_ID": 21, "USER_CODE": "a", "DATE_CREATE": long_ago},
-        {"CHAT_ID": 22, "USER_CODE": "b", "DATE_CREATE": long_ago},
-    ])
+    emu.seed(
+        "imopenlines.session",
+        [
+            {"CHAT_ID": 21, "USER_CODE": "a", "DATE_CREATE": long_ago},
+            {"CHAT_ID": 22, "USER_CODE": "b", "DATE_CREATE": long_ago},
+        ],
+    )
     bag = DagBag(dag_folder=str(MAPPING_DAGS))
     assert bag.import_errors == {}
 
@@ -39,9 +51,21 @@ def test_catalogue_operators_map_with_their_arguments(dagbag, metadata_db, emu, 
     assert run.state == "success", states
     assert len(states) == 9 and set(states.values()) == {"success"}, states
     assert sorted(c.method for c in emu.calls() if c.method.endswith("userfield.list")) == [
-        "crm.company.userfield.list", "crm.deal.userfield.list", "crm.lead.userfield.list"
+        "crm.company.userfield.list",
+        "crm.deal.userfield.list",
+        "crm.lead.userfield.list",
     ]
-    assert sorted(int(c.params["CHAT_ID"]) for c in emu.calls("imopenlines.operator.another.finish")) == [21, 22]
+    assert sorted(int(c.params["CHAT_ID"]) for c in emu.calls("imopenlines.operator.another.finish")) == [
+        21,
+        22,
+    ]
     assert sorted(int(c.params["id"]) for c in emu.calls("crm.deal.get")) == deals[:2]
-    assert [json.loads(line)["TITLE"] for line in (tmp_path / "first.jsonl").read_text().splitlines()] == ["d0", "d1"]
-    assert [json.loads(line)["TITLE"] for line in (tmp_path / "rest.jsonl").read_text().splitlines()] == ["d2", "d3", "d4"]
+    assert [json.loads(line)["TITLE"] for line in (tmp_path / "first.jsonl").read_text().splitlines()] == [
+        "d0",
+        "d1",
+    ]
+    assert [json.loads(line)["TITLE"] for line in (tmp_path / "rest.jsonl").read_text().splitlines()] == [
+        "d2",
+        "d3",
+        "d4",
+    ]

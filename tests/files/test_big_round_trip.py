@@ -53,7 +53,7 @@ def _write_random_file(path, size: int) -> str:
     block = os.urandom(1 << 20)
     with open(path, "wb") as fh:
         for i in range(size // len(block)):
-            chunk = (i.to_bytes(8, "little") + block[8:])  # every MiB differs
+            chunk = i.to_bytes(8, "little") + block[8:]  # every MiB differs
             digest.update(chunk)
             fh.write(chunk)
     return digest.hexdigest()
@@ -80,7 +80,8 @@ def test_200mb_round_trip_is_identical_and_memory_stays_flat(webhook_conn, emu, 
     print(f"200 MB round trip: {elapsed:.1f} s, peak RSS growth {memory.growth / 2**20:.1f} MiB")
 
     assert [r.method for r in emu.requests if r.method in ("disk.folder.uploadfile", "upload")] == [
-        "disk.folder.uploadfile", "upload",
+        "disk.folder.uploadfile",
+        "upload",
     ]
     assert int(record["SIZE"]) == SIZE and result["size"] == SIZE
     assert _sha256(dest) == expected

@@ -20,7 +20,9 @@ def run(action_id, **kwargs):
 
 
 def last(emu, method=None):
-    calls = [r for r in emu.requests if r.method.startswith("disk.") and (method is None or r.method == method)]
+    calls = [
+        r for r in emu.requests if r.method.startswith("disk.") and (method is None or r.method == method)
+    ]
     return calls[-1]
 
 
@@ -34,7 +36,8 @@ def tree(drive_state, root_folder):
         "a": drive_state.add_file(root_folder, "a.txt", b"a")["ID"],
         "b": drive_state.add_file(docs["ID"], "b.txt", b"bb")["ID"],
         "c": drive_state.add_file(deep["ID"], "c.txt", b"ccc")["ID"],
-        "docs": docs["ID"], "deep": deep["ID"],
+        "docs": docs["ID"],
+        "deep": deep["ID"],
     }
 
 
@@ -65,9 +68,18 @@ def test_file_listings(webhook_conn, emu, tree, root_folder, action_id):
 def test_folder_listing_of_a_storage_root(webhook_conn, emu, tree, storage_id, tmp_path):
     rows = run("disk_get_folders", parameters={"id": storage_id}, target="storage")
     assert [r["NAME"] for r in rows] == ["docs"] and last(emu).method == "disk.storage.getchildren"
-    out = run("disk_get_folders", parameters={"id": storage_id}, target="storage", recursive=True, output_path=str(tmp_path / "f.jsonl"))
+    out = run(
+        "disk_get_folders",
+        parameters={"id": storage_id},
+        target="storage",
+        recursive=True,
+        output_path=str(tmp_path / "f.jsonl"),
+    )
     assert out["count"] == 2
-    assert [json.loads(line)["PATH"] for line in (tmp_path / "f.jsonl").read_text().splitlines()] == ["docs", "docs/deep"]
+    assert [json.loads(line)["PATH"] for line in (tmp_path / "f.jsonl").read_text().splitlines()] == [
+        "docs",
+        "docs/deep",
+    ]
 
 
 def test_file_get_all_files_on_a_storage(webhook_conn, emu, tree, storage_id):
@@ -106,7 +118,9 @@ def test_create_folder(webhook_conn, emu, root_folder, storage_id, action_id):
         run(action_id, parameters={"id": root_folder, "data": {"NAME": "New"}})
     again = run(action_id, parameters={"id": root_folder, "data": {"NAME": "New"}}, exist_ok=True)
     assert again["ID"] == made["ID"]
-    nested = run(action_id, parameters={"id": storage_id, "data": {"NAME": "New/x/y"}}, target="storage", exist_ok=True)
+    nested = run(
+        action_id, parameters={"id": storage_id, "data": {"NAME": "New/x/y"}}, target="storage", exist_ok=True
+    )
     assert nested["NAME"] == "y"
     top = run(action_id, parameters={"id": storage_id, "data": {"NAME": "Top"}}, target="storage")
     assert last(emu).method == "disk.storage.addfolder" and top["PARENT_ID"] == str(root_folder)
@@ -125,7 +139,9 @@ def test_storages_and_rights(webhook_conn, emu, storage_id):
 def test_folder_get_rename_copy_move(webhook_conn, emu, tree, root_folder, drive_state):
     assert run("disk_get_folder", parameters={"id": tree["docs"]})["NAME"] == "docs"
     assert run("disk_rename_folder", parameters={"id": tree["deep"], "newName": "deeper"})["NAME"] == "deeper"
-    assert run("disk_update_folder", parameters={"id": tree["deep"], "newName": "deepest"})["NAME"] == "deepest"
+    assert (
+        run("disk_update_folder", parameters={"id": tree["deep"], "newName": "deepest"})["NAME"] == "deepest"
+    )
     copy = run("disk_copy_folder", parameters={"id": tree["deep"], "targetFolderId": root_folder})
     assert copy["NAME"] == "deepest" and copy["ID"] != str(tree["deep"])
     assert [o["NAME"] for o in drive_state.children(int(copy["ID"]))] == ["c.txt"]  # contents copied
@@ -144,10 +160,16 @@ def test_file_copy_move_rename(webhook_conn, emu, tree, root_folder):
 
 
 def test_file_move_and_copy_with_a_new_name(webhook_conn, emu, tree, root_folder):
-    moved = run("file_move_file", parameters={"id": tree["b"], "targetFolderId": root_folder, "newName": "b-moved.txt"})
+    moved = run(
+        "file_move_file",
+        parameters={"id": tree["b"], "targetFolderId": root_folder, "newName": "b-moved.txt"},
+    )
     assert (moved["NAME"], moved["PARENT_ID"]) == ("b-moved.txt", str(root_folder))
     assert [r.method for r in emu.requests][-2:] == ["disk.file.moveto", "disk.file.rename"]
-    copied = run("file_copy_file", parameters={"id": tree["a"], "targetFolderId": tree["docs"], "newName": "a-copy.txt"})
+    copied = run(
+        "file_copy_file",
+        parameters={"id": tree["a"], "targetFolderId": tree["docs"], "newName": "a-copy.txt"},
+    )
     assert copied["NAME"] == "a-copy.txt" and copied["ID"] != str(tree["a"])
     assert [r.method for r in emu.requests][-2:] == ["disk.file.copyto", "disk.file.rename"]
     plain = run("file_move_file", parameters={"id": tree["c"], "targetFolderId": tree["docs"]})
@@ -155,7 +177,10 @@ def test_file_move_and_copy_with_a_new_name(webhook_conn, emu, tree, root_folder
 
 
 def test_share_item_variants(webhook_conn, emu, tree):
-    assert run("disk_share_item", parameters={"id": tree["docs"], "userId": 1, "taskName": "disk_access_read"}) is True
+    assert (
+        run("disk_share_item", parameters={"id": tree["docs"], "userId": 1, "taskName": "disk_access_read"})
+        is True
+    )
     assert last(emu).method == "disk.folder.sharetouser"
     link = run("disk_share_item", parameters={"id": tree["a"]}, share="file_link")
     assert last(emu).method == "disk.file.getexternallink" and link.startswith(emu.url)
@@ -163,7 +188,13 @@ def test_share_item_variants(webhook_conn, emu, tree):
     assert last(emu).method == "disk.folder.getexternallink"
     with pytest.raises(ParameterError):
         run("disk_share_item", parameters={"id": tree["docs"]})  # sharing with a user needs userId, taskName
-    assert run("disk_update_sharing_rights", parameters={"id": tree["docs"], "userId": 1, "taskName": "disk_access_edit"}) is True
+    assert (
+        run(
+            "disk_update_sharing_rights",
+            parameters={"id": tree["docs"], "userId": 1, "taskName": "disk_access_edit"},
+        )
+        is True
+    )
 
 
 def test_generic_operator_runs_the_drive_rows(webhook_conn, emu, tree, root_folder, tmp_path):
@@ -173,9 +204,15 @@ def test_generic_operator_runs_the_drive_rows(webhook_conn, emu, tree, root_fold
     out = generic("disk_download_file", parameters={"id": tree["b"]}, output_path=str(tmp_path / "b.txt"))
     assert out["size"] == 2 and (tmp_path / "b.txt").read_bytes() == b"bb"
     assert [r["NAME"] for r in generic("disk_list_files", parameters={"id": tree["docs"]})] == ["b.txt"]
-    moved = generic("file_move_file", parameters={"id": tree["c"], "targetFolderId": root_folder, "newName": "c2.txt"})
+    moved = generic(
+        "file_move_file", parameters={"id": tree["c"], "targetFolderId": root_folder, "newName": "c2.txt"}
+    )
     assert moved["NAME"] == "c2.txt" and moved["DOWNLOAD_URL"].endswith("?***")
-    up = generic("disk_upload_file", parameters={"id": root_folder, "data": {"NAME": "g.txt"}}, files={"fileContent": b"g"})
+    up = generic(
+        "disk_upload_file",
+        parameters={"id": root_folder, "data": {"NAME": "g.txt"}},
+        files={"fileContent": b"g"},
+    )
     assert up["NAME"] == "g.txt"
 
 

@@ -20,7 +20,9 @@ def upload(source, target_id, **kwargs):
 
 
 def download(file_id, output_path, **kwargs):
-    return DiskDownloadOperator(task_id="down", file_id=file_id, output_path=str(output_path), **kwargs).execute({})
+    return DiskDownloadOperator(
+        task_id="down", file_id=file_id, output_path=str(output_path), **kwargs
+    ).execute({})
 
 
 def methods(emu):
@@ -54,7 +56,9 @@ def test_large_file_uses_the_two_step_upload(webhook_conn, emu, root_folder, tmp
 def test_storage_root_target_small_and_large(webhook_conn, emu, storage_id, tmp_path):
     small = upload(b"abc", storage_id, target="storage", file_name="s.txt")
     assert "disk.storage.uploadfile" in methods(emu)
-    big = upload(os.urandom(SMALL_LIMIT + 1), storage_id, target="storage", file_name="b.bin", inline_limit=SMALL_LIMIT)
+    big = upload(
+        os.urandom(SMALL_LIMIT + 1), storage_id, target="storage", file_name="b.bin", inline_limit=SMALL_LIMIT
+    )
     # storage.uploadfile has no uploadUrl variant: the root folder's two-step flow is used
     assert small["PARENT_ID"] == big["PARENT_ID"]
     assert methods(emu)[-2:] == ["disk.folder.uploadfile", "upload"]
@@ -66,15 +70,25 @@ def test_conflict_policies(webhook_conn, emu, root_folder, tmp_path, inline_limi
     emu.clear_requests()
     with pytest.raises(Bitrix24FileExists, match="already exists"):
         upload(os.urandom(SMALL_LIMIT + 10), root_folder, file_name="r.bin", inline_limit=inline_limit)
-    assert "upload" not in methods(emu) and "disk.folder.uploadfile" not in methods(emu)  # refused before sending
+    assert "upload" not in methods(emu) and "disk.folder.uploadfile" not in methods(
+        emu
+    )  # refused before sending
 
-    unique = upload(os.urandom(SMALL_LIMIT + 10), root_folder, file_name="r.bin", conflict="unique", inline_limit=inline_limit)
+    unique = upload(
+        os.urandom(SMALL_LIMIT + 10),
+        root_folder,
+        file_name="r.bin",
+        conflict="unique",
+        inline_limit=inline_limit,
+    )
     assert unique["NAME"] == "r (1).bin" and unique["ID"] != first["ID"]
     via_param = upload(b"x", root_folder, file_name="r.bin", parameters={"generateUniqueName": True})
     assert via_param["NAME"] == "r (2).bin"
 
     new_content = os.urandom(SMALL_LIMIT * 2)
-    replaced = upload(new_content, root_folder, file_name="r.bin", conflict="replace", inline_limit=inline_limit)
+    replaced = upload(
+        new_content, root_folder, file_name="r.bin", conflict="replace", inline_limit=inline_limit
+    )
     assert replaced["ID"] == first["ID"] and replaced["GLOBAL_CONTENT_VERSION"] == "2"
     download(first["ID"], tmp_path / "r.bin")
     assert (tmp_path / "r.bin").read_bytes() == new_content
@@ -107,7 +121,9 @@ def test_file_id_that_does_not_exist(webhook_conn, emu, tmp_path):
     assert not (tmp_path / "nothing.bin").exists()
 
 
-def test_download_that_breaks_off_removes_the_partial_file(webhook_conn, emu, root_folder, drive_state, tmp_path):
+def test_download_that_breaks_off_removes_the_partial_file(
+    webhook_conn, emu, root_folder, drive_state, tmp_path
+):
     record = upload(os.urandom(3 << 20), root_folder, file_name="big.bin")
     drive_state.drop_downloads(after_bytes=1 << 20)
     dest = tmp_path / "big.bin"
@@ -185,7 +201,9 @@ def test_directory_tree_upload(webhook_conn, emu, root_folder, drive_state, tmp_
 def test_oauth_connection_uploads_and_downloads(oauth_conn, emu, root_folder, tmp_path):
     data = os.urandom(SMALL_LIMIT * 2)
     record = upload(data, root_folder, file_name="o.bin", inline_limit=SMALL_LIMIT)
-    replaced = upload(data[::-1], root_folder, file_name="o.bin", inline_limit=SMALL_LIMIT, conflict="replace")
+    replaced = upload(
+        data[::-1], root_folder, file_name="o.bin", inline_limit=SMALL_LIMIT, conflict="replace"
+    )
     assert replaced["ID"] == record["ID"]
     download(record["ID"], tmp_path / "o.bin")
     assert hashlib.sha256((tmp_path / "o.bin").read_bytes()).digest() == hashlib.sha256(data[::-1]).digest()
@@ -205,7 +223,9 @@ def memory_fs():
 
 
 @pytest.mark.parametrize("size", [100, 3 * SMALL_LIMIT], ids=["inline", "two-step"])
-def test_any_fsspec_backend_as_source_and_destination(webhook_conn, emu, root_folder, drive_state, memory_fs, size):
+def test_any_fsspec_backend_as_source_and_destination(
+    webhook_conn, emu, root_folder, drive_state, memory_fs, size
+):
     from airflow.sdk import ObjectStoragePath
 
     data = os.urandom(size)

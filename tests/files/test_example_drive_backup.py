@@ -48,14 +48,18 @@ def ts(day: int, hour: int = 12) -> float:
 
 
 @pytest.mark.timeout(180)
-def test_backup_copies_only_files_changed_in_the_interval(dags_folder, webhook_conn, emu, drive_state, root_folder, tmp_path):
+def test_backup_copies_only_files_changed_in_the_interval(
+    dags_folder, webhook_conn, emu, drive_state, root_folder, tmp_path
+):
     docs = drive_state.folder(drive_state.add_file(root_folder, "placeholder.txt", b"")["PARENT_ID"])
     sub = drive_state._insert("folder", "reports", docs["STORAGE_ID"], docs["ID"], user_id=1)
     drive_state.add_file(root_folder, "old.txt", b"old", update_time=ts(1))
     drive_state.add_file(root_folder, "fresh.txt", b"fresh", update_time=ts(2, 1))
     drive_state.add_file(sub["ID"], "q1.csv", b"a,b\n", update_time=ts(2, 23))
     drive_state.add_file(sub["ID"], "tomorrow.csv", b"later", update_time=ts(3, 0))  # end is exclusive
-    drive_state.objects[next(o["ID"] for o in drive_state.objects.values() if o["NAME"] == "placeholder.txt")]["UPDATE_TIME"] = ts(1)
+    drive_state.objects[
+        next(o["ID"] for o in drive_state.objects.values() if o["NAME"] == "placeholder.txt")
+    ]["UPDATE_TIME"] = ts(1)
 
     dag = load_dag()
     run = dag.test(
@@ -71,7 +75,9 @@ def test_backup_copies_only_files_changed_in_the_interval(dags_folder, webhook_c
 @pytest.mark.timeout(180)
 def test_backup_of_an_unchanged_day_succeeds_with_nothing_to_copy(dags_folder, webhook_conn, emu, tmp_path):
     dag = load_dag()
-    run = dag.test(logical_date=datetime(2026, 3, 5, tzinfo=timezone.utc), run_conf={"backup_root": f"file://{tmp_path}"})
+    run = dag.test(
+        logical_date=datetime(2026, 3, 5, tzinfo=timezone.utc), run_conf={"backup_root": f"file://{tmp_path}"}
+    )
     assert run.state == "success"
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
@@ -84,5 +90,7 @@ def test_runs_get_a_real_data_interval_under_default_settings(monkeypatch):
 
     monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_DELTA_DATA_INTERVALS", "False")
     monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "False")
-    interval = coerce_to_core_timetable(load_dag().timetable).infer_manual_data_interval(run_after=pdt(2026, 3, 3, 9))
+    interval = coerce_to_core_timetable(load_dag().timetable).infer_manual_data_interval(
+        run_after=pdt(2026, 3, 3, 9)
+    )
     assert (interval.start, interval.end) == (pdt(2026, 3, 2, 9), pdt(2026, 3, 3, 9))

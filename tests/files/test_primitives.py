@@ -31,7 +31,6 @@ def _parse(raw: bytes, boundary: bytes, field: str = "file"):
     return found, sink.getvalue()
 
 
-
 @pytest.mark.parametrize("kind", ["bytes", "path", "stream", "opener"])
 def test_base64_pair_reads_every_kind_of_source(tmp_path, kind):
     data = bytes(range(256)) * 10
@@ -69,7 +68,9 @@ def test_multipart_body_round_trips_through_the_emulator_parser():
 
 def test_json_body_with_file_equals_the_inline_json():
     data = bytes(range(256)) * 4099  # not a multiple of the base64 read size
-    body = files.json_body_with_file({"id": 7, "fileContent": ["a.bin", None]}, ("fileContent", 1), io.BytesIO(data), len(data))
+    body = files.json_body_with_file(
+        {"id": 7, "fileContent": ["a.bin", None]}, ("fileContent", 1), io.BytesIO(data), len(data)
+    )
     doc = json.loads(_drain(body))
     assert doc["id"] == 7 and doc["fileContent"][0] == "a.bin"
     assert base64.b64decode(doc["fileContent"][1]) == data
@@ -101,7 +102,9 @@ def test_transport_errors_hide_the_signed_query(tmp_path):
     assert "abcdef123456" not in str(caught.value) and "secretpayload" not in str(caught.value)
     assert caught.value.__cause__ is None and not (tmp_path / "x.bin").exists()
     with pytest.raises(files.Bitrix24TransportError) as caught:
-        files.post_multipart(requests.Session(), url, field="file", source=b"abc", filename="a", timeout=(1, 1))
+        files.post_multipart(
+            requests.Session(), url, field="file", source=b"abc", filename="a", timeout=(1, 1)
+        )
     assert "secretpayload" not in str(caught.value)
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import requests
 
 from airflow_provider_bitrix24.catalogue import Action, methods
+from airflow_provider_bitrix24.catalogue.params import STRUCTURED_NAMES, OneOf, Param
 from airflow_provider_bitrix24.emulator.handlers.disk import drive
 from airflow_provider_bitrix24.emulator.handlers.sensors_support import start_workflow
-from airflow_provider_bitrix24.catalogue.params import STRUCTURED_NAMES, OneOf, Param
 
 SPA_TYPE_ID = 1038
 
@@ -45,7 +45,9 @@ def _first_options(terms: tuple) -> list[Param]:
 
 
 def sample_parameters(action: Action, ids: dict[str, Any], variant: str | None = None) -> dict:
-    params = {p.name: _value(p) for p in _first_options(action.required.terms) if p.value is None or p.is_object}
+    params = {
+        p.name: _value(p) for p in _first_options(action.required.terms) if p.value is None or p.is_object
+    }
     if action.module == "disk":
         params.update(_drive_parameters(action, ids, variant))
     override = OVERRIDES.get(action.action_id)
@@ -69,9 +71,13 @@ def operator_kwargs(action: Action, ids: dict[str, Any], tmp_path: Any, variant:
             target.mkdir()
         kwargs["output_path"] = str(target)
     if action.action_id in UPLOADS:
-        source = tmp_path / ("record.mp3" if action.action_id == "telephony_attach_call_record" else "upload.txt")
+        source = tmp_path / (
+            "record.mp3" if action.action_id == "telephony_attach_call_record" else "upload.txt"
+        )
         source.write_bytes(UPLOAD_BYTES)
-        kwargs["files"] = {path: [str(source)] if many else str(source) for path, many in UPLOADS[action.action_id].items()}
+        kwargs["files"] = {
+            path: [str(source)] if many else str(source) for path, many in UPLOADS[action.action_id].items()
+        }
         kwargs["parameters"].pop("fileContent", None)
     return kwargs
 
@@ -90,16 +96,31 @@ UPLOADS: dict[str, dict[str, bool]] = {
 
 
 # Drive rows: which kind of object their ``id`` names (variants override by their own kind).
-_FILE_ROWS = {"file_get_file", "file_download_file", "file_delete_file", "file_move_file", "file_copy_file",
-              "disk_download_file", "disk_delete_file", "disk_get_file_info", "disk_get_file", "disk_copy_file",
-              "disk_move_file", "disk_rename_file"}
+_FILE_ROWS = {
+    "file_get_file",
+    "file_download_file",
+    "file_delete_file",
+    "file_move_file",
+    "file_copy_file",
+    "disk_download_file",
+    "disk_delete_file",
+    "disk_get_file_info",
+    "disk_get_file",
+    "disk_copy_file",
+    "disk_move_file",
+    "disk_rename_file",
+}
 _STORAGE_ROWS = {"disk_get_storage_info", "disk_get_storage"}
 _VARIANT_KIND = {"storage": "storage", "file_link": "file", "user": "folder", "folder_link": "folder"}
 
 
 def _drive_parameters(action: Action, ids: dict[str, Any], variant: str | None) -> dict:
     kind = _VARIANT_KIND.get(variant or "") or (
-        "file" if action.action_id in _FILE_ROWS else "storage" if action.action_id in _STORAGE_ROWS else "folder"
+        "file"
+        if action.action_id in _FILE_ROWS
+        else "storage"
+        if action.action_id in _STORAGE_ROWS
+        else "folder"
     )
     params: dict[str, Any] = {}
     names = {p.name for p in action.required.params()} | {p.name for p in action.optional.params()}
@@ -122,8 +143,17 @@ def seed(emu: Any) -> dict[str, Any]:
     """Records the core-modelled methods need; returns their ids."""
     ids: dict[str, Any] = {}
     for entity in ("crm.deal", "crm.lead", "crm.contact", "crm.company"):
-        ids[entity] = emu.seed(entity, [{"TITLE": "sample", "NAME": "Sam", "PHONE": [{"VALUE": "+100", "VALUE_TYPE": "WORK"}],
-                                          "EMAIL": [{"VALUE": "sam@example.com", "VALUE_TYPE": "WORK"}]}])[0]
+        ids[entity] = emu.seed(
+            entity,
+            [
+                {
+                    "TITLE": "sample",
+                    "NAME": "Sam",
+                    "PHONE": [{"VALUE": "+100", "VALUE_TYPE": "WORK"}],
+                    "EMAIL": [{"VALUE": "sam@example.com", "VALUE_TYPE": "WORK"}],
+                }
+            ],
+        )[0]
     ids["invoice"] = emu.seed("crm.item", [{"title": "invoice"}], entity_type_id=31)[0]
     ids["spa_item"] = emu.seed("crm.item", [{"title": "item"}], entity_type_id=SPA_TYPE_ID)[0]
     ids["task"] = emu.seed("tasks.task", [{"TITLE": "sample", "RESPONSIBLE_ID": 1}])[0]
@@ -132,12 +162,21 @@ def seed(emu: Any) -> dict[str, Any]:
     state = drive(emu.portal)
     storage = state.add_storage("user", 1, "My drive")
     folder, target = (
-        requests.post(f"{emu.webhook_url}disk.storage.addfolder", json={"id": storage["ID"], "data": {"NAME": name}},
-                      timeout=10).json()["result"]
+        requests.post(
+            f"{emu.webhook_url}disk.storage.addfolder",
+            json={"id": storage["ID"], "data": {"NAME": name}},
+            timeout=10,
+        ).json()["result"]
         for name in ("Work", "Archive")
     )
-    ids.update({"drive.storage": storage["ID"], "drive.folder": folder["ID"], "drive.target": target["ID"],
-                "drive.file": state.add_file(folder["ID"], "notes.txt", b"hello")["ID"]})
+    ids.update(
+        {
+            "drive.storage": storage["ID"],
+            "drive.folder": folder["ID"],
+            "drive.target": target["ID"],
+            "drive.file": state.add_file(folder["ID"], "notes.txt", b"hello")["ID"],
+        }
+    )
     return ids
 
 
@@ -153,7 +192,11 @@ OVERRIDES: dict[str, Any] = {
     "spa_get_items": {"entityTypeId": SPA_TYPE_ID},
     "spa_get_item": lambda ids: {"entityTypeId": SPA_TYPE_ID, "id": ids["spa_item"]},
     "spa_create_item": {"entityTypeId": SPA_TYPE_ID, "fields": {"title": "new"}},
-    "spa_update_item": lambda ids: {"entityTypeId": SPA_TYPE_ID, "id": ids["spa_item"], "fields": {"title": "changed"}},
+    "spa_update_item": lambda ids: {
+        "entityTypeId": SPA_TYPE_ID,
+        "id": ids["spa_item"],
+        "fields": {"title": "changed"},
+    },
     "spa_delete_item": lambda ids: {"entityTypeId": SPA_TYPE_ID, "id": ids["spa_item"]},
     "spa_get_spa_status": {"entityTypeId": SPA_TYPE_ID},
     "spa_get_spa_settings": {"entityTypeId": SPA_TYPE_ID},
@@ -171,20 +214,37 @@ OVERRIDES: dict[str, Any] = {
     "open_lines_get_session": lambda ids: {"SESSION_ID": ids["session"]},
     "open_lines_get_messages": lambda ids: {"SESSION_ID": ids["session"]},
     "open_lines_start_session": {"CHAT_ID": 7},
-    "user_field_config_add_multiple": {"moduleId": "crm", "fields": [
-        {"entityId": "CRM_DEAL", "fieldName": "UF_CRM_A", "userTypeId": "string"},
-        {"entityId": "CRM_DEAL", "fieldName": "UF_CRM_B", "userTypeId": "string"}]},
+    "user_field_config_add_multiple": {
+        "moduleId": "crm",
+        "fields": [
+            {"entityId": "CRM_DEAL", "fieldName": "UF_CRM_A", "userTypeId": "string"},
+            {"entityId": "CRM_DEAL", "fieldName": "UF_CRM_B", "userTypeId": "string"},
+        ],
+    },
     "workflow_kill_workflow": lambda ids: {"ID": ids["workflow"]},
     "open_lines_send_message": {"CHAT_ID": 7, "MESSAGE": "hello"},
     "workflow_start_workflow": {"TEMPLATE_ID": 1, "DOCUMENT_ID": ["crm", "CCrmDocumentDeal", "DEAL_1"]},
-    "calendar_add_event": {"type": "user", "ownerId": 1, "from": "2026-01-01", "to": "2026-01-02", "section": 1, "name": "e"},
+    "calendar_add_event": {
+        "type": "user",
+        "ownerId": 1,
+        "from": "2026-01-01",
+        "to": "2026-01-02",
+        "section": 1,
+        "name": "e",
+    },
 }
 for _entity in ("contact", "deal", "lead", "company"):
     for _op in ("get", "delete"):
         OVERRIDES[f"crm_{_entity}_{_op}"] = _crm(_entity)
-    OVERRIDES[f"crm_{_entity}_update"] = (lambda e: lambda ids: {"id": ids[f"crm.{e}"], "fields": {"TITLE": "changed"}})(_entity)
+    OVERRIDES[f"crm_{_entity}_update"] = (
+        lambda e: lambda ids: {"id": ids[f"crm.{e}"], "fields": {"TITLE": "changed"}}
+    )(_entity)
 for _op in ("get", "update", "delete", "complete", "start", "pause"):
-    OVERRIDES[f"task_{_op}"] = (lambda op: lambda ids: {"taskId": ids["task"], **({"fields": {"TITLE": "t"}} if op == "update" else {})})(_op)
+    OVERRIDES[f"task_{_op}"] = (
+        lambda op: (
+            lambda ids: {"taskId": ids["task"], **({"fields": {"TITLE": "t"}} if op == "update" else {})}
+        )
+    )(_op)
 OVERRIDES["task_add_comment"] = lambda ids: {"TASKID": ids["task"], "FIELDS": {"POST_MESSAGE": "hi"}}
 
 

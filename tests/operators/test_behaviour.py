@@ -68,32 +68,55 @@ B64 = base64.b64encode(b"ID3 sample audio").decode()
 
 
 def test_files_are_encoded_in_the_shape_the_row_documents(emu, webhook_conn, sample_file):
-    _op("telephony_attach_call_record", parameters={"CALL_ID": "c1"}, files={"FILE_CONTENT": str(sample_file)}).execute({})
-    assert _sent(emu, "telephony.externalcall.attachrecord")[0] == {"CALL_ID": "c1", "FILE_CONTENT": B64, "FILENAME": "call.mp3"}
+    _op(
+        "telephony_attach_call_record", parameters={"CALL_ID": "c1"}, files={"FILE_CONTENT": str(sample_file)}
+    ).execute({})
+    assert _sent(emu, "telephony.externalcall.attachrecord")[0] == {
+        "CALL_ID": "c1",
+        "FILE_CONTENT": B64,
+        "FILENAME": "call.mp3",
+    }
 
-    _op("timeline_add_comment", parameters={"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "deal", "COMMENT": "c"}},
-        files={"fields.FILES": [str(sample_file), str(sample_file)]}).execute({})
+    _op(
+        "timeline_add_comment",
+        parameters={"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "deal", "COMMENT": "c"}},
+        files={"fields.FILES": [str(sample_file), str(sample_file)]},
+    ).execute({})
     assert _sent(emu, "crm.timeline.comment.add")[0]["fields"]["FILES"] == [["call.mp3", B64]] * 2
 
-    _op("crm_deal_create", parameters={"fields": {"TITLE": "with file"}}, files={"fields.UF_CRM_DOC": str(sample_file)}).execute({})
+    _op(
+        "crm_deal_create",
+        parameters={"fields": {"TITLE": "with file"}},
+        files={"fields.UF_CRM_DOC": str(sample_file)},
+    ).execute({})
     assert _sent(emu, "crm.deal.add")[0]["fields"]["UF_CRM_DOC"] == {"fileData": ["call.mp3", B64]}
 
-    _op("chatbot_update_chat_avatar", parameters={"CHAT_ID": 5}, files={"AVATAR": str(sample_file)}).execute({})
+    _op("chatbot_update_chat_avatar", parameters={"CHAT_ID": 5}, files={"AVATAR": str(sample_file)}).execute(
+        {}
+    )
     assert _sent(emu, "imbot.chat.updateavatar")[0] == {"CHAT_ID": 5, "AVATAR": B64}
 
 
 def test_document_download_writes_the_chosen_format(emu, webhook_conn, tmp_path):
-    docx = _op("document_generator_download_document", parameters={"id": 4}, output_path=str(tmp_path / "a.docx")).execute({})
-    pdf = _op("document_generator_download_document", parameters={"id": 4, "format": "pdf"},
-              output_path=str(tmp_path / "a.pdf")).execute({})
+    docx = _op(
+        "document_generator_download_document", parameters={"id": 4}, output_path=str(tmp_path / "a.docx")
+    ).execute({})
+    pdf = _op(
+        "document_generator_download_document",
+        parameters={"id": 4, "format": "pdf"},
+        output_path=str(tmp_path / "a.pdf"),
+    ).execute({})
     assert (tmp_path / "a.docx").read_bytes() == b"emulated docx document 4" and docx["size"] == 24
     assert (tmp_path / "a.pdf").read_bytes().startswith(b"emulated pdf") and pdf["format"] == "pdf"
     assert all("format" not in p for p in _sent(emu, "documentgenerator.document.get"))
 
 
 def test_list_element_files_land_in_the_output_folder(emu, webhook_conn, tmp_path):
-    result = _op("lists_get_element_file", output_path=str(tmp_path), parameters={
-        "IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 3, "ELEMENT_ID": 9, "FIELD_ID": "64"}).execute({})
+    result = _op(
+        "lists_get_element_file",
+        output_path=str(tmp_path),
+        parameters={"IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 3, "ELEMENT_ID": 9, "FIELD_ID": "64"},
+    ).execute({})
     assert result["count"] == 1
     assert (tmp_path / "9_64_1").read_bytes() == b"emulated list file 9"
 
@@ -142,29 +165,38 @@ def session(emu):
     return emu.seed("imopenlines.session", [{"CHAT_ID": 42, "USER_CODE": "livechat|1|1|1"}])[0]
 
 
-@pytest.mark.parametrize("closed_by,method", [
-    ("operator", "imopenlines.operator.finish"),
-    ("another_operator", "imopenlines.operator.another.finish"),
-    ("bot", "imopenlines.bot.session.finish"),
-])
-def test_close_open_line_session_resolves_the_chat_then_closes_it(emu, webhook_conn, session, closed_by, method):
+@pytest.mark.parametrize(
+    "closed_by,method",
+    [
+        ("operator", "imopenlines.operator.finish"),
+        ("another_operator", "imopenlines.operator.another.finish"),
+        ("bot", "imopenlines.bot.session.finish"),
+    ],
+)
+def test_close_open_line_session_resolves_the_chat_then_closes_it(
+    emu, webhook_conn, session, closed_by, method
+):
     from airflow_provider_bitrix24.operators import CloseOpenLineSessionOperator
 
-    CloseOpenLineSessionOperator(task_id="close", parameters={"SESSION_ID": session}, closed_by=closed_by).execute({})
+    CloseOpenLineSessionOperator(
+        task_id="close", parameters={"SESSION_ID": session}, closed_by=closed_by
+    ).execute({})
     assert distinct(rest_calls(emu)) == ["imopenlines.dialog.get", method]
     assert _sent(emu, method)[0]["CHAT_ID"] == 42
 
 
 def test_session_actions_skip_the_lookup_when_the_chat_is_known(emu, webhook_conn, session):
-    Bitrix24Operator(task_id="g", action_id="open_lines_transfer_session",
-                     parameters={"CHAT_ID": 42, "TRANSFER_ID": 5}).execute({})
+    Bitrix24Operator(
+        task_id="g", action_id="open_lines_transfer_session", parameters={"CHAT_ID": 42, "TRANSFER_ID": 5}
+    ).execute({})
     assert rest_calls(emu) == ["imopenlines.operator.transfer"]
     assert _sent(emu, "imopenlines.operator.transfer")[0] == {"CHAT_ID": 42, "TRANSFER_ID": 5}
 
 
 def test_generic_operator_uses_the_row_class_logic(emu, webhook_conn, session):
-    Bitrix24Operator(task_id="g", action_id="open_lines_close_session", parameters={"SESSION_ID": session},
-                     closed_by="bot").execute({})
+    Bitrix24Operator(
+        task_id="g", action_id="open_lines_close_session", parameters={"SESSION_ID": session}, closed_by="bot"
+    ).execute({})
     assert distinct(rest_calls(emu)) == ["imopenlines.dialog.get", "imopenlines.bot.session.finish"]
 
 
@@ -196,7 +228,9 @@ def test_spa_status_reads_each_pipeline_stage_list(emu, webhook_conn):
 
 def test_add_multiple_fields_reports_each_field(emu, webhook_conn):
     fields = [{"entityId": "CRM_DEAL", "fieldName": f"UF_CRM_{n}", "userTypeId": "string"} for n in "AB"]
-    result = _op("user_field_config_add_multiple", parameters={"moduleId": "crm", "fields": fields}).execute({})
+    result = _op("user_field_config_add_multiple", parameters={"moduleId": "crm", "fields": fields}).execute(
+        {}
+    )
     assert [r["fieldName"] for r in result] == ["UF_CRM_A", "UF_CRM_B"]
     assert [r.method for r in emu.requests] == ["batch"]
 
@@ -220,17 +254,24 @@ def test_call_operator_passes_any_documented_method(emu, webhook_conn):
 
 def test_batch_operator_returns_keyed_results_and_raises_on_failed_commands(emu, webhook_conn):
     deal = emu.seed("crm.deal", [{"TITLE": "b"}])[0]
-    out = Bitrix24BatchOperator(task_id="b", commands={
-        "me": ["user.current", {}], "deal": {"method": "crm.deal.get", "params": {"id": deal}}}).execute({})
+    out = Bitrix24BatchOperator(
+        task_id="b",
+        commands={"me": ["user.current", {}], "deal": {"method": "crm.deal.get", "params": {"id": deal}}},
+    ).execute({})
     assert out["result"]["deal"]["TITLE"] == "b"
     with pytest.raises(Bitrix24Error, match="1 of 2 commands failed: missing"):
-        Bitrix24BatchOperator(task_id="b", commands='{"ok": ["user.current", {}], "missing": ["crm.deal.get", {"id": 999}]}').execute({})
+        Bitrix24BatchOperator(
+            task_id="b", commands='{"ok": ["user.current", {}], "missing": ["crm.deal.get", {"id": 999}]}'
+        ).execute({})
 
 
 def test_generic_operator_builds_the_row_class_with_its_extra_arguments(emu, webhook_conn, tmp_path):
     from airflow_provider_bitrix24.operators import CrmDealGetOperator, OpenLinesCloseSessionOperator
 
-    assert type(Bitrix24Operator(task_id="g", action_id="crm_deal_get", parameters={"id": 1})) is CrmDealGetOperator
+    assert (
+        type(Bitrix24Operator(task_id="g", action_id="crm_deal_get", parameters={"id": 1}))
+        is CrmDealGetOperator
+    )
     op = Bitrix24Operator(task_id="g", action_id="open_lines_close_session", closed_by="bot")
     assert isinstance(op, OpenLinesCloseSessionOperator) and op.variant == "bot"
     call = Bitrix24Operator(task_id="g", action_id="direct_api_call", method="user.current")
@@ -240,8 +281,12 @@ def test_generic_operator_builds_the_row_class_with_its_extra_arguments(emu, web
 def test_large_call_records_take_the_two_step_upload(emu, webhook_conn, tmp_path):
     record = tmp_path / "long.wav"
     record.write_bytes(b"RIFF" + bytes(5000))
-    result = _op("telephony_attach_call_record", parameters={"CALL_ID": "c9"}, files={"FILE_CONTENT": str(record)},
-                 inline_limit=1000).execute({})
+    result = _op(
+        "telephony_attach_call_record",
+        parameters={"CALL_ID": "c9"},
+        files={"FILE_CONTENT": str(record)},
+        inline_limit=1000,
+    ).execute({})
     assert "FILE_ID" in result
     assert _sent(emu, "telephony.externalcall.attachrecord") == [{"CALL_ID": "c9", "FILENAME": "long.wav"}]
     assert "upload" in [r.method for r in emu.requests]

@@ -15,7 +15,13 @@ import pytest
 
 import airflow_provider_bitrix24
 import airflow_provider_bitrix24.operators as operators_pkg
-from airflow_provider_bitrix24.catalogue import UnknownActionError, actions, get_action, is_documented, methods
+from airflow_provider_bitrix24.catalogue import (
+    UnknownActionError,
+    actions,
+    get_action,
+    is_documented,
+    methods,
+)
 from airflow_provider_bitrix24.catalogue.params import parse
 from airflow_provider_bitrix24.operators import operator_class
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
@@ -79,7 +85,11 @@ def test_every_row_has_exactly_one_operator_class_and_vice_versa():
 
 
 def test_operators_are_importable_by_name_from_the_package():
-    from airflow_provider_bitrix24.operators import CloseOpenLineSessionOperator, CrmDealCreateOperator, TaskCreateOperator
+    from airflow_provider_bitrix24.operators import (
+        CloseOpenLineSessionOperator,
+        CrmDealCreateOperator,
+        TaskCreateOperator,
+    )
 
     assert CrmDealCreateOperator.action_id == "crm_deal_create"
     assert TaskCreateOperator.action_id == "task_create"
@@ -94,7 +104,9 @@ def test_every_parameter_cell_parses():
 def test_committed_catalogue_is_what_the_build_script_makes():
     if not REFERENCE.exists():
         pytest.skip("reference index not available")
-    result = subprocess.run([sys.executable, str(ROOT / "scripts/build_catalogue.py"), "--check"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/build_catalogue.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -103,7 +115,9 @@ def test_committed_catalogue_is_what_the_build_script_makes():
 CLASSIFICATION_ONLY = {"client/methods.py"}
 METHOD_LITERAL = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9]+)+$")
 # Dotted strings in the source that are not REST methods (modules, files, hosts).
-NOT_METHODS = re.compile(r"^(airflow|airflow_provider_bitrix24|os|json|http|apidocs|oauth|emulator|urllib3|requests)\.|\.(py|md|tsv|json|html|com|local|txt)$")
+NOT_METHODS = re.compile(
+    r"^(airflow|airflow_provider_bitrix24|os|json|http|apidocs|oauth|emulator|urllib3|requests)\.|\.(py|md|tsv|json|html|com|local|txt)$"
+)
 
 
 def _sendable_literals() -> set[str]:
@@ -112,7 +126,11 @@ def _sendable_literals() -> set[str]:
         if "emulator" in path.parts or path.relative_to(PACKAGE).as_posix() in CLASSIFICATION_ONLY:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and METHOD_LITERAL.match(node.value):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and METHOD_LITERAL.match(node.value)
+            ):
                 if not NOT_METHODS.search(node.value):
                     names.add(node.value)
     return names
@@ -135,7 +153,11 @@ def test_methods_index_is_the_reference_copy():
 
 
 def test_operator_docs_are_generated_from_the_catalogue():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts/gen_operator_docs.py"), "--check"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/gen_operator_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     text = (ROOT / "docs/operators.md").read_text(encoding="utf-8")
     assert all(f"`{a.action_id}`" in text for a in actions())
@@ -147,7 +169,11 @@ def test_single_call_rows_require_what_the_method_pages_require():
     a name the method page marks required; rows whose operator has its own ``run`` (chains,
     repeats) compute those values themselves."""
     for action in actions():
-        if len(action.methods) != 1 or action.is_generic or operator_class(action.action_id).run is not Bitrix24ActionOperator.run:
+        if (
+            len(action.methods) != 1
+            or action.is_generic
+            or operator_class(action.action_id).run is not Bitrix24ActionOperator.run
+        ):
             continue
         required = {p.name.casefold() for p in action.required.params()}
         required |= {p.source.casefold() for p in action.required.params() if p.source}

@@ -42,8 +42,13 @@ def test_wrapped_shapes_follow_the_docs(emu):
     assert created["type"]["title"] == "Orders" and "id" in created["type"]
     assert _post(emu, "crm.type.list").json()["result"]["types"][0]["title"] == "Orders"
     document = _post(emu, "documentgenerator.document.get", {"id": 3}).json()["result"]["document"]
-    assert document["downloadUrlMachine"].startswith(emu.url) and document["pdfUrlMachine"].endswith("format=pdf")
-    assert _post(emu, "event.bind", {"event": "ONCRMDEALADD", "handler": "https://x.test"}).json()["result"] is True
+    assert document["downloadUrlMachine"].startswith(emu.url) and document["pdfUrlMachine"].endswith(
+        "format=pdf"
+    )
+    assert (
+        _post(emu, "event.bind", {"event": "ONCRMDEALADD", "handler": "https://x.test"}).json()["result"]
+        is True
+    )
 
 
 def test_generic_lists_page_by_fifty(emu):
@@ -68,7 +73,15 @@ def test_document_links_serve_bytes(emu):
 
 def test_documented_shapes_of_a_few_special_methods(emu):
     assert _post(emu, "im.dialog.get", {"DIALOG_ID": "chat12"}).json()["result"]["id"] == 12
-    assert _post(emu, "telephony.externalcall.register", {"USER_ID": 1, "PHONE_NUMBER": "+1", "TYPE": 2}).json()["result"]["CALL_ID"] == 1
+    assert (
+        _post(emu, "telephony.externalcall.register", {"USER_ID": 1, "PHONE_NUMBER": "+1", "TYPE": 2}).json()[
+            "result"
+        ]["CALL_ID"]
+        == 1
+    )
     updated = _post(emu, "crm.type.update", {"id": 4, "fields": {"title": "Renamed"}}).json()["result"]
     assert updated["type"]["title"] == "Renamed" and updated["type"]["id"] == 4
-    assert "PROPERTY_1" in _post(emu, "lists.field.get", {"IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 1}).json()["result"]
+    assert (
+        "PROPERTY_1"
+        in _post(emu, "lists.field.get", {"IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 1}).json()["result"]
+    )

@@ -16,8 +16,14 @@ from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator, Bitrix24CallOperator
 
 OFFERED = [a for a in actions() if not a.not_offered]
-COMMON = {"parameters": {}, "files": None, "output_path": None, "limit": None, "continue_on_fail": True,
-          "bitrix24_conn_id": "bitrix24_default"}
+COMMON = {
+    "parameters": {},
+    "files": None,
+    "output_path": None,
+    "limit": None,
+    "continue_on_fail": True,
+    "bitrix24_conn_id": "bitrix24_default",
+}
 
 
 def _own_arguments(cls: type) -> dict:
@@ -57,9 +63,14 @@ def test_a_selector_of_another_row_is_still_refused():
 def test_direct_operators_map_their_own_arguments():
     with DAG("mapping_direct", schedule=None, start_date=datetime(2026, 1, 1)):
         Bitrix24CallOperator.partial(task_id="call", all_pages=True).expand_kwargs(
-            [{"method": "crm.deal.get", "parameters": {"id": 1}}, {"method": "crm.lead.get", "parameters": {"id": 2}}]
+            [
+                {"method": "crm.deal.get", "parameters": {"id": 1}},
+                {"method": "crm.lead.get", "parameters": {"id": 2}},
+            ]
         )
-        Bitrix24BatchOperator.partial(task_id="batch", halt=True).expand(commands=[{"a": "crm.deal.get?id=1"}])
+        Bitrix24BatchOperator.partial(task_id="batch", halt=True).expand(
+            commands=[{"a": "crm.deal.get?id=1"}]
+        )
 
 
 def test_generic_operator_takes_any_rows_selector():
@@ -75,8 +86,15 @@ def test_generic_operator_takes_any_rows_selector():
 
 def test_a_dag_wide_default_for_sensors_does_not_pick_a_rows_method():
     cls = operator_class("disk_delete_file")  # selector "mode": delete | trash
-    with DAG("defaults_for_sensors", schedule=None, start_date=datetime(2026, 1, 1), default_args={"mode": "reschedule"}):
+    with DAG(
+        "defaults_for_sensors",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        default_args={"mode": "reschedule"},
+    ):
         assert cls(task_id="plain").variant is None
         assert cls(task_id="chosen", mode="trash").variant == "trash"
-    with DAG("defaults_for_rows", schedule=None, start_date=datetime(2026, 1, 1), default_args={"mode": "trash"}):
+    with DAG(
+        "defaults_for_rows", schedule=None, start_date=datetime(2026, 1, 1), default_args={"mode": "trash"}
+    ):
         assert cls(task_id="from_defaults").variant == "trash"

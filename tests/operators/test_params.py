@@ -8,7 +8,9 @@ from airflow_provider_bitrix24.catalogue.params import OneOf, ParameterError, ch
 
 
 def test_notation_parses_into_terms():
-    spec = parse("IBLOCK_TYPE_ID,IBLOCK_ID|IBLOCK_CODE,FIELDS{NAME,PROPERTY_<n>...},values[],status(Y|N|Q),LIMIT(<=50)")
+    spec = parse(
+        "IBLOCK_TYPE_ID,IBLOCK_ID|IBLOCK_CODE,FIELDS{NAME,PROPERTY_<n>...},values[],status(Y|N|Q),LIMIT(<=50)"
+    )
     names = [t.name for t in spec.terms]
     assert names == ["IBLOCK_TYPE_ID", "IBLOCK_ID|IBLOCK_CODE", "FIELDS", "values", "status", "LIMIT"]
     assert isinstance(spec.terms[1], OneOf)

@@ -57,12 +57,16 @@ def test_action_results_and_output_files_carry_no_token(signed_deal, tmp_path):
 
 def test_direct_call_and_batch_results_carry_no_token(signed_deal):
     deal_id, token = signed_deal
-    called = Bitrix24CallOperator(task_id="call", method="crm.deal.get", parameters={"id": deal_id}).execute({})
+    called = Bitrix24CallOperator(task_id="call", method="crm.deal.get", parameters={"id": deal_id}).execute(
+        {}
+    )
     assert called["UF_CRM_CONTRACT"]["urlMachine"].endswith("?***")
     _assert_masked(called, token)
     paged = Bitrix24CallOperator(task_id="paged", method="crm.deal.list", all_pages=True).execute({})
     _assert_masked(paged, token)
-    batch = Bitrix24BatchOperator(task_id="batch", commands={"d": ("crm.deal.get", {"id": deal_id})}).execute({})
+    batch = Bitrix24BatchOperator(task_id="batch", commands={"d": ("crm.deal.get", {"id": deal_id})}).execute(
+        {}
+    )
     assert batch["result"]["d"]["UF_CRM_CONTRACT"]["downloadUrl"].endswith("?***")
     _assert_masked(batch, token)
 
@@ -80,7 +84,17 @@ def test_a_failed_batch_logs_its_results_without_the_token(signed_deal, caplog, 
 
 
 def test_mask_links_keeps_everything_but_signed_queries():
-    value = {"n": 1, "note": "no link", "DETAIL_URL": "https://p/disk/file/1/", "items": [{"pdfUrlMachine": "https://p/x?a=1"}],
-             "url": "https://p/f.php?fileId=3&auth=T0K"}
-    assert mask_links(value) == {"n": 1, "note": "no link", "DETAIL_URL": "https://p/disk/file/1/",
-                                 "items": [{"pdfUrlMachine": "https://p/x?***"}], "url": "https://p/f.php?***"}
+    value = {
+        "n": 1,
+        "note": "no link",
+        "DETAIL_URL": "https://p/disk/file/1/",
+        "items": [{"pdfUrlMachine": "https://p/x?a=1"}],
+        "url": "https://p/f.php?fileId=3&auth=T0K",
+    }
+    assert mask_links(value) == {
+        "n": 1,
+        "note": "no link",
+        "DETAIL_URL": "https://p/disk/file/1/",
+        "items": [{"pdfUrlMachine": "https://p/x?***"}],
+        "url": "https://p/f.php?***",
+    }

@@ -72,7 +72,9 @@ def test_selector_value_is_checked(emu, webhook_conn):
 
 def test_app_only_action_on_a_webhook_names_the_need_for_an_oauth_app(emu, webhook_conn):
     with pytest.raises(Bitrix24ConfigError, match="needs an OAuth application") as info:
-        _op("events_register_handler", parameters={"event": "ONCRMDEALADD", "handler": "https://x.test/h"}).execute({})
+        _op(
+            "events_register_handler", parameters={"event": "ONCRMDEALADD", "handler": "https://x.test/h"}
+        ).execute({})
     assert "incoming webhook" in str(info.value)
     assert emu.requests == []
 
@@ -82,8 +84,14 @@ def test_app_only_action_runs_with_oauth(emu, oauth_conn):
     assert [r.method for r in emu.requests] == ["event.get"]
 
 
-@pytest.mark.parametrize("action_id", ["message_service_send_message", "message_service_get_provider_limits",
-                                       "message_service_get_message_status"])
+@pytest.mark.parametrize(
+    "action_id",
+    [
+        "message_service_send_message",
+        "message_service_get_provider_limits",
+        "message_service_get_message_status",
+    ],
+)
 def test_not_offered_actions_fail_when_the_dag_is_parsed(action_id):
     with pytest.raises(Bitrix24NotSupported, match="not supported by the Bitrix24 REST API"):
         _op(action_id)

@@ -11,8 +11,7 @@ from airflow_provider_bitrix24.catalogue import actions
 from airflow_provider_bitrix24.client.errors import Bitrix24NotSupported
 from airflow_provider_bitrix24.operators import operator_class
 
-from .samples import distinct, rest_calls
-from .samples import operator_kwargs, seed
+from .samples import distinct, operator_kwargs, rest_calls, seed
 
 ACTIONS = actions()
 
@@ -58,6 +57,8 @@ def test_selector_picks_the_alternative(action, choice, emu, webhook_conn, tmp_p
         pytest.skip(f"operators/{action.module}.py is not there yet (owned by another helper)")
     ids = seed(emu)
     emu.clear_requests()
-    operator = operator_class(action.action_id)(task_id="alt", **operator_kwargs(action, ids, tmp_path, choice))
+    operator = operator_class(action.action_id)(
+        task_id="alt", **operator_kwargs(action, ids, tmp_path, choice)
+    )
     operator.execute({})
     assert distinct(rest_calls(emu)) == expected_methods(action, choice)

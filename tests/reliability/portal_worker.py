@@ -20,12 +20,20 @@ from airflow_provider_bitrix24.client import Bitrix24Client, FileTokenStore, OAu
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     auth = OAuth2Auth(
-        cfg["client_id"], cfg["client_secret"], cfg["refresh"], cfg["access"],
-        token_url=cfg["token_url"], store=FileTokenStore(cfg["store"]),
+        cfg["client_id"],
+        cfg["client_secret"],
+        cfg["refresh"],
+        cfg["access"],
+        token_url=cfg["token_url"],
+        store=FileTokenStore(cfg["store"]),
     )
     client = Bitrix24Client(
-        cfg["url"], auth, rate_limit=cfg.get("rate_limit"), backoff_base=cfg.get("backoff_base", 0.05),
-        backoff_max=cfg.get("backoff_max", 1.0), max_retries=cfg.get("max_retries", 8),
+        cfg["url"],
+        auth,
+        rate_limit=cfg.get("rate_limit"),
+        backoff_base=cfg.get("backoff_base", 0.05),
+        backoff_max=cfg.get("backoff_max", 1.0),
+        max_retries=cfg.get("max_retries", 8),
     )
     client.call("user.current")
     print(json.dumps({"ready": True}), flush=True)
@@ -37,7 +45,9 @@ def main() -> None:
         if job["job"] == "calls":
             barrier = threading.Barrier(job["threads"])
 
-            def calls() -> None:
+            def calls(
+                barrier: threading.Barrier = barrier, job: dict = job, errors: list[str] = errors
+            ) -> None:
                 barrier.wait()
                 for _ in range(job["calls"]):
                     try:
@@ -62,8 +72,12 @@ def main() -> None:
                 out["listed"] = len(list(client.paginate("crm.deal.list", {"select": ["ID"]})))
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
-        out.update(errors=errors, refreshes=auth.refresh_count, seconds=time.monotonic() - started,
-                   requests=client.requests_sent)
+        out.update(
+            errors=errors,
+            refreshes=auth.refresh_count,
+            seconds=time.monotonic() - started,
+            requests=client.requests_sent,
+        )
         print(json.dumps(out), flush=True)
 
 

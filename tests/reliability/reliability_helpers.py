@@ -20,14 +20,21 @@ def make_oauth_client(emu, store_path, access=None, refresh=None, **kwargs) -> B
     if refresh is None:
         access, refresh = emu.issue_tokens()
     auth = OAuth2Auth(
-        emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url, store=FileTokenStore(store_path)
+        emu.client_id,
+        emu.client_secret,
+        refresh,
+        access,
+        token_url=emu.token_url,
+        store=FileTokenStore(store_path),
     )
     return Bitrix24Client(emu.url, auth, **{**FAST, **kwargs})
 
 
 def executed(emu, method: str) -> list:
     """Calls of ``method`` the portal really ran (not refused by a fault, limit or auth)."""
-    return [r for r in emu.calls(method) if r.fault not in ("drop_before", "html", "redirect") and r.error is None]
+    return [
+        r for r in emu.calls(method) if r.fault not in ("drop_before", "html", "redirect") and r.error is None
+    ]
 
 
 def sent(emu, method: str) -> list:
@@ -37,7 +44,6 @@ def sent(emu, method: str) -> list:
 
 def seed_deals(emu, n: int) -> list[int]:
     return emu.seed("crm.deal", [{"TITLE": f"Deal {i}"} for i in range(n)]) if n else []
-
 
 
 def race(workers: int, work: Callable[[int], object], timeout: float = 30.0) -> list[BaseException]:
@@ -58,6 +64,7 @@ def race(workers: int, work: Callable[[int], object], timeout: float = 30.0) -> 
         t.join(timeout)
     return errors
 
+
 # ---------------------------------------------------------------------- worker processes
 
 WORKER = str(Path(__file__).with_name("portal_worker.py"))
@@ -65,11 +72,24 @@ WORKER = str(Path(__file__).with_name("portal_worker.py"))
 
 def start_workers(emu, n: int, store: Path, **extra) -> list[subprocess.Popen]:
     access, refresh = emu.issue_tokens()
-    cfg = dict(url=emu.url, client_id=emu.client_id, client_secret=emu.client_secret, token_url=emu.token_url,
-               access=access, refresh=refresh, store=str(store), **extra)
+    cfg = dict(
+        url=emu.url,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        token_url=emu.token_url,
+        access=access,
+        refresh=refresh,
+        store=str(store),
+        **extra,
+    )
     workers = [
-        subprocess.Popen([sys.executable, WORKER, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, WORKER, json.dumps(cfg)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(n)
     ]
     for w in workers:
@@ -79,7 +99,7 @@ def start_workers(emu, n: int, store: Path, **extra) -> list[subprocess.Popen]:
 
 
 def ask(workers: list[subprocess.Popen], jobs: list[dict]) -> list[dict]:
-    for w, job in zip(workers, jobs):
+    for w, job in zip(workers, jobs, strict=True):
         w.stdin.write(json.dumps(job) + "\n")
         w.stdin.flush()
     return [json.loads(w.stdout.readline()) for w in workers]
@@ -179,37 +199,72 @@ class SecretsProbe:
         api_key, _ = emu.issue_tokens(expires_in=3600)
         conns = {
             # the whole webhook URL in the password: the code sits in a URL path that urllib3 logs
-            "b24_webhook": {"conn_type": "bitrix24", "password": emu.webhook_url, "extra": {"auth_type": "webhook"}},
-            "b24_oauth2": {
-                "conn_type": "bitrix24", "host": emu.url, "login": emu.client_id, "password": emu.client_secret,
-                "extra": {"auth_type": "oauth2", "access_token": access, "refresh_token": refresh,
-                          "token_url": emu.token_url, "token_store": {"type": "file", "path": str(self.tokens)}},
+            "b24_webhook": {
+                "conn_type": "bitrix24",
+                "password": emu.webhook_url,
+                "extra": {"auth_type": "webhook"},
             },
-            "b24_api_key": {"conn_type": "bitrix24", "host": emu.url, "password": api_key, "extra": {"auth_type": "api_key"}},
+            "b24_oauth2": {
+                "conn_type": "bitrix24",
+                "host": emu.url,
+                "login": emu.client_id,
+                "password": emu.client_secret,
+                "extra": {
+                    "auth_type": "oauth2",
+                    "access_token": access,
+                    "refresh_token": refresh,
+                    "token_url": emu.token_url,
+                    "token_store": {"type": "file", "path": str(self.tokens)},
+                },
+            },
+            "b24_api_key": {
+                "conn_type": "bitrix24",
+                "host": emu.url,
+                "password": api_key,
+                "extra": {"auth_type": "api_key"},
+            },
         }
         for method in ("crm.deal.update", "crm.deal.delete"):
             emu.inject_fault(kind="drop_after", method=method, count=len(conns))
-        self.secrets = {"webhook code": emu.webhook_code, "client secret": emu.client_secret, "api key": api_key,
-                        "initial access token": access, "initial refresh token": refresh}
+        self.secrets = {
+            "webhook code": emu.webhook_code,
+            "client secret": emu.client_secret,
+            "api key": api_key,
+            "initial access token": access,
+            "initial refresh token": refresh,
+        }
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
         env.update({f"AIRFLOW_CONN_{cid.upper()}": json.dumps(conn) for cid, conn in conns.items()})
-        env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(folder), AIRFLOW__CORE__LOAD_EXAMPLES="False",
-                   PYTHONWARNINGS="ignore")
+        env.update(
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(folder),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            PYTHONWARNINGS="ignore",
+        )
         script = (
             "import subprocess, sys; "
             "subprocess.run([sys.executable, '-m', 'airflow', 'db', 'migrate'], check=True, stdout=subprocess.DEVNULL); "
             "sys.exit(subprocess.run([sys.executable, '-m', 'airflow', 'dags', 'test', 'b24_secrets_probe']).returncode)"
         )
-        self.proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._output: str | None = None
 
     def output(self) -> str:
         if self._output is None:
             self._output, _ = self.proc.communicate(timeout=300)
             stored = json.loads(self.tokens.read_text()) if self.tokens.exists() else {}
-            self.secrets.update({"rotated access token": stored.get("access_token"),
-                                 "rotated refresh token": stored.get("refresh_token")})
+            self.secrets.update(
+                {
+                    "rotated access token": stored.get("access_token"),
+                    "rotated refresh token": stored.get("refresh_token"),
+                }
+            )
         return self._output
 
     def close(self) -> None:

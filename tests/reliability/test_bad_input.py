@@ -43,8 +43,17 @@ def test_unknown_action_id_suggests_close_ones(nothing_sent):
         ("crm_deal_get_all", {"filter": '{"ID": 1'}, r"parameter 'filter' is not valid JSON"),
         ("crm_deal_get_all", '{"filter": ', r"parameter 'parameters' is not valid JSON"),
     ],
-    ids=["missing", "misspelt", "id-wrong-type", "params-wrong-type", "fields-not-object", "select-not-list",
-         "filter-not-object", "filter-invalid-json", "parameters-invalid-json"],
+    ids=[
+        "missing",
+        "misspelt",
+        "id-wrong-type",
+        "params-wrong-type",
+        "fields-not-object",
+        "select-not-list",
+        "filter-not-object",
+        "filter-invalid-json",
+        "parameters-invalid-json",
+    ],
 )
 def test_bad_parameters_fail_before_sending(webhook_conn, nothing_sent, action_id, parameters, expected):
     with pytest.raises(Bitrix24ConfigError, match=expected) as info:
@@ -74,10 +83,21 @@ def test_batch_operator_chunks_51_commands(emu, webhook_conn):
 @pytest.mark.parametrize(
     ("commands", "expected"),
     [
-        ({"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": "$result[zz][0][ID]"})}, r"'b' refers to \$result\[zz\]"),
-        ({"b": ("crm.deal.get", {"id": "$result[a][0][ID]"}), "a": ("crm.deal.list", {})}, r"'b' refers to \$result\[a\]"),
-        ({**{f"k{i}": ("crm.deal.list", {}) for i in range(50)}, "late": ("crm.deal.get", {"id": "$result[k0][0][ID]"})},
-         r"'late' refers to \$result\[k0\]"),
+        (
+            {"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": "$result[zz][0][ID]"})},
+            r"'b' refers to \$result\[zz\]",
+        ),
+        (
+            {"b": ("crm.deal.get", {"id": "$result[a][0][ID]"}), "a": ("crm.deal.list", {})},
+            r"'b' refers to \$result\[a\]",
+        ),
+        (
+            {
+                **{f"k{i}": ("crm.deal.list", {}) for i in range(50)},
+                "late": ("crm.deal.get", {"id": "$result[k0][0][ID]"}),
+            },
+            r"'late' refers to \$result\[k0\]",
+        ),
     ],
     ids=["missing-key", "later-key", "other-chunk"],
 )
@@ -105,10 +125,22 @@ def test_app_only_action_on_a_webhook_is_refused(webhook_conn, nothing_sent):
         ({"extra": {"auth_type": "webhook", "timeout": "soon"}}, "extra.timeout", "must be a number"),
         ({"extra": {"auth_type": "webhook", "rate_limit": {"burst": 0}}}, "extra.rate_limit", "burst"),
     ],
-    ids=["missing-host", "bad-scheme", "space-in-host", "bad-port", "unknown-auth-type", "empty-code",
-         "blank-code", "non-numeric-user", "bad-timeout", "bad-rate-limit"],
+    ids=[
+        "missing-host",
+        "bad-scheme",
+        "space-in-host",
+        "bad-port",
+        "unknown-auth-type",
+        "empty-code",
+        "blank-code",
+        "non-numeric-user",
+        "bad-timeout",
+        "bad-rate-limit",
+    ],
 )
-def test_malformed_connection_names_the_field(emu, webhook_conn, monkeypatch, nothing_sent, change, field, problem):
+def test_malformed_connection_names_the_field(
+    emu, webhook_conn, monkeypatch, nothing_sent, change, field, problem
+):
     monkeypatch.setenv("AIRFLOW_CONN_BITRIX24_DEFAULT", json.dumps({**webhook_conn, **change}))
     with pytest.raises(Bitrix24ConfigError) as info:
         run("crm_deal_get_all")
@@ -119,13 +151,21 @@ def test_malformed_connection_names_the_field(emu, webhook_conn, monkeypatch, no
 
 @pytest.mark.parametrize(
     ("extra", "field"),
-    [({"auth_type": "oauth2"}, "extra.refresh_token"),
-     ({"auth_type": "oauth2", "refresh_token": "r" * 20, "token_url": "not a url"}, "extra.token_url"),
-     ({"auth_type": "oauth2", "refresh_token": "r" * 20, "token_store": "s3:bucket"}, "extra.token_store")],
+    [
+        ({"auth_type": "oauth2"}, "extra.refresh_token"),
+        ({"auth_type": "oauth2", "refresh_token": "r" * 20, "token_url": "not a url"}, "extra.token_url"),
+        ({"auth_type": "oauth2", "refresh_token": "r" * 20, "token_store": "s3:bucket"}, "extra.token_store"),
+    ],
     ids=["no-refresh-token", "bad-token-url", "unknown-token-store"],
 )
 def test_malformed_oauth_connection_names_the_field(emu, monkeypatch, nothing_sent, extra, field):
-    conn = {"conn_type": "bitrix24", "host": emu.url, "login": emu.client_id, "password": emu.client_secret, "extra": extra}
+    conn = {
+        "conn_type": "bitrix24",
+        "host": emu.url,
+        "login": emu.client_id,
+        "password": emu.client_secret,
+        "extra": extra,
+    }
     monkeypatch.setenv("AIRFLOW_CONN_BITRIX24_DEFAULT", json.dumps(conn))
     with pytest.raises(Bitrix24ConfigError, match=f"field {field}") as info:
         run("crm_deal_get_all")

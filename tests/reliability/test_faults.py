@@ -9,6 +9,7 @@ the error says it may have been applied and how to check.
 from __future__ import annotations
 
 import pytest
+from reliability_helpers import FAST, executed, seed_deals, sent
 
 from airflow_provider_bitrix24.client import (
     Bitrix24AccessDenied,
@@ -24,8 +25,6 @@ from airflow_provider_bitrix24.client import (
     Bitrix24WriteMayHaveSucceeded,
     WebhookAuth,
 )
-
-from reliability_helpers import FAST, executed, seed_deals, sent
 
 READ_TIMEOUT = 0.4
 
@@ -71,8 +70,16 @@ def test_write_refused_by_a_limit_is_resent_and_applied_once(emu, client, fault)
 
 
 # Faults after which a write may or may not have run: never resent.
-AMBIGUOUS = ["500", "502", "504", "reset_before_reply_read", "reset_after_executed", "read_timeout",
-             "html_error_page", "truncated_json"]
+AMBIGUOUS = [
+    "500",
+    "502",
+    "504",
+    "reset_before_reply_read",
+    "reset_after_executed",
+    "read_timeout",
+    "html_error_page",
+    "truncated_json",
+]
 
 
 @pytest.mark.parametrize("fault", AMBIGUOUS)
@@ -82,7 +89,11 @@ def test_write_that_may_have_reached_the_portal_is_sent_once(emu, client, fault)
         client.call("crm.deal.add", {"fields": {"TITLE": "once"}})
     assert len(sent(emu, "crm.deal.add")) == 1  # exactly one request, no automatic resend
     message = str(info.value)
-    assert "crm.deal.add" in message and "may have been applied" in message and "before running it again" in message
+    assert (
+        "crm.deal.add" in message
+        and "may have been applied" in message
+        and "before running it again" in message
+    )
     assert isinstance(info.value, Bitrix24TransportError)
     # The portal ran it at most once: the caller can check and decide.
     assert len(emu.rows("crm.deal")) <= 1
@@ -129,7 +140,9 @@ def test_unreachable_portal_resends_even_a_write_then_fails_typed():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     slept: list[float] = []
-    client = Bitrix24Client(f"http://127.0.0.1:{port}", WebhookAuth(1, "code1234"), sleep=slept.append, **FAST)
+    client = Bitrix24Client(
+        f"http://127.0.0.1:{port}", WebhookAuth(1, "code1234"), sleep=slept.append, **FAST
+    )
     with pytest.raises(Bitrix24TransportError) as info:
         client.call("crm.deal.add", {"fields": {"TITLE": "x"}})
     assert not isinstance(info.value, Bitrix24WriteMayHaveSucceeded)
@@ -139,8 +152,12 @@ def test_unreachable_portal_resends_even_a_write_then_fails_typed():
 def test_operation_limit_with_reset_time_waits_then_completes(emu, client):
     from airflow_provider_bitrix24.emulator import CostModel
 
-    emu.configure(operating_limit=0.05, operating_basket_seconds=0.5, operating_baskets=2,
-                  cost=CostModel(per_call=0.1, sleep=False))
+    emu.configure(
+        operating_limit=0.05,
+        operating_basket_seconds=0.5,
+        operating_baskets=2,
+        cost=CostModel(per_call=0.1, sleep=False),
+    )
     client.call("crm.deal.add", {"fields": {"TITLE": "a"}})  # uses up the method's budget
     deal_id = client.call("crm.deal.add", {"fields": {"TITLE": "b"}})
     statuses = [r.http_status for r in emu.calls("crm.deal.add")]
@@ -229,9 +246,13 @@ def test_operation_limit_is_waited_until_the_announced_reset(emu):
     """The first wait runs to ``operating_reset_at`` of the last successful reply, not a guess."""
     from airflow_provider_bitrix24.emulator import CostModel
 
-    emu.configure(operating_limit=0.05, operating_basket_seconds=30, cost=CostModel(per_call=0.1, sleep=False))
+    emu.configure(
+        operating_limit=0.05, operating_basket_seconds=30, cost=CostModel(per_call=0.1, sleep=False)
+    )
     slept = []
-    client = Bitrix24Client(emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST)
+    client = Bitrix24Client(
+        emu.url, WebhookAuth(emu.webhook_user_id, emu.webhook_code), sleep=slept.append, **FAST
+    )
     client.call("crm.deal.list")  # books more than the limit; its basket resets in 300 s
     with pytest.raises(Bitrix24OperationLimit):  # nothing really sleeps, so the limit stays
         client.call("crm.deal.list")
@@ -245,8 +266,9 @@ def test_operator_fails_a_lost_write_without_airflow_retries(emu, webhook_conn):
     from airflow_provider_bitrix24.operators.base import Bitrix24Operator
 
     emu.inject_fault(kind="drop_after", method="crm.deal.add")
-    op = Bitrix24Operator(task_id="create", action_id="crm_deal_create", retries=3,
-                          parameters={"fields": {"TITLE": "once"}})
+    op = Bitrix24Operator(
+        task_id="create", action_id="crm_deal_create", retries=3, parameters={"fields": {"TITLE": "once"}}
+    )
     with pytest.raises(AirflowFailException) as info:
         op.execute({})
     assert isinstance(info.value, Bitrix24WriteMayHaveSucceeded)  # still the typed error for callers
@@ -267,7 +289,9 @@ def test_batch_operator_with_applied_writes_fails_without_airflow_retries(emu, w
     assert len(emu.rows("crm.deal")) == 2
 
 
-def test_batch_operator_whose_request_fails_after_others_wrote_fails_without_airflow_retries(emu, webhook_conn):
+def test_batch_operator_whose_request_fails_after_others_wrote_fails_without_airflow_retries(
+    emu, webhook_conn
+):
     """One of three requests in flight is refused as a whole after the others applied writes:
     a task retry would apply those again, so it is not retried, and the message names them."""
     import re
@@ -295,7 +319,9 @@ def test_batch_operator_with_only_reads_failing_stays_retryable(emu, webhook_con
 
     from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator
 
-    op = Bitrix24BatchOperator(task_id="batch", commands={"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": 9})})
+    op = Bitrix24BatchOperator(
+        task_id="batch", commands={"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": 9})}
+    )
     with pytest.raises(Bitrix24Error, match="BATCH_FAILED") as info:
         op.execute({})
     assert not isinstance(info.value, AirflowFailException)
@@ -311,11 +337,17 @@ def test_import_interrupted_by_a_lost_reply_reruns_without_duplicates(emu, webho
     from airflow_provider_bitrix24.operators.transfers import ObjectStorageToBitrix24Operator
 
     source = tmp_path / "deals.jsonl"
-    source.write_text("".join(json.dumps({"TITLE": f"D{n}", "ORIGIN_ID": f"o{n}"}) + "\n" for n in range(120)))
+    source.write_text(
+        "".join(json.dumps({"TITLE": f"D{n}", "ORIGIN_ID": f"o{n}"}) + "\n" for n in range(120))
+    )
 
     def run():
-        return ObjectStorageToBitrix24Operator(task_id="import", path=ObjectStoragePath(f"file://{source}"),
-                                               entity="deal", match_field="ORIGIN_ID").execute({})
+        return ObjectStorageToBitrix24Operator(
+            task_id="import",
+            path=ObjectStoragePath(f"file://{source}"),
+            entity="deal",
+            match_field="ORIGIN_ID",
+        ).execute({})
 
     emu.inject_fault(kind="delay", delay=0.0, method="batch")  # a no-op for the first batch: the key lookup
     emu.inject_fault(kind="drop_after", method="batch")  # the first write batch runs, its reply is lost

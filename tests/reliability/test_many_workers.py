@@ -21,8 +21,15 @@ WRITES = 20
 
 def _run(emu, tmp_path, rate_limit, expire_at: float) -> list[dict]:
     emu.configure(rate_limit=PORTAL)
-    workers = start_workers(emu, WORKERS, tmp_path / "tokens.json", rate_limit=rate_limit,
-                            backoff_base=0.05, backoff_max=1.0, max_retries=10)
+    workers = start_workers(
+        emu,
+        WORKERS,
+        tmp_path / "tokens.json",
+        rate_limit=rate_limit,
+        backoff_base=0.05,
+        backoff_max=1.0,
+        max_retries=10,
+    )
     emu.clear_requests()
     timer = threading.Timer(expire_at, emu.expire_access_tokens)  # one expiry in the middle of the run
     try:
@@ -37,7 +44,9 @@ def _run(emu, tmp_path, rate_limit, expire_at: float) -> list[dict]:
 def _assert_exact_and_rotated_once(emu, replies) -> None:
     assert [r["errors"] for r in replies] == [[]] * WORKERS  # every task finished
     titles = Counter(r["TITLE"] for r in emu.rows("crm.deal"))
-    assert titles == Counter({f"w{k}-{n}": 1 for k in range(WORKERS) for n in range(WRITES)})  # none lost or twice
+    assert titles == Counter(
+        {f"w{k}-{n}": 1 for k in range(WORKERS) for n in range(WRITES)}
+    )  # none lost or twice
     assert sorted(i for r in replies for i in r["ids"]) == sorted(int(r["ID"]) for r in emu.rows("crm.deal"))
     assert emu.refresh_count == 1  # one rotation for the one expiry, across all processes
     assert not any(r.error == "invalid_grant" for r in emu.requests)
@@ -60,16 +69,24 @@ def _run_never_refused(emu, tmp_path, rate_limit) -> None:
     elapsed = time.monotonic() - started
     _assert_exact_and_rotated_once(emu, replies)
     rest = [r for r in emu.requests if r.path.startswith("/rest")]
-    assert [r for r in rest if r.error == "QUERY_LIMIT_EXCEEDED"] == []  # the aggregate stayed within the bucket
+    assert [
+        r for r in rest if r.error == "QUERY_LIMIT_EXCEEDED"
+    ] == []  # the aggregate stayed within the bucket
     # and by its shape: never more than burst + rate * window in any window
-    assert _max_in_window([r.timestamp for r in rest], 1.0) <= PORTAL["burst"] + PORTAL["per_second"] * 1.0 + 1
+    assert (
+        _max_in_window([r.timestamp for r in rest], 1.0) <= PORTAL["burst"] + PORTAL["per_second"] * 1.0 + 1
+    )
     assert elapsed < 30
 
 
 def test_per_worker_share_of_the_limit_never_hits_it(emu, tmp_path):
     """The setup for workers on several hosts: a pool of N slots per portal, each worker limited to 1/N of it."""
     # 1/N of the portal, rounded down with 10% headroom for network jitter (as docs/reliability.md advises)
-    _run_never_refused(emu, tmp_path, {"burst": PORTAL["burst"] // WORKERS, "per_second": 0.9 * PORTAL["per_second"] / WORKERS})
+    _run_never_refused(
+        emu,
+        tmp_path,
+        {"burst": PORTAL["burst"] // WORKERS, "per_second": 0.9 * PORTAL["per_second"] / WORKERS},
+    )
 
 
 def test_host_scope_shares_one_bucket_between_worker_processes(emu, tmp_path):
@@ -77,8 +94,16 @@ def test_host_scope_shares_one_bucket_between_worker_processes(emu, tmp_path):
     (10% headroom for network jitter, as docs/reliability.md advises) and scope host - they
     spend one bucket together, so the portal never refuses them."""
     state_dir = tmp_path / "buckets"
-    _run_never_refused(emu, tmp_path, {"burst": PORTAL["burst"] - 1, "per_second": 0.9 * PORTAL["per_second"],
-                                       "scope": "host", "state_dir": str(state_dir)})
+    _run_never_refused(
+        emu,
+        tmp_path,
+        {
+            "burst": PORTAL["burst"] - 1,
+            "per_second": 0.9 * PORTAL["per_second"],
+            "scope": "host",
+            "state_dir": str(state_dir),
+        },
+    )
     assert [p.suffix for p in state_dir.iterdir()] == [".bucket"]  # one state file for the portal
 
 

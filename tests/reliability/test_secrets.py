@@ -27,6 +27,7 @@ from airflow_provider_bitrix24.client import (
     WebhookAuth,
 )
 
+
 @pytest.fixture(scope="module")
 def dags_run(secrets_probe):
     """(emulator, secrets, console output, metadata DB) of the background ``airflow dags test`` run."""
@@ -64,7 +65,10 @@ def test_no_secret_in_task_output(dags_run, where):
         assert len(rows) >= 9
         text = "\n".join(f"{task}: {value}" for task, value in rows)
     else:
-        rows = _rows(db, "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE dag_id = 'b24_secrets_probe'")
+        rows = _rows(
+            db,
+            "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE dag_id = 'b24_secrets_probe'",
+        )
         assert rows
         text = "\n".join(f"{task}: {fields}" for task, fields in rows)
     leaked = [name for name, value in secrets.items() if value and value in text]
@@ -92,8 +96,12 @@ def _exercise(emu, client: Bitrix24Client, renewable: bool) -> list[str]:
     emu.inject_fault(kind="drop_after", method="crm.deal.add")
     emu.inject_fault(kind="drop_before", count=1, method="crm.deal.list")
     client.call("crm.deal.list")
-    for fault in (dict(kind="drop_after", method="crm.deal.add"), dict(status=401, error="NO_AUTH_FOUND"),
-                  dict(kind="html", status=502, method="crm.deal.add"), dict(kind="truncated", method="crm.deal.add")):
+    for fault in (
+        dict(kind="drop_after", method="crm.deal.add"),
+        dict(status=401, error="NO_AUTH_FOUND"),
+        dict(kind="html", status=502, method="crm.deal.add"),
+        dict(kind="truncated", method="crm.deal.add"),
+    ):
         emu.inject_fault(**fault)
         try:
             client.call("crm.deal.add", {"fields": {"TITLE": "x"}})
@@ -110,7 +118,9 @@ def test_no_secret_in_repr_exceptions_or_debug_logs(emu, tmp_path, debug_logs, m
     elif mode == "oauth2":
         access, refresh = emu.issue_tokens()
         store = FileTokenStore(tmp_path / "tokens.json")
-        auth = OAuth2Auth(emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url, store=store)
+        auth = OAuth2Auth(
+            emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url, store=store
+        )
         client = Bitrix24Client(emu.url, auth, **FAST)
         secrets += [access, refresh]
     else:
@@ -137,7 +147,12 @@ def test_token_pair_and_hook_reprs_hide_tokens(emu, oauth_conn):
     client = hook.get_conn()
     texts = [repr(hook), repr(client), repr(client.auth), repr(TokenPair("a" * 20, "r" * 20, 1.0))]
     for text in texts:
-        for secret in (emu.client_secret, oauth_conn["extra"]["access_token"], oauth_conn["extra"]["refresh_token"], "a" * 20):
+        for secret in (
+            emu.client_secret,
+            oauth_conn["extra"]["access_token"],
+            oauth_conn["extra"]["refresh_token"],
+            "a" * 20,
+        ):
             assert secret not in text
 
 

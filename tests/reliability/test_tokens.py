@@ -15,7 +15,14 @@ import time
 import pytest
 from reliability_helpers import FAST, ask, make_oauth_client, race, seed_deals, start_workers, stop
 
-from airflow_provider_bitrix24.client import Bitrix24AuthError, Bitrix24Client, Bitrix24TokenExpired, StaticTokenAuth, WebhookAuth
+from airflow_provider_bitrix24.client import (
+    Bitrix24AuthError,
+    Bitrix24Client,
+    Bitrix24TokenExpired,
+    StaticTokenAuth,
+    WebhookAuth,
+)
+
 
 def test_expiry_in_the_middle_of_chained_pagination(emu, oauth_client):
     ids = seed_deals(emu, 5200)
@@ -98,7 +105,11 @@ def test_revoked_refresh_token_fails_the_trigger_with_a_clear_message(emu, oauth
     event = asyncio.run(run())
     message = event.payload["message"]
     assert event.payload["status"] == "error"
-    assert "invalid_grant" in message and "refresh_token" in message and "Authorise the application again" in message
+    assert (
+        "invalid_grant" in message
+        and "refresh_token" in message
+        and "Authorise the application again" in message
+    )
     extra = oauth_conn["extra"]
     assert extra["refresh_token"] not in message and extra["access_token"] not in message
 
@@ -184,8 +195,19 @@ def test_two_hosts_without_a_shared_lock_refresh_once_and_both_continue(emu):
     access, refresh = emu.issue_tokens()
     shared: dict = {}
     clients = [
-        Bitrix24Client(emu.url, OAuth2Auth(emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url,
-                                           store=SlowSharedStore(shared, 0.4), rotation_wait=5.0), **FAST)
+        Bitrix24Client(
+            emu.url,
+            OAuth2Auth(
+                emu.client_id,
+                emu.client_secret,
+                refresh,
+                access,
+                token_url=emu.token_url,
+                store=SlowSharedStore(shared, 0.4),
+                rotation_wait=5.0,
+            ),
+            **FAST,
+        )
         for _host in ("A", "B")
     ]
     for client in clients:
@@ -211,7 +233,9 @@ def test_transient_token_endpoint_failure_is_retried(emu, oauth_client, blip):
     emu.inject_fault(method="oauth/token", **TOKEN_ENDPOINT_BLIPS[blip])
     assert oauth_client.call("user.current")["ID"]
     assert emu.refresh_count == 1
-    assert [r.fault or r.error for r in emu.requests if r.path.startswith("/oauth")][0] is not None  # it did hit
+    assert [r.fault or r.error for r in emu.requests if r.path.startswith("/oauth")][
+        0
+    ] is not None  # it did hit
 
 
 def test_lost_refresh_reply_is_explained(emu, oauth_client):

@@ -23,7 +23,9 @@ def round_trip(trigger):
     return clone
 
 
-def first_event(trigger, *, after: float | None = None, change: Callable[[], Any] | None = None, timeout: float = 10.0):
+def first_event(
+    trigger, *, after: float | None = None, change: Callable[[], Any] | None = None, timeout: float = 10.0
+):
     """Run ``trigger.run()`` until its first event; ``change`` runs ``after`` seconds in."""
 
     async def main():

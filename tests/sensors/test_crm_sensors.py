@@ -6,12 +6,16 @@ import json
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+from sensor_helpers import defer, first_event, reschedule_context, round_trip
 
 from airflow_provider_bitrix24.sensors import Bitrix24CrmChangesSensor, Bitrix24CrmStageSensor
 from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
-
-from sensor_helpers import defer, first_event, reschedule_context, round_trip
 
 
 def _deal(emu, stage="NEW", **fields):
@@ -20,7 +24,9 @@ def _deal(emu, stage="NEW", **fields):
 
 def test_stage_poke_waits_then_returns_the_record(emu, hook):
     deal_id = _deal(emu)
-    sensor = Bitrix24CrmStageSensor(task_id="won", record_id=deal_id, stages=["WON", "LOSE"], poke_interval=0.01)
+    sensor = Bitrix24CrmStageSensor(
+        task_id="won", record_id=deal_id, stages=["WON", "LOSE"], poke_interval=0.01
+    )
     assert sensor.poke({}) is False
     hook.call("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "WON"}})
     result = sensor.poke({})
@@ -40,7 +46,9 @@ def test_stage_poke_mode_execute_times_out_and_soft_fails(emu, hook):
 
 def test_stage_reschedule_mode_frees_the_slot_until_found(emu, hook):
     deal_id = _deal(emu)
-    sensor = Bitrix24CrmStageSensor(task_id="r", record_id=deal_id, stages=["WON"], mode="reschedule", poke_interval=5)
+    sensor = Bitrix24CrmStageSensor(
+        task_id="r", record_id=deal_id, stages=["WON"], mode="reschedule", poke_interval=5
+    )
     with pytest.raises(AirflowRescheduleException):
         sensor.execute(reschedule_context())
     hook.call("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "WON"}})
@@ -76,7 +84,9 @@ def test_stage_deferrable_returns_at_once_when_already_there(emu, webhook_conn):
 
 
 def test_trigger_reports_a_permanent_error_and_sensor_fails_clearly(emu, webhook_conn):
-    sensor = Bitrix24CrmStageSensor(task_id="missing", record_id=999, stages=["WON"], deferrable=True, poke_interval=0.01)
+    sensor = Bitrix24CrmStageSensor(
+        task_id="missing", record_id=999, stages=["WON"], deferrable=True, poke_interval=0.01
+    )
     trigger = round_trip(Bitrix24PollTrigger(sensor.build_probe().to_dict(), poll_interval=0.01))
     event = first_event(trigger)
     assert event.payload["status"] == "error"
@@ -84,7 +94,9 @@ def test_trigger_reports_a_permanent_error_and_sensor_fails_clearly(emu, webhook
     assert emu.webhook_code not in event.payload["message"]
     with pytest.raises(AirflowException, match="waiting on Bitrix24 failed"):
         sensor.execute_complete({}, event.payload)
-    soft = Bitrix24CrmStageSensor(task_id="soft", record_id=999, stages=["WON"], deferrable=True, soft_fail=True)
+    soft = Bitrix24CrmStageSensor(
+        task_id="soft", record_id=999, stages=["WON"], deferrable=True, soft_fail=True
+    )
     with pytest.raises(AirflowSkipException):
         soft.resume_execution("execute_complete", {"event": event.payload}, {})
 
@@ -97,7 +109,8 @@ def test_trigger_rides_out_rate_limits(emu, webhook_conn, monkeypatch):
     emu.inject_fault(status=503, error="QUERY_LIMIT_EXCEEDED", count=3, method="crm.deal.get")
     trigger = Bitrix24PollTrigger(
         {"kind": "crm_stage", "entity": "deal", "record_id": deal_id, "stages": ["WON"]},
-        bitrix24_conn_id="b24_no_retry", poll_interval=0.01,
+        bitrix24_conn_id="b24_no_retry",
+        poll_interval=0.01,
     )
     event = first_event(trigger)
     assert event.payload["status"] == "success"
@@ -106,8 +119,12 @@ def test_trigger_rides_out_rate_limits(emu, webhook_conn, monkeypatch):
 
 
 def test_item_stage_for_a_smart_process(emu, hook):
-    item = hook.call("crm.item.add", {"entityTypeId": 2, "fields": {"title": "as item", "stageId": "NEW"}})["item"]
-    sensor = Bitrix24CrmStageSensor(task_id="i", entity="item", entity_type_id=2, record_id=item["id"], stages=["WON"])
+    item = hook.call("crm.item.add", {"entityTypeId": 2, "fields": {"title": "as item", "stageId": "NEW"}})[
+        "item"
+    ]
+    sensor = Bitrix24CrmStageSensor(
+        task_id="i", entity="item", entity_type_id=2, record_id=item["id"], stages=["WON"]
+    )
     assert sensor.poke({}) is False
     hook.call("crm.item.update", {"entityTypeId": 2, "id": item["id"], "fields": {"stageId": "WON"}})
     assert sensor.poke({}).xcom_value["stage"] == "WON"
@@ -116,7 +133,9 @@ def test_item_stage_for_a_smart_process(emu, hook):
 def test_list_arguments_rendered_as_text_still_work(emu, hook):
     lead = int(hook.call("crm.lead.add", {"fields": {"TITLE": "l", "STATUS_ID": "CONVERTED"}}))
     sensor = Bitrix24CrmStageSensor(task_id="l", entity="lead", record_id="{{ lead }}", stages="{{ stages }}")
-    sensor.render_template_fields({"lead": lead, "stages": ["JUNK", "CONVERTED"]})  # renders to "['JUNK', ...]"
+    sensor.render_template_fields(
+        {"lead": lead, "stages": ["JUNK", "CONVERTED"]}
+    )  # renders to "['JUNK', ...]"
     assert sensor.stages == "['JUNK', 'CONVERTED']"
     assert sensor.poke({}).xcom_value["stage"] == "CONVERTED"
 

@@ -22,7 +22,10 @@ def app_hook(oauth_conn):
 
 
 def _queue(emu, name, n):
-    return [queue_offline_event(emu.portal, name, {"FIELDS": {"ID": i}}, message_id=f"{name}-{i}") for i in range(n)]
+    return [
+        queue_offline_event(emu.portal, name, {"FIELDS": {"ID": i}}, message_id=f"{name}-{i}")
+        for i in range(n)
+    ]
 
 
 def test_webhook_connection_is_refused_before_any_request(emu, webhook_conn):
@@ -53,18 +56,29 @@ def test_reserve_process_and_clear_only_what_was_processed(emu, app_hook):
     assert sum(1 for e in offline_events(emu.portal) if e["PROCESS_ID"] == process_id) == 3
 
     processed = [batch["events"][0]["ID"], batch["events"][1]["ID"]]
-    result = Bitrix24OfflineEventsClearOperator(task_id="c", process_id=process_id, event_ids=processed).execute({})
+    result = Bitrix24OfflineEventsClearOperator(
+        task_id="c", process_id=process_id, event_ids=processed
+    ).execute({})
     assert result == {"process_id": process_id, "cleared": 2, "failed": 0}
     left = app_hook.call("event.offline.get", {"process_id": process_id, "clear": 0})
     assert [e["ID"] for e in left["events"]] == [batch["events"][2]["ID"]]
 
     # a failed event is flagged, not dropped: only error=1 hands it out again
     failed = batch["events"][2]["MESSAGE_ID"]
-    Bitrix24OfflineEventsClearOperator(task_id="c", process_id=process_id, event_ids=[], failed_message_ids=[failed]).execute({})
-    assert app_hook.call("event.offline.get", {"clear": 0, "filter": {"=EVENT_NAME": "ONCRMDEALADD"}})["events"] == []
-    assert [e["MESSAGE_ID"] for e in app_hook.call("event.offline.get", {"error": 1, "clear": 0})["events"]] == [failed]
+    Bitrix24OfflineEventsClearOperator(
+        task_id="c", process_id=process_id, event_ids=[], failed_message_ids=[failed]
+    ).execute({})
+    assert (
+        app_hook.call("event.offline.get", {"clear": 0, "filter": {"=EVENT_NAME": "ONCRMDEALADD"}})["events"]
+        == []
+    )
+    assert [
+        e["MESSAGE_ID"] for e in app_hook.call("event.offline.get", {"error": 1, "clear": 0})["events"]
+    ] == [failed]
     # the lead event was never touched
-    assert [e["EVENT_NAME"] for e in offline_events(emu.portal) if not e["PROCESS_ID"] and e["ERROR"] == "0"] == ["ONCRMLEADADD"]
+    assert [
+        e["EVENT_NAME"] for e in offline_events(emu.portal) if not e["PROCESS_ID"] and e["ERROR"] == "0"
+    ] == ["ONCRMLEADADD"]
 
 
 def test_clear_everything_of_a_process(emu, app_hook):
@@ -81,7 +95,9 @@ def test_same_object_changed_twice_is_one_event(emu):
 
 
 def test_deferrable_trigger_only_looks_and_the_worker_reserves(emu, app_hook):
-    sensor = Bitrix24OfflineEventsSensor(task_id="s", event_names="ONCRMDEALADD", deferrable=True, poke_interval=0.02)
+    sensor = Bitrix24OfflineEventsSensor(
+        task_id="s", event_names="ONCRMDEALADD", deferrable=True, poke_interval=0.02
+    )
     trigger = round_trip(defer(sensor).trigger)
     emu.clear_requests()
     event = first_event(trigger, after=0.1, change=lambda: _queue(emu, "ONCRMDEALADD", 2))

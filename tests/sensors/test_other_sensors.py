@@ -10,10 +10,14 @@ from sensor_helpers import defer, first_event, reschedule_context, round_trip
 
 from airflow_provider_bitrix24.emulator.handlers.disk import drive
 from airflow_provider_bitrix24.emulator.handlers.sensors_support import finish_workflow, start_workflow
-from airflow_provider_bitrix24.sensors import Bitrix24DriveFileSensor, Bitrix24TaskStatusSensor, Bitrix24WorkflowSensor
-
+from airflow_provider_bitrix24.sensors import (
+    Bitrix24DriveFileSensor,
+    Bitrix24TaskStatusSensor,
+    Bitrix24WorkflowSensor,
+)
 
 # ---------------------------------------------------------------------------- tasks
+
 
 def _task(hook, status=2):
     task = hook.call("tasks.task.add", {"fields": {"TITLE": "Check", "RESPONSIBLE_ID": 1}})["task"]
@@ -36,7 +40,9 @@ def test_task_status_reschedule_and_deferrable(emu, hook):
     with pytest.raises(AirflowRescheduleException):
         rescheduling.execute(reschedule_context())
 
-    sensor = Bitrix24TaskStatusSensor(task_id="t", bitrix24_task_id=task_id, deferrable=True, poke_interval=0.02)
+    sensor = Bitrix24TaskStatusSensor(
+        task_id="t", bitrix24_task_id=task_id, deferrable=True, poke_interval=0.02
+    )
     original = defer(sensor).trigger
     clone = round_trip(original)
 
@@ -54,6 +60,7 @@ def test_task_status_names_are_checked():
 
 
 # ---------------------------------------------------------------------------- workflows
+
 
 def test_workflow_poke_until_finished(emu, hook):
     workflow_id = hook.call(
@@ -77,6 +84,7 @@ def test_workflow_deferrable(emu, hook):
 
 # ---------------------------------------------------------------------------- Drive
 
+
 def _root_folder(emu) -> int:
     state = drive(emu.portal)
     storage = next(iter(state.storages.values()))
@@ -91,24 +99,36 @@ def test_drive_file_appears_and_changes(emu, hook):
     since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 3600))
     sensor = Bitrix24DriveFileSensor(task_id="f", folder_id=folder, pattern="*.csv", since=since)
     assert sensor.poke({}) is False
-    hook.call("disk.folder.uploadfile", {"id": folder, "data": {"NAME": "report.csv"}, "fileContent": ["report.csv", "YWJj"]})
+    hook.call(
+        "disk.folder.uploadfile",
+        {"id": folder, "data": {"NAME": "report.csv"}, "fileContent": ["report.csv", "YWJj"]},
+    )
     files = sensor.poke({}).xcom_value
     assert [f["NAME"] for f in files] == ["report.csv"]
     # without `since`, any matching file counts
-    assert {f["NAME"] for f in Bitrix24DriveFileSensor(task_id="g", folder_id=folder, pattern="*.csv").poke({}).xcom_value} == {
-        "old.csv", "report.csv"
-    }
+    assert {
+        f["NAME"]
+        for f in Bitrix24DriveFileSensor(task_id="g", folder_id=folder, pattern="*.csv").poke({}).xcom_value
+    } == {"old.csv", "report.csv"}
 
 
 def test_drive_deferrable(emu, hook):
     folder = _root_folder(emu)
     sensor = Bitrix24DriveFileSensor(
-        task_id="f", folder_id=folder, pattern="in_*.json", since="2020-01-01", deferrable=True, poke_interval=0.02
+        task_id="f",
+        folder_id=folder,
+        pattern="in_*.json",
+        since="2020-01-01",
+        deferrable=True,
+        poke_interval=0.02,
     )
     trigger = round_trip(defer(sensor).trigger)
 
     def upload():
-        hook.call("disk.folder.uploadfile", {"id": folder, "data": {"NAME": "in_1.json"}, "fileContent": ["in_1.json", "e30="]})
+        hook.call(
+            "disk.folder.uploadfile",
+            {"id": folder, "data": {"NAME": "in_1.json"}, "fileContent": ["in_1.json", "e30="]},
+        )
 
     event = first_event(trigger, after=0.1, change=upload)
     assert [f["NAME"] for f in sensor.execute_complete({}, event.payload)] == ["in_1.json"]

@@ -40,7 +40,10 @@ def test_every_probe_round_trips_through_a_dict():
 
 def test_time_values():
     assert format_timestamp("2026-03-01 10:00:00") == "2026-03-01T10:00:00+00:00"
-    assert format_timestamp(datetime(2026, 3, 1, 10, 0, 0, 500, tzinfo=timezone.utc)) == "2026-03-01T10:00:00+00:00"
+    assert (
+        format_timestamp(datetime(2026, 3, 1, 10, 0, 0, 500, tzinfo=timezone.utc))
+        == "2026-03-01T10:00:00+00:00"
+    )
     assert parse_timestamp("2026-03-01T13:00:00+03:00") == datetime(2026, 3, 1, 10, tzinfo=timezone.utc)
     assert parse_timestamp("2026-03-01T10:00:00Z") == datetime(2026, 3, 1, 10, tzinfo=timezone.utc)
     assert parse_timestamp(None) is None

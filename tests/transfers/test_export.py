@@ -55,7 +55,10 @@ def test_export_interval_exact_rows_rerun_identical_and_fault_keeps_previous(dea
     start, end = DAY - timedelta(days=20), DAY + timedelta(days=30)  # most of the table
     expected = [i for i in range(1, ROWS + 1) if start <= modified_at(i) < end]
     op = Bitrix24ToObjectStorageOperator(
-        task_id="export", method="crm.deal.list", path=str(target), parameters={"select": ["ID", "TITLE", "DATE_MODIFY"]}
+        task_id="export",
+        method="crm.deal.list",
+        path=str(target),
+        parameters={"select": ["ID", "TITLE", "DATE_MODIFY"]},
     )
 
     began = time.monotonic()
@@ -94,7 +97,9 @@ def test_export_interval_exact_rows_rerun_identical_and_fault_keeps_previous(dea
 
 def test_incremental_day_and_full_export(deals, tmp_path):
     day_path = ObjectStoragePath(f"file://{tmp_path}/day.jsonl")
-    op = Bitrix24ToObjectStorageOperator(task_id="day", method="crm.deal.list", path=str(day_path), parameters={"select": ["ID"]})
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="day", method="crm.deal.list", path=str(day_path), parameters={"select": ["ID"]}
+    )
     result = op.execute(interval_context(DAY, DAY + timedelta(days=1)))
     expected = [i for i in range(1, ROWS + 1) if DAY <= modified_at(i) < DAY + timedelta(days=1)]
     assert result["rows"] == len(expected) == 1440
@@ -102,14 +107,19 @@ def test_incremental_day_and_full_export(deals, tmp_path):
 
     full_path = ObjectStoragePath(f"file://{tmp_path}/all.jsonl")
     full = Bitrix24ToObjectStorageOperator(
-        task_id="full", method="crm.deal.list", path=str(full_path), incremental=False,
+        task_id="full",
+        method="crm.deal.list",
+        path=str(full_path),
+        incremental=False,
         parameters={"select": ["ID"], "filter": {"<=ID": 3000}},
     )
     assert full.execute({})["rows"] == 3000
 
 
 def test_incremental_needs_an_interval(webhook_conn, tmp_path):
-    op = Bitrix24ToObjectStorageOperator(task_id="x", method="crm.deal.list", path=f"file://{tmp_path}/x.jsonl")
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="x", method="crm.deal.list", path=f"file://{tmp_path}/x.jsonl"
+    )
     with pytest.raises(ValueError, match="data interval"):
         op.execute({})
 
@@ -136,11 +146,17 @@ def test_crm_items_use_updated_time(emu, webhook_conn, tmp_path):
     from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 
     hook = Bitrix24Hook()
-    ids = [hook.call("crm.item.add", {"entityTypeId": 2, "fields": {"title": f"i{n}"}})["item"]["id"] for n in range(3)]
+    ids = [
+        hook.call("crm.item.add", {"entityTypeId": 2, "fields": {"title": f"i{n}"}})["item"]["id"]
+        for n in range(3)
+    ]
     now = datetime.now(timezone.utc)
     path = ObjectStoragePath(f"file://{tmp_path}/items.jsonl")
     op = Bitrix24ToObjectStorageOperator(
-        task_id="items", method="crm.item.list", path=str(path), parameters={"entityTypeId": 2, "select": ["id", "title"]}
+        task_id="items",
+        method="crm.item.list",
+        path=str(path),
+        parameters={"entityTypeId": 2, "select": ["id", "title"]},
     )
     assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
     assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ids
@@ -151,11 +167,17 @@ def test_tasks_export_filters_on_changed_date(emu, webhook_conn, tmp_path):
     from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 
     hook = Bitrix24Hook()
-    ids = [int(hook.call("tasks.task.add", {"fields": {"TITLE": f"t{n}", "RESPONSIBLE_ID": 1}})["task"]["id"]) for n in range(3)]
+    ids = [
+        int(hook.call("tasks.task.add", {"fields": {"TITLE": f"t{n}", "RESPONSIBLE_ID": 1}})["task"]["id"])
+        for n in range(3)
+    ]
     now = datetime.now(timezone.utc)
     path = ObjectStoragePath(f"file://{tmp_path}/tasks.jsonl")
     op = Bitrix24ToObjectStorageOperator(
-        task_id="tasks", method="tasks.task.list", path=str(path), parameters={"select": ["ID", "TITLE", "CHANGED_DATE"]}
+        task_id="tasks",
+        method="tasks.task.list",
+        path=str(path),
+        parameters={"select": ["ID", "TITLE", "CHANGED_DATE"]},
     )
     assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
     assert [int(json.loads(line)["id"]) for line in path.read_text().splitlines()] == ids

@@ -47,7 +47,11 @@ def test_field_key_upsert_rerun_creates_each_record_once(emu, hook, tmp_path):
 
 
 def test_same_key_twice_in_one_file_is_one_record(emu, hook, tmp_path):
-    rows = [{"TITLE": "first", "ORIGIN_ID": "a"}, {"TITLE": "second", "ORIGIN_ID": "a"}, {"TITLE": "b", "ORIGIN_ID": "b"}]
+    rows = [
+        {"TITLE": "first", "ORIGIN_ID": "a"},
+        {"TITLE": "second", "ORIGIN_ID": "a"},
+        {"TITLE": "b", "ORIGIN_ID": "b"},
+    ]
     source = write_jsonl(tmp_path / "d.jsonl", rows)
     result = ObjectStorageToBitrix24Operator(
         task_id="i", path=str(source), entity="deal", match_field="ORIGIN_ID"
@@ -57,7 +61,9 @@ def test_same_key_twice_in_one_file_is_one_record(emu, hook, tmp_path):
 
 
 def test_email_dedup_against_existing_leads(emu, hook, tmp_path):
-    emu.seed("crm.lead", [{"TITLE": "Known", "EMAIL": [{"VALUE": "Known@Example.com", "VALUE_TYPE": "WORK"}]}])
+    emu.seed(
+        "crm.lead", [{"TITLE": "Known", "EMAIL": [{"VALUE": "Known@Example.com", "VALUE_TYPE": "WORK"}]}]
+    )
     rows = [
         {"TITLE": "Known again", "EMAIL": "known@example.com"},
         {"TITLE": "New", "EMAIL": "new@example.com", "PHONE": "+1 555 0100"},
@@ -66,7 +72,9 @@ def test_email_dedup_against_existing_leads(emu, hook, tmp_path):
     source = write_jsonl(tmp_path / "leads.jsonl", rows)
 
     def run():
-        return ObjectStorageToBitrix24Operator(task_id="i", path=str(source), entity="lead", match_by="email").execute({})
+        return ObjectStorageToBitrix24Operator(
+            task_id="i", path=str(source), entity="lead", match_by="email"
+        ).execute({})
 
     first = run()
     assert (first["created"], first["updated"], first["failed"]) == (1, 1, 1)
@@ -76,15 +84,21 @@ def test_email_dedup_against_existing_leads(emu, hook, tmp_path):
     assert len(leads) == 2
     known = next(r for r in leads if r["TITLE"] == "Known again")
     assert known["EMAIL"] == [{"VALUE": "Known@Example.com", "VALUE_TYPE": "WORK"}]  # not appended to
-    rejects = [json.loads(line) for line in ObjectStoragePath(second["rejects_path"]).read_text().splitlines()]
+    rejects = [
+        json.loads(line) for line in ObjectStoragePath(second["rejects_path"]).read_text().splitlines()
+    ]
     missing = {"code": "MISSING_KEY", "description": "no value in 'EMAIL'"}
     assert rejects == [{"line": 3, "row": {"TITLE": "No e-mail"}, "error": missing}]
 
 
 def test_phone_match(emu, hook, tmp_path):
-    emu.seed("crm.contact", [{"NAME": "Ann", "PHONE": [{"VALUE": "+1 (555) 010-0200", "VALUE_TYPE": "WORK"}]}])
+    emu.seed(
+        "crm.contact", [{"NAME": "Ann", "PHONE": [{"VALUE": "+1 (555) 010-0200", "VALUE_TYPE": "WORK"}]}]
+    )
     source = write_jsonl(tmp_path / "c.jsonl", [{"NAME": "Ann B.", "PHONE": "15550100200"}])
-    result = ObjectStorageToBitrix24Operator(task_id="i", path=str(source), entity="contact", match_by="phone").execute({})
+    result = ObjectStorageToBitrix24Operator(
+        task_id="i", path=str(source), entity="contact", match_by="phone"
+    ).execute({})
     assert result["updated"] == 1 and len(emu.rows("crm.contact")) == 1
 
 
@@ -93,7 +107,11 @@ def test_bitrix24_errors_go_to_rejects_and_clear_on_a_clean_rerun(emu, hook, tmp
     source = write_jsonl(tmp_path / "companies.jsonl", rows)
     rejects_path = tmp_path / "rejects.jsonl"
     op = ObjectStorageToBitrix24Operator(
-        task_id="i", path=str(source), entity="company", match_field="ORIGIN_ID", rejects_path=f"file://{rejects_path}"
+        task_id="i",
+        path=str(source),
+        entity="company",
+        match_field="ORIGIN_ID",
+        rejects_path=f"file://{rejects_path}",
     )
     result = op.execute({})
     assert (result["created"], result["failed"]) == (1, 2)
@@ -108,8 +126,11 @@ def test_bitrix24_errors_go_to_rejects_and_clear_on_a_clean_rerun(emu, hook, tmp
     assert not rejects_path.exists()
 
     strict = ObjectStorageToBitrix24Operator(
-        task_id="s", path=str(write_jsonl(tmp_path / "bad.jsonl", [{"ORIGIN_ID": "c3"}])), entity="company",
-        match_field="ORIGIN_ID", max_failed=0,
+        task_id="s",
+        path=str(write_jsonl(tmp_path / "bad.jsonl", [{"ORIGIN_ID": "c3"}])),
+        entity="company",
+        match_field="ORIGIN_ID",
+        max_failed=0,
     )
     with pytest.raises(Exception, match="IMPORT_REJECTS"):
         strict.execute({})

@@ -55,19 +55,36 @@ def _wrap(family: str, value: Any, many: bool) -> Any:
 
 
 def _requested_id(params: dict) -> int | None:
-    for key in ("id", "ID", "taskId", "TASKID", "eventId", "CONFIG_ID", "BOT_ID", "COMMAND_ID", "MESSAGE_ID", "ELEMENT_ID"):
+    for key in (
+        "id",
+        "ID",
+        "taskId",
+        "TASKID",
+        "eventId",
+        "CONFIG_ID",
+        "BOT_ID",
+        "COMMAND_ID",
+        "MESSAGE_ID",
+        "ELEMENT_ID",
+    ):
         if key in params:
             return as_int(params[key])
     return None
 
 
 def _record(family: str, new_id: int, params: dict) -> dict:
-    body = params.get("fields") or params.get("FIELDS") or params.get("field") or {
-        k: v for k, v in params.items() if not isinstance(v, (dict, list))
-    }
+    body = (
+        params.get("fields")
+        or params.get("FIELDS")
+        or params.get("field")
+        or {k: v for k, v in params.items() if not isinstance(v, (dict, list))}
+    )
     record = dict(body) if isinstance(body, dict) else {}
     record[_id_key(family)] = new_id
-    record.setdefault("createdTime" if family in shapes.CAMEL_ID else "DATE_CREATE", time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
+    record.setdefault(
+        "createdTime" if family in shapes.CAMEL_ID else "DATE_CREATE",
+        time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+    )
     return record
 
 
@@ -112,13 +129,25 @@ def _dialog(ctx: CallContext, params: dict) -> dict:
     """im.dialog.get / imbot.dialog.get: the chat behind ``chat<ID>`` (or a private dialog)."""
     dialog_id = str(params.get("DIALOG_ID") or "chat1")
     chat_id = as_int(dialog_id[4:], 1) if dialog_id.startswith("chat") else 0
-    return {"id": chat_id, "name": f"Chat {chat_id}", "owner": ctx.user_id, "type": "chat" if chat_id else "private",
-            "dialog_id": dialog_id, "entity_type": "", "entity_id": "", "message_type": "C" if chat_id else "P"}
+    return {
+        "id": chat_id,
+        "name": f"Chat {chat_id}",
+        "owner": ctx.user_id,
+        "type": "chat" if chat_id else "private",
+        "dialog_id": dialog_id,
+        "entity_type": "",
+        "entity_id": "",
+        "message_type": "C" if chat_id else "P",
+    }
 
 
 def _call_finished(ctx: CallContext, params: dict) -> dict:
-    return {"CALL_ID": params.get("CALL_ID"), "PORTAL_USER_ID": params.get("USER_ID", ctx.user_id),
-            "CALL_DURATION": as_int(params.get("DURATION"), 0), "CALL_FAILED_CODE": params.get("STATUS_CODE", "200")}
+    return {
+        "CALL_ID": params.get("CALL_ID"),
+        "PORTAL_USER_ID": params.get("USER_ID", ctx.user_id),
+        "CALL_DURATION": as_int(params.get("DURATION"), 0),
+        "CALL_FAILED_CODE": params.get("STATUS_CODE", "200"),
+    }
 
 
 SPECIAL = {
@@ -132,7 +161,7 @@ def _list(ctx: CallContext, name: str, params: dict) -> Reply:
     family = _family(name)
     rows = list(_store(ctx, family).values())
     start = as_int(params.get("start", params.get("START")), 0) or 0
-    page = rows[max(start, 0): max(start, 0) + PAGE]
+    page = rows[max(start, 0) : max(start, 0) + PAGE]
     following = start + PAGE if start >= 0 and start + PAGE < len(rows) else None
     return Reply(_wrap(family, page, many=True), next=following, total=len(rows) if start >= 0 else None)
 
@@ -140,9 +169,12 @@ def _list(ctx: CallContext, name: str, params: dict) -> Reply:
 def _document_links(ctx: CallContext, doc_id: int) -> dict:
     base = f"{ctx.portal.base_url}{DOWNLOAD_PATH}?id={doc_id}"
     return {
-        "downloadUrl": f"{base}&format=docx", "downloadUrlMachine": f"{base}&format=docx",
-        "pdfUrl": f"{base}&format=pdf", "pdfUrlMachine": f"{base}&format=pdf",
-        "imageUrl": None, "publicUrl": None,
+        "downloadUrl": f"{base}&format=docx",
+        "downloadUrlMachine": f"{base}&format=docx",
+        "pdfUrl": f"{base}&format=pdf",
+        "pdfUrlMachine": f"{base}&format=pdf",
+        "imageUrl": None,
+        "publicUrl": None,
     }
 
 
@@ -172,7 +204,9 @@ def answer(ctx: CallContext, params: dict) -> Any:
 def _serve_bytes(handler: Any, portal: Any, name: str, body: bytes, content_type: str) -> None:
     started = time.time()
     handler._send(200, body, content_type)
-    record = RequestRecord(method=name, params={}, auth_kind=None, http_method="GET", path=handler.path.split("?")[0])
+    record = RequestRecord(
+        method=name, params={}, auth_kind=None, http_method="GET", path=handler.path.split("?")[0]
+    )
     record.duration = time.time() - started
     portal.log(record)
 
@@ -186,7 +220,13 @@ def download_document(handler: Any, portal: Any, query: dict) -> None:
 
 @raw_route("GET", LIST_FILE_PATH)
 def download_list_file(handler: Any, portal: Any, query: dict) -> None:
-    _serve_bytes(handler, portal, "lists.file.download", f"emulated list file {query.get('attachedId', '')}".encode(), "application/octet-stream")
+    _serve_bytes(
+        handler,
+        portal,
+        "lists.file.download",
+        f"emulated list file {query.get('attachedId', '')}".encode(),
+        "application/octet-stream",
+    )
 
 
 def catalogue_methods() -> set[str]:

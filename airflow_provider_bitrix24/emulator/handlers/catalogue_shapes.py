@@ -18,10 +18,18 @@ WRAPPED: dict[str, tuple[str, str]] = {
     "crm.category": ("category", "categories"),
 }
 
-CAMEL_ID = frozenset({
-    "crm.type", "documentgenerator.document", "documentgenerator.template", "userfieldconfig",
-    "crm.timeline.logmessage", "crm.category", "crm.timeline.note", "crm.timeline.layout.blocks",
-})
+CAMEL_ID = frozenset(
+    {
+        "crm.type",
+        "documentgenerator.document",
+        "documentgenerator.template",
+        "userfieldconfig",
+        "crm.timeline.logmessage",
+        "crm.category",
+        "crm.timeline.note",
+        "crm.timeline.layout.blocks",
+    }
+)
 
 # Verbs (last name segment) by what they answer.
 CREATE_VERBS = frozenset({"add", "register"})
@@ -30,30 +38,68 @@ LIST_VERBS = frozenset({"list", "getlist", "instances"})
 FIELDS_VERBS = frozenset({"fields", "getfields"})
 
 # `.get` methods that return every matching record (filtered lists), not one record.
-LIST_GETS = frozenset({
-    "entity.get", "entity.section.get", "entity.item.get", "entity.item.property.get", "lists.get",
-    "lists.element.get", "lists.section.get", "calendar.event.get", "calendar.section.get",
-    "event.get", "telephony.externalline.get", "voximplant.sip.get", "voximplant.statistic.get",
-    "imopenlines.config.list.get", "im.chat.user.list", "imbot.chat.user.list",
-})
+LIST_GETS = frozenset(
+    {
+        "entity.get",
+        "entity.section.get",
+        "entity.item.get",
+        "entity.item.property.get",
+        "lists.get",
+        "lists.element.get",
+        "lists.section.get",
+        "calendar.event.get",
+        "calendar.section.get",
+        "event.get",
+        "telephony.externalline.get",
+        "voximplant.sip.get",
+        "voximplant.statistic.get",
+        "imopenlines.config.list.get",
+        "im.chat.user.list",
+        "imbot.chat.user.list",
+    }
+)
 
 # Creates whose page documents `true` rather than a new id.
-CREATE_RETURNS_TRUE = frozenset({
-    "bizproc.robot.add", "entity.add", "entity.item.property.add", "event.bind",
-    "crm.timeline.bindings.bind", "crm.duplicate.volatiletype.register",
-})
+CREATE_RETURNS_TRUE = frozenset(
+    {
+        "bizproc.robot.add",
+        "entity.add",
+        "entity.item.property.add",
+        "event.bind",
+        "crm.timeline.bindings.bind",
+        "crm.duplicate.volatiletype.register",
+    }
+)
 
-_FIELD = {"type": "string", "isRequired": False, "isReadOnly": False, "isImmutable": False, "isMultiple": False, "isDynamic": False}
+_FIELD = {
+    "type": "string",
+    "isRequired": False,
+    "isReadOnly": False,
+    "isImmutable": False,
+    "isMultiple": False,
+    "isDynamic": False,
+}
 
 FIXED: dict[str, object] = {
-    "crm.userfield.types": [{"ID": "string", "title": "String"}, {"ID": "integer", "title": "Integer"},
-                            {"ID": "date", "title": "Date"}, {"ID": "file", "title": "File"}],
+    "crm.userfield.types": [
+        {"ID": "string", "title": "String"},
+        {"ID": "integer", "title": "Integer"},
+        {"ID": "date", "title": "Date"},
+        {"ID": "file", "title": "File"},
+    ],
     "crm.duplicate.volatiletype.list": {"items": []},
     "crm.entity.mergebatch": {"STATUS": "SUCCESS", "ENTITY_IDS": [], "CONFLICTS": []},
     "crm.item.details.configuration.get": [
         {"name": "main", "title": "About", "type": "section", "elements": [{"name": "TITLE"}]}
     ],
-    "crm.timeline.note.get": {"itemType": 1, "itemId": 1, "ownerTypeId": 2, "ownerId": 1, "text": "", "updatedBy": 1},
+    "crm.timeline.note.get": {
+        "itemType": 1,
+        "itemId": 1,
+        "ownerTypeId": 2,
+        "ownerId": 1,
+        "text": "",
+        "updatedBy": 1,
+    },
     "crm.timeline.layout.blocks.get": {"blocks": {}},
     "documentgenerator.region.list": {"regions": {"1": {"id": "1", "title": "Region", "languageId": "en"}}},
     "documentgenerator.template.getfields": {"templateFields": {"Title": {"title": "Title", "value": ""}}},
@@ -63,7 +109,9 @@ FIXED: dict[str, object] = {
     "calendar.accessibility.get": {"1": []},
     "im.dialog.messages.get": {"messages": [], "users": [], "files": [], "chat_id": 1},
     "im.notify.get": {"notifications": [], "users": [], "total_count": 0, "total_unread_count": 0},
-    "im.notify.schema.get": {"im": {"NAME": "Chat and Calls", "NOTIFY": {"message": {"NAME": "Private messages"}}}},
+    "im.notify.schema.get": {
+        "im": {"NAME": "Chat and Calls", "NOTIFY": {"message": {"NAME": "Private messages"}}}
+    },
     "im.chat.user.list": [1],
     "imbot.chat.user.list": [1],
     "imopenlines.config.list.get": [{"ID": "1", "LINE_NAME": "Open line", "ACTIVE": "Y"}],
@@ -77,10 +125,26 @@ FIXED: dict[str, object] = {
     "user.userfield.list": [],
     "crm.duplicate.findbycomm": {"CONTACT": [1]},
     # every smart process has its default pipeline
-    "crm.category.list": {"categories": [{"id": 1, "name": "General", "sort": 500, "entityTypeId": 0, "isDefault": "Y"}]},
+    "crm.category.list": {
+        "categories": [{"id": 1, "name": "General", "sort": 500, "entityTypeId": 0, "isDefault": "Y"}]
+    },
     "lists.field.get": {
-        "NAME": {"FIELD_ID": "NAME", "NAME": "Name", "TYPE": "NAME", "IS_REQUIRED": "Y", "MULTIPLE": "N", "SORT": "10"},
-        "PROPERTY_1": {"FIELD_ID": "PROPERTY_1", "NAME": "File", "TYPE": "F", "IS_REQUIRED": "N", "MULTIPLE": "N", "SORT": "20"},
+        "NAME": {
+            "FIELD_ID": "NAME",
+            "NAME": "Name",
+            "TYPE": "NAME",
+            "IS_REQUIRED": "Y",
+            "MULTIPLE": "N",
+            "SORT": "10",
+        },
+        "PROPERTY_1": {
+            "FIELD_ID": "PROPERTY_1",
+            "NAME": "File",
+            "TYPE": "F",
+            "IS_REQUIRED": "N",
+            "MULTIPLE": "N",
+            "SORT": "20",
+        },
     },
     "telephony.externalline.add": {"ID": 1},
     "disk.rights.gettasks": [{"ID": "1", "NAME": "disk_access_read", "TITLE": "Read"}],
@@ -94,4 +158,7 @@ CREATE_RETURNS_RECORD = {
     "voximplant.sip.add": "ID",
 }
 
-FIELD_MAP = {"ID": {**_FIELD, "type": "integer", "isReadOnly": True, "title": "ID"}, "TITLE": {**_FIELD, "title": "Title"}}
+FIELD_MAP = {
+    "ID": {**_FIELD, "type": "integer", "isReadOnly": True, "title": "ID"},
+    "TITLE": {**_FIELD, "title": "Title"},
+}

@@ -120,20 +120,38 @@ class DriveState:
         storage_id = self._new_id()
         root = self._insert("folder", name, storage_id, None, user_id=1)
         storage = {
-            "ID": storage_id, "NAME": name, "CODE": None, "MODULE_ID": "disk", "ENTITY_TYPE": entity_type,
-            "ENTITY_ID": str(entity_id), "ROOT_OBJECT_ID": root["ID"],
+            "ID": storage_id,
+            "NAME": name,
+            "CODE": None,
+            "MODULE_ID": "disk",
+            "ENTITY_TYPE": entity_type,
+            "ENTITY_ID": str(entity_id),
+            "ROOT_OBJECT_ID": root["ID"],
         }
         self.storages[storage_id] = storage
         return storage
 
-    def _insert(self, type_: str, name: str, storage_id: int, parent_id: int | None, *, user_id: int, **extra: Any) -> dict:
+    def _insert(
+        self, type_: str, name: str, storage_id: int, parent_id: int | None, *, user_id: int, **extra: Any
+    ) -> dict:
         now = time.time()
         obj_id = self._new_id()
         obj = {
-            "ID": obj_id, "NAME": name, "CODE": None, "STORAGE_ID": storage_id, "TYPE": type_,
-            "REAL_OBJECT_ID": obj_id, "PARENT_ID": parent_id, "DELETED_TYPE": _NOT_DELETED,
-            "CREATE_TIME": now, "UPDATE_TIME": now, "DELETE_TIME": None,
-            "CREATED_BY": user_id, "UPDATED_BY": user_id, "DELETED_BY": 0, **extra,
+            "ID": obj_id,
+            "NAME": name,
+            "CODE": None,
+            "STORAGE_ID": storage_id,
+            "TYPE": type_,
+            "REAL_OBJECT_ID": obj_id,
+            "PARENT_ID": parent_id,
+            "DELETED_TYPE": _NOT_DELETED,
+            "CREATE_TIME": now,
+            "UPDATE_TIME": now,
+            "DELETE_TIME": None,
+            "CREATED_BY": user_id,
+            "UPDATED_BY": user_id,
+            "DELETED_BY": 0,
+            **extra,
         }
         self.objects[obj_id] = obj
         return obj
@@ -151,14 +169,22 @@ class DriveState:
             raise
         return blob_id, size
 
-    def adopt_blob(self, parent: dict, name: str, blob_id: int, size: int, *, user_id: int, unique: bool) -> dict:
+    def adopt_blob(
+        self, parent: dict, name: str, blob_id: int, size: int, *, user_id: int, unique: bool
+    ) -> dict:
         """A new file in ``parent`` holding blob ``blob_id``; the blob is dropped on a name clash."""
         try:
             with self.lock:
                 name = self.free_name(parent, _check_name(name), unique)
                 return self._insert(
-                    "file", name, parent["STORAGE_ID"], parent["ID"], user_id=user_id,
-                    FILE_ID=blob_id, SIZE=size, GLOBAL_CONTENT_VERSION=1,
+                    "file",
+                    name,
+                    parent["STORAGE_ID"],
+                    parent["ID"],
+                    user_id=user_id,
+                    FILE_ID=blob_id,
+                    SIZE=size,
+                    GLOBAL_CONTENT_VERSION=1,
                 )
         except BaseException:
             _unlink(self.blob_path(blob_id))
@@ -244,8 +270,14 @@ class DriveState:
             blob_id, path = self.new_blob()
             shutil.copyfile(self.blob_path(obj["FILE_ID"]), path)
             return self._insert(
-                "file", name, target["STORAGE_ID"], target["ID"], user_id=user_id,
-                FILE_ID=blob_id, SIZE=obj["SIZE"], GLOBAL_CONTENT_VERSION=1,
+                "file",
+                name,
+                target["STORAGE_ID"],
+                target["ID"],
+                user_id=user_id,
+                FILE_ID=blob_id,
+                SIZE=obj["SIZE"],
+                GLOBAL_CONTENT_VERSION=1,
             )
         new = self._insert("folder", name, target["STORAGE_ID"], target["ID"], user_id=user_id)
         for child in self.children(obj["ID"]):
@@ -391,7 +423,11 @@ def storage_getlist(ctx: CallContext, params: dict) -> Reply:
     start = as_int(params.get("start"), 0) or 0
     rows, total, _ = table.query(params.get("filter") or {}, [], max(start, 0), PAGE, True)
     nxt = start + PAGE if total is not None and start + PAGE < total else None
-    return Reply([{k: (v if v is None or isinstance(v, str) else str(v)) for k, v in r.items()} for r in rows], next=nxt, total=total)
+    return Reply(
+        [{k: (v if v is None or isinstance(v, str) else str(v)) for k, v in r.items()} for r in rows],
+        next=nxt,
+        total=total,
+    )
 
 
 @method("disk.storage.get")
@@ -458,7 +494,11 @@ def _upload(ctx: CallContext, state: DriveState, parent: dict, params: dict) -> 
     content_name, data = _decode_content(params.get("fileContent"))
     unique = as_bool(params.get("generateUniqueName", False))
     blob_id, size = state.write_blob(lambda fh: fh.write(data))
-    return state.view(state.adopt_blob(parent, name or content_name or "file", blob_id, size, user_id=ctx.user_id, unique=unique))
+    return state.view(
+        state.adopt_blob(
+            parent, name or content_name or "file", blob_id, size, user_id=ctx.user_id, unique=unique
+        )
+    )
 
 
 @method("disk.folder.getchildren")
@@ -485,7 +525,10 @@ def folder_uploadfile(ctx: CallContext, params: dict) -> dict:
         # Two-step flow: hand out a signed URL; the name comes from data.NAME or the multipart part.
         data = params.get("data") if isinstance(params.get("data"), dict) else {}
         payload = {
-            "target": "disk", "folder": folder["ID"], "user": ctx.user_id, "name": data.get("NAME"),
+            "target": "disk",
+            "folder": folder["ID"],
+            "user": ctx.user_id,
+            "name": data.get("NAME"),
             "unique": as_bool(params.get("generateUniqueName", False)),
         }
         return {"field": "file", "uploadUrl": state.link("upload", payload)}
@@ -505,7 +548,9 @@ def _rename(ctx: CallContext, type_: str, params: dict) -> dict:
     return state.view(obj)
 
 
-def _source_and_target(ctx: CallContext, type_: str, params: dict, verb: str) -> tuple[DriveState, dict, dict]:
+def _source_and_target(
+    ctx: CallContext, type_: str, params: dict, verb: str
+) -> tuple[DriveState, dict, dict]:
     """The object ``id`` and the folder ``targetFolderId`` of a move or copy, checked."""
     _require(params, "id", "targetFolderId")
     state = _state(ctx)
@@ -557,7 +602,9 @@ def _restore(ctx: CallContext, type_: str, params: dict) -> dict:
     obj = state.get(params["id"], type_, include_deleted=True)
     with state.lock:
         for item in [obj, *state.descendants(obj)]:
-            if item["DELETED_TYPE"] in (_IN_TRASH, _WITH_PARENT) and (item is obj or item["DELETED_TYPE"] == _WITH_PARENT):
+            if item["DELETED_TYPE"] in (_IN_TRASH, _WITH_PARENT) and (
+                item is obj or item["DELETED_TYPE"] == _WITH_PARENT
+            ):
                 item.update(DELETED_TYPE=_NOT_DELETED, DELETE_TIME=None, DELETED_BY=0)
     return state.view(obj)
 
@@ -627,12 +674,19 @@ def _get(ctx: CallContext, type_: str, params: dict) -> dict:
 
 # The verbs folders and files share: one implementation each, registered for both types.
 _SHARED_VERBS: dict[str, Callable[[CallContext, str, dict], Any]] = {
-    "get": _get, "rename": _rename, "moveto": _move, "copyto": _copy,
-    "markdeleted": _mark_deleted, "restore": _restore, "getexternallink": _external_link,
+    "get": _get,
+    "rename": _rename,
+    "moveto": _move,
+    "copyto": _copy,
+    "markdeleted": _mark_deleted,
+    "restore": _restore,
+    "getexternallink": _external_link,
 }
 
 
-def _for_type(impl: Callable[[CallContext, str, dict], Any], type_: str) -> Callable[[CallContext, dict], Any]:
+def _for_type(
+    impl: Callable[[CallContext, str, dict], Any], type_: str
+) -> Callable[[CallContext, dict], Any]:
     def handler(ctx: CallContext, params: dict) -> Any:
         return impl(ctx, type_, params)
 
@@ -653,7 +707,9 @@ def _copy_exact(src: BinaryIO, dst: BinaryIO, count: int) -> int:
     while left > 0:
         chunk = src.read(min(COPY_CHUNK, left))
         if not chunk:
-            raise ApiError(400, "ERROR_COULD_NOT_SAVE_FILE", "Could not save file: the request body ended early")
+            raise ApiError(
+                400, "ERROR_COULD_NOT_SAVE_FILE", "Could not save file: the request body ended early"
+            )
         dst.write(chunk)
         left -= len(chunk)
     return count
@@ -692,7 +748,7 @@ class _MultipartFile:
             pos = self.buf.find(self.delim)
             if pos < 0:
                 return None
-            self.buf = self.buf[pos + len(self.delim):]
+            self.buf = self.buf[pos + len(self.delim) :]
             self._fill(2)
             if self.buf.startswith(b"--"):
                 return None  # closing delimiter: no matching part
@@ -721,7 +777,9 @@ class _MultipartFile:
                 self.buf = self.buf[pos:]
                 return size
             if self.left <= 0:
-                raise ApiError(400, "ERROR_COULD_NOT_SAVE_FILE", "Could not save file: the multipart body is truncated")
+                raise ApiError(
+                    400, "ERROR_COULD_NOT_SAVE_FILE", "Could not save file: the multipart body is truncated"
+                )
             safe = len(self.buf) - keep
             if safe > 0:
                 if out is not None:
@@ -742,11 +800,17 @@ UploadCommit = Callable[[DriveState, dict, "str | None", int, int], Any]
 UPLOAD_COMMITS: dict[str, UploadCommit] = {}
 
 
-def _commit_to_folder(state: DriveState, payload: dict, filename: str | None, blob_id: int, size: int) -> dict:
+def _commit_to_folder(
+    state: DriveState, payload: dict, filename: str | None, blob_id: int, size: int
+) -> dict:
     folder = state.folder(payload["folder"])
     obj = state.adopt_blob(
-        folder, payload.get("name") or filename or "file", blob_id, size,
-        user_id=int(payload.get("user") or 1), unique=bool(payload.get("unique")),
+        folder,
+        payload.get("name") or filename or "file",
+        blob_id,
+        size,
+        user_id=int(payload.get("user") or 1),
+        unique=bool(payload.get("unique")),
     )
     return state.view(obj)
 

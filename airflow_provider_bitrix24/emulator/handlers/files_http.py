@@ -19,10 +19,24 @@ from airflow_provider_bitrix24.emulator.state import RequestRecord
 from . import disk
 
 
-def _log(portal: Any, handler: Any, name: str, status: int, started: float, error: Any = None, fault: str | None = None) -> None:
+def _log(
+    portal: Any,
+    handler: Any,
+    name: str,
+    status: int,
+    started: float,
+    error: Any = None,
+    fault: str | None = None,
+) -> None:
     record = RequestRecord(
-        method=name, params={}, auth_kind=None, http_status=status, error=error,
-        http_method=handler.command, path=urlsplit(handler.path).path, fault=fault,
+        method=name,
+        params={},
+        auth_kind=None,
+        http_status=status,
+        error=error,
+        http_method=handler.command,
+        path=urlsplit(handler.path).path,
+        fault=fault,
     )
     record.duration = time.time() - started
     portal.log(record)

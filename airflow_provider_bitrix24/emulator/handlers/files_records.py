@@ -61,7 +61,9 @@ def attach_record(ctx: CallContext, params: dict) -> Any:
     record_url = params.get("RECORD_URL")
     content = params.get("FILE_CONTENT")
     if not filename and not record_url:
-        raise _core_error("Required parameters are not set. Request should contain either URL or FILENAME parameter")
+        raise _core_error(
+            "Required parameters are not set. Request should contain either URL or FILENAME parameter"
+        )
     state = drive(ctx.portal)
     if record_url and content in (None, ""):
         name = str(filename or posixpath.basename(str(record_url).split("?", 1)[0]) or "record.mp3")
@@ -72,7 +74,13 @@ def attach_record(ctx: CallContext, params: dict) -> Any:
     if not str(filename).lower().endswith(RECORD_EXTENSIONS):
         raise _core_error("Wrong file extension. Only wav and mp3 are allowed")
     if content is None:
-        payload = {"target": "call_record", "call": call_id, "name": str(filename), "user": ctx.user_id, "field": "file"}
+        payload = {
+            "target": "call_record",
+            "call": call_id,
+            "name": str(filename),
+            "user": ctx.user_id,
+            "field": "file",
+        }
         return {"uploadUrl": state.link("upload", payload), "fieldName": "file"}
     if content == "":
         raise _core_error("File content is empty.")

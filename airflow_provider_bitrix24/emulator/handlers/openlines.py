@@ -12,16 +12,38 @@ from ..params import as_bool, as_int
 from ..registry import ApiError, CallContext, method
 from ..table import Table, format_datetime
 
-SESSION = register_entity(EntitySpec(
-    name="imopenlines.session",
-    fields={"ID": "integer", "CHAT_ID": "integer", "USER_CODE": "string", "LINE_ID": "integer", "OPERATOR_ID": "integer",
-            "STATUS": "string", "CLOSED": "char", "PINNED": "char", "SILENT": "char", "NAME": "string",
-            "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime", "DATE_CLOSE": "datetime"},
-    defaults={"LINE_ID": 1, "OPERATOR_ID": 1, "STATUS": "open", "CLOSED": "N", "PINNED": "N", "SILENT": "N", "NAME": "Guest"},
-    created_by_field=None,
-    modified_by_field=None,
-    operations=(),  # no generic REST methods: sessions are reached through the methods below
-))
+SESSION = register_entity(
+    EntitySpec(
+        name="imopenlines.session",
+        fields={
+            "ID": "integer",
+            "CHAT_ID": "integer",
+            "USER_CODE": "string",
+            "LINE_ID": "integer",
+            "OPERATOR_ID": "integer",
+            "STATUS": "string",
+            "CLOSED": "char",
+            "PINNED": "char",
+            "SILENT": "char",
+            "NAME": "string",
+            "DATE_CREATE": "datetime",
+            "DATE_MODIFY": "datetime",
+            "DATE_CLOSE": "datetime",
+        },
+        defaults={
+            "LINE_ID": 1,
+            "OPERATOR_ID": 1,
+            "STATUS": "open",
+            "CLOSED": "N",
+            "PINNED": "N",
+            "SILENT": "N",
+            "NAME": "Guest",
+        },
+        created_by_field=None,
+        modified_by_field=None,
+        operations=(),  # no generic REST methods: sessions are reached through the methods below
+    )
+)
 
 
 def _sessions(ctx: CallContext) -> Table:
@@ -33,7 +55,9 @@ def _latest(table: Table, conditions: dict) -> dict | None:
     return rows[0] if rows else None
 
 
-def _chat_id(params: dict, code: str = "CHAT_ID", description: str = "The specified chat identifier is invalid") -> int:
+def _chat_id(
+    params: dict, code: str = "CHAT_ID", description: str = "The specified chat identifier is invalid"
+) -> int:
     chat_id = as_int(params.get("CHAT_ID", params.get("chat_id")))
     if chat_id is None or chat_id <= 0:
         raise ApiError(400, code, "Chat ID can't be empty" if code == "CHAT_ID_EMPTY" else description)
@@ -50,9 +74,15 @@ def _open_session(ctx: CallContext, chat_id: int) -> dict:
 def _close(ctx: CallContext, chat_id: int, only_own: bool) -> bool:
     row = _open_session(ctx, chat_id)
     if only_own and row.get("OPERATOR_ID") not in (None, ctx.user_id):
-        raise ApiError(400, "ACCESS_DENIED", "You cannot open this conversation because you do not have sufficient permissions")
+        raise ApiError(
+            400,
+            "ACCESS_DENIED",
+            "You cannot open this conversation because you do not have sufficient permissions",
+        )
     now = time.time()
-    _sessions(ctx).update(row["ID"], {"STATUS": "closed", "CLOSED": "Y", "DATE_CLOSE": now, "DATE_MODIFY": now})
+    _sessions(ctx).update(
+        row["ID"], {"STATUS": "closed", "CLOSED": "Y", "DATE_CLOSE": now, "DATE_MODIFY": now}
+    )
     return True
 
 
@@ -118,8 +148,16 @@ def session_start(ctx: CallContext, params: dict) -> bool:
     chat_id = _chat_id(params)
     previous = _open_session(ctx, chat_id)
     now = time.time()
-    _sessions(ctx).insert({**SESSION.defaults, "CHAT_ID": chat_id, "USER_CODE": previous.get("USER_CODE"),
-                           "OPERATOR_ID": ctx.user_id, "DATE_CREATE": now, "DATE_MODIFY": now})
+    _sessions(ctx).insert(
+        {
+            **SESSION.defaults,
+            "CHAT_ID": chat_id,
+            "USER_CODE": previous.get("USER_CODE"),
+            "OPERATOR_ID": ctx.user_id,
+            "DATE_CREATE": now,
+            "DATE_MODIFY": now,
+        }
+    )
     return True
 
 
@@ -128,7 +166,11 @@ def session_open(ctx: CallContext, params: dict) -> dict:
     code = params.get("USER_CODE")
     row = _latest(_sessions(ctx), {"USER_CODE": code}) if code else None
     if row is None:
-        raise ApiError(400, "ACCESS_DENIED", "You cannot open this conversation because you do not have sufficient permissions")
+        raise ApiError(
+            400,
+            "ACCESS_DENIED",
+            "You cannot open this conversation because you do not have sufficient permissions",
+        )
     return {"chatId": str(row["CHAT_ID"])}
 
 
@@ -176,5 +218,14 @@ def dialog_get(ctx: CallContext, params: dict) -> dict:
 @method("imopenlines.session.history.get")
 def session_history_get(ctx: CallContext, params: dict) -> dict:
     row = _find_dialog(ctx, params)
-    return {"chatId": row["CHAT_ID"], "canJoin": "Y", "canVoteHead": "Y", "sessionId": row["ID"],
-            "sessionVoteHead": 0, "sessionCommentHead": None, "userId": f"chat{row['CHAT_ID']}", "message": [], "users": []}
+    return {
+        "chatId": row["CHAT_ID"],
+        "canJoin": "Y",
+        "canVoteHead": "Y",
+        "sessionId": row["ID"],
+        "sessionVoteHead": 0,
+        "sessionCommentHead": None,
+        "userId": f"chat{row['CHAT_ID']}",
+        "message": [],
+        "users": [],
+    }

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..registry import HANDLERS, ApiError, CallContext, Reply, method
 from ..table import FilterError, Table, format_datetime, split_filter_key
@@ -72,6 +73,7 @@ def _upper_filter(raw: Any) -> dict:
 # Offline events
 # ------------------------------------------------------------------------------------------
 
+
 def _events(portal: Any) -> Table:
     return _table(portal, EVENTS_TABLE, ("TIMESTAMP_X",))
 
@@ -105,7 +107,9 @@ def queue_offline_event(
             "AUTH_CONNECTOR": auth_connector,
         }
         rows, _, _ = table.query({"=EVENT_NAME": name, "=MESSAGE_ID": message_id}, [], 0, len(table), False)
-        existing = [r for r in rows if not r.get("PROCESS_ID") and (r.get("AUTH_CONNECTOR") or "") == auth_connector]
+        existing = [
+            r for r in rows if not r.get("PROCESS_ID") and (r.get("AUTH_CONNECTOR") or "") == auth_connector
+        ]
         if existing:
             table.update(int(existing[0]["ID"]), fields)
             return int(existing[0]["ID"])
@@ -147,8 +151,11 @@ def _query_events(ctx: CallContext, params: dict, exact: dict, default_order: st
     exact = {**exact, "AUTH_CONNECTOR": str(_ci(params, "auth_connector", "") or "")}
     try:
         rows, _, _ = table.query(
-            _upper_filter(_ci(params, "filter", {})), _order(_ci(params, "order"), [(default_order, False)]),
-            0, len(table), False,
+            _upper_filter(_ci(params, "filter", {})),
+            _order(_ci(params, "order"), [(default_order, False)]),
+            0,
+            len(table),
+            False,
         )
     except FilterError as err:
         raise ApiError(400, "INVALID_REQUEST", str(err)) from None
@@ -161,7 +168,7 @@ def offline_list(ctx: CallContext, params: dict) -> Reply:
     start = max(0, int(_ci(params, "start", 0) or 0))
     rows = _query_events(ctx, params, {})
     nxt = start + PAGE if start + PAGE < len(rows) else None
-    page = rows[start:start + PAGE]
+    page = rows[start : start + PAGE]
     return Reply([_render_event(ctx.portal, r, with_process=True) for r in page], next=nxt, total=len(rows))
 
 
@@ -183,7 +190,10 @@ def offline_get(ctx: CallContext, params: dict) -> dict:
         process_id = secrets.token_hex(16)
         for row in rows:
             table.update(int(row["ID"]), {"PROCESS_ID": process_id})
-    return {"process_id": process_id if rows else None, "events": [_render_event(ctx.portal, r) for r in rows]}
+    return {
+        "process_id": process_id if rows else None,
+        "events": [_render_event(ctx.portal, r) for r in rows],
+    }
 
 
 def _on_reserved(ctx: CallContext, params: dict, by_id: bool, apply: Callable[[Table, int], Any]) -> bool:
@@ -218,14 +228,26 @@ def offline_clear(ctx: CallContext, params: dict) -> bool:
 
 @_serve("event.offline.error")
 def offline_error(ctx: CallContext, params: dict) -> bool:
-    return _on_reserved(ctx, params, False, lambda table, row_id: table.update(row_id, {"ERROR": 1, "PROCESS_ID": ""}))
+    return _on_reserved(
+        ctx, params, False, lambda table, row_id: table.update(row_id, {"ERROR": 1, "PROCESS_ID": ""})
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # Workflows
 # ------------------------------------------------------------------------------------------
 
-WORKFLOW_COLUMNS = ("ID", "MODIFIED", "OWNED_UNTIL", "MODULE_ID", "ENTITY", "DOCUMENT_ID", "STARTED", "STARTED_BY", "TEMPLATE_ID")
+WORKFLOW_COLUMNS = (
+    "ID",
+    "MODIFIED",
+    "OWNED_UNTIL",
+    "MODULE_ID",
+    "ENTITY",
+    "DOCUMENT_ID",
+    "STARTED",
+    "STARTED_BY",
+    "TEMPLATE_ID",
+)
 
 
 def _workflows(portal: Any) -> Table:
@@ -233,25 +255,32 @@ def _workflows(portal: Any) -> Table:
 
 
 def start_workflow(
-    portal: Any, template_id: int = 1, document_id: list | None = None, *, user_id: int = 1, runs_for: float | None = None
+    portal: Any,
+    template_id: int = 1,
+    document_id: list | None = None,
+    *,
+    user_id: int = 1,
+    runs_for: float | None = None,
 ) -> str:
     """Start a workflow instance (test helper); it runs until finished, or for ``runs_for`` seconds."""
     document = list(document_id or ["crm", "CCrmDocumentDeal", "DEAL_1"])
     with portal.lock:
         now = time.time()
         workflow_id = f"{secrets.token_hex(7)}.{secrets.randbelow(10**8):08d}"
-        row_id = _workflows(portal).insert({
-            "WORKFLOW_ID": workflow_id,
-            "MODIFIED": now,
-            "OWNED_UNTIL": None,
-            "MODULE_ID": document[0],
-            "ENTITY": document[1] if len(document) > 1 else "",
-            "DOCUMENT_ID": document[2] if len(document) > 2 else "",
-            "STARTED": now,
-            "STARTED_BY": user_id,
-            "TEMPLATE_ID": int(template_id),
-            "FINISH_AT": now + runs_for if runs_for is not None else None,
-        })
+        row_id = _workflows(portal).insert(
+            {
+                "WORKFLOW_ID": workflow_id,
+                "MODIFIED": now,
+                "OWNED_UNTIL": None,
+                "MODULE_ID": document[0],
+                "ENTITY": document[1] if len(document) > 1 else "",
+                "DOCUMENT_ID": document[2] if len(document) > 2 else "",
+                "STARTED": now,
+                "STARTED_BY": user_id,
+                "TEMPLATE_ID": int(template_id),
+                "FINISH_AT": now + runs_for if runs_for is not None else None,
+            }
+        )
         assert row_id
         return workflow_id
 
@@ -291,7 +320,9 @@ def workflow_start(ctx: CallContext, params: dict) -> str:
     template_id = _ci(params, "TEMPLATE_ID")
     document_id = _ci(params, "DOCUMENT_ID")
     if not template_id or not isinstance(document_id, list) or len(document_id) != 3:
-        raise ApiError(400, "ERROR_ARGUMENT", "TEMPLATE_ID and DOCUMENT_ID [module, entity, document] are required")
+        raise ApiError(
+            400, "ERROR_ARGUMENT", "TEMPLATE_ID and DOCUMENT_ID [module, entity, document] are required"
+        )
     return start_workflow(ctx.portal, int(template_id), document_id, user_id=ctx.user_id)
 
 
@@ -305,7 +336,9 @@ def workflow_instances(ctx: CallContext, params: dict) -> Reply:
     for key, value in raw.items():
         op, column = split_filter_key(key)
         filt[f"{op}{'WORKFLOW_ID' if column == 'ID' else column}"] = value
-    order = [("WORKFLOW_ID" if c == "ID" else c, d) for c, d in _order(_ci(params, "ORDER"), [("MODIFIED", True)])]
+    order = [
+        ("WORKFLOW_ID" if c == "ID" else c, d) for c, d in _order(_ci(params, "ORDER"), [("MODIFIED", True)])
+    ]
     start = max(0, int(_ci(params, "start", 0) or 0))
     try:
         rows, total, _ = _workflows(portal).query(filt, order, start, PAGE, True)

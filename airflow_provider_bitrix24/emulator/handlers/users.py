@@ -6,29 +6,60 @@ from __future__ import annotations
 from ..entities import EntitySpec, list_page, register_entity
 from ..registry import ApiError, CallContext, Reply, method
 
-USER = register_entity(EntitySpec(
-    name="user",
-    fields={
-        "ID": "integer", "ACTIVE": "boolean", "NAME": "string", "LAST_NAME": "string", "SECOND_NAME": "string",
-        "EMAIL": "string", "LAST_LOGIN": "datetime", "DATE_REGISTER": "datetime", "TIMESTAMP_X": "datetime",
-        "TIME_ZONE": "string", "IS_ONLINE": "char", "PERSONAL_GENDER": "char", "PERSONAL_BIRTHDAY": "date",
-        "PERSONAL_MOBILE": "string", "PERSONAL_CITY": "string", "WORK_PHONE": "string", "WORK_POSITION": "string",
-        "UF_DEPARTMENT": "list", "USER_TYPE": "string",
-    },
-    required=("EMAIL",),
-    defaults={"ACTIVE": True, "NAME": "", "LAST_NAME": "", "SECOND_NAME": "", "IS_ONLINE": "N", "TIME_ZONE": "",
-              "UF_DEPARTMENT": [1], "USER_TYPE": "employee", "WORK_POSITION": ""},
-    id_param="ID",
-    fields_param=None,  # user.add / user.update take the fields as top-level parameters
-    created_field="DATE_REGISTER",
-    modified_field="TIMESTAMP_X",
-    created_by_field=None,
-    modified_by_field=None,
-    methods={"add": "user.add", "update": "user.update"},
-    operations=("add", "update"),
-    sample=lambda row_id: {"NAME": f"User{row_id}", "LAST_NAME": "Generated", "EMAIL": f"user{row_id}@example.com",
-                           "ACTIVE": True, "DATE_REGISTER": 1_600_000_000.0 + row_id * 3600.0, "UF_DEPARTMENT": [1]},
-))
+USER = register_entity(
+    EntitySpec(
+        name="user",
+        fields={
+            "ID": "integer",
+            "ACTIVE": "boolean",
+            "NAME": "string",
+            "LAST_NAME": "string",
+            "SECOND_NAME": "string",
+            "EMAIL": "string",
+            "LAST_LOGIN": "datetime",
+            "DATE_REGISTER": "datetime",
+            "TIMESTAMP_X": "datetime",
+            "TIME_ZONE": "string",
+            "IS_ONLINE": "char",
+            "PERSONAL_GENDER": "char",
+            "PERSONAL_BIRTHDAY": "date",
+            "PERSONAL_MOBILE": "string",
+            "PERSONAL_CITY": "string",
+            "WORK_PHONE": "string",
+            "WORK_POSITION": "string",
+            "UF_DEPARTMENT": "list",
+            "USER_TYPE": "string",
+        },
+        required=("EMAIL",),
+        defaults={
+            "ACTIVE": True,
+            "NAME": "",
+            "LAST_NAME": "",
+            "SECOND_NAME": "",
+            "IS_ONLINE": "N",
+            "TIME_ZONE": "",
+            "UF_DEPARTMENT": [1],
+            "USER_TYPE": "employee",
+            "WORK_POSITION": "",
+        },
+        id_param="ID",
+        fields_param=None,  # user.add / user.update take the fields as top-level parameters
+        created_field="DATE_REGISTER",
+        modified_field="TIMESTAMP_X",
+        created_by_field=None,
+        modified_by_field=None,
+        methods={"add": "user.add", "update": "user.update"},
+        operations=("add", "update"),
+        sample=lambda row_id: {
+            "NAME": f"User{row_id}",
+            "LAST_NAME": "Generated",
+            "EMAIL": f"user{row_id}@example.com",
+            "ACTIVE": True,
+            "DATE_REGISTER": 1_600_000_000.0 + row_id * 3600.0,
+            "UF_DEPARTMENT": [1],
+        },
+    )
+)
 
 # Keys of user.get that are not filter fields when passed at the top level (legacy form).
 _USER_GET_KEYS = {"sort", "order", "filter", "admin_mode", "select", "image_resize", "start", "auth"}
@@ -61,4 +92,3 @@ def user_current(ctx: CallContext, params: dict) -> dict:
 @method("user.fields")
 def user_fields(ctx: CallContext, params: dict) -> dict:
     return {name: name.replace("_", " ").title() for name in USER.fields}
-
