@@ -16,31 +16,27 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import random
-import re
-import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
+from . import paging
 from .auth import Auth
-from .connections import ConnectionWarmer
-from .encoding import encode_command, encode_params
+from .encoding import BATCH_LIMIT, _check_batch_chunk, _check_method, _encode_batch_command
 from .errors import (
     Bitrix24ConfigError,
     Bitrix24Error,
-    Bitrix24NotSupported,
     Bitrix24OperationLimit,
     Bitrix24PortalMoved,
     Bitrix24RateLimited,
@@ -51,8 +47,9 @@ from .errors import (
     classify,
     scrub,
 )
-from .methods import PagingSpec, is_read_method, paging_spec
+from .methods import is_read_method
 from .operating import DEFAULT_OPERATING_LIMIT, DEFAULT_OPERATING_WINDOW, OperatingPacer
+from .paging import DEFAULT_PAGINATE_BUFFER_MB, MAX_PAGINATE_PARALLEL, _to_int
 from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, SCOPES, LeakyBucket, shared_bucket
 
 try:  # Airflow ships msgspec: it decodes a 2,500-record page about twice as fast as ``json``
@@ -76,19 +73,6 @@ class _ScrubFilter(logging.Filter):
 
 logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())
 
-BATCH_LIMIT = 50  # commands per batch request (portal limit)
-PAGE_SIZE = 50  # records per list page (portal limit)
-# More windows in flight than the cloud plan's burst would only queue in the client's bucket.
-MAX_PAGINATE_PARALLEL = 50
-# Windows in flight, by default, once an export outgrows the burst: the bucket then admits
-# 2 requests/s, and 8 in flight keep it busy while each takes up to 4 s on the portal.
-STEADY_PARALLEL = 8
-DEFAULT_PAGINATE_BUFFER_MB = 128.0
-# How much smaller, as a share of a full batch, each window of one wave is than the next (see
-# ``_staggered``): 4 records, about 6 ms of portal time at the docs' per-page cost, a little more
-# than the client spends decoding and handing over one window of 2,500 records once its
-# connection is open (measured with benchmarks/run.py: 0.12% and 0.2% did worse at 100,000).
-WAVE_STAGGER = 0.0016
 # Requests of 50 commands in flight for a batch without halt: a write request takes about a second
 # on a real portal, so 8 keep the bucket's 2 requests/s busy and use its burst quickly.
 DEFAULT_BATCH_PARALLEL = 8
@@ -563,404 +547,11 @@ class Bitrix24Client:
     def paginate(
         self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
     ) -> Iterator[dict]:
-        """Yield every record of a list method, each exactly once.
-
-        Methods whose paging table entry allows it use a chained batch: 50 list commands per
-        request, command k filtering ``>ID`` by the last ID of command k-1 (``$result[...]``),
-        ``start=-1`` so the portal counts nothing: 2,500 records per HTTP request. Other
-        methods page with ``start``/``next``.
-
-        A whole export (no ``limit``, no ID condition in the filter) is cut into ID windows read
-        by several chained batches at once (all of them while they fit in the rate limiter's
-        burst, see :meth:`_windows_in_flight`); records still arrive in ascending ID order and
-        memory holds at most the windows in flight (see :meth:`_paginate_windows`).
-        """
-        method = _check_method(method)
-        if limit is not None and limit <= 0:
-            return
-        params = dict(params or {})
-        spec = paging_spec(method)
-        progress = _Progress(method, self.progress_interval)
-        if spec.id_cursor and _cursor_compatible(params, spec):
-            if limit is None and self.paginate_parallel != 1 and not _has_id_condition(params, spec):
-                pages = self._paginate_windows(method, params, spec, progress)
-            else:
-                pages = self._paginate_id_cursor(method, params, spec, limit, progress)
-        else:
-            pages = self._paginate_start(method, params, spec, progress)
-        emitted = 0
-        try:
-            for page in pages:
-                for record in page:
-                    yield record
-                    emitted += 1
-                    if limit is not None and emitted >= limit:
-                        return
-        finally:
-            progress.done(emitted)
-
-    def _paginate_start(
-        self, method: str, params: dict, spec: PagingSpec, progress: _Progress
-    ) -> Iterator[list]:
-        start = params.pop("start", 0) or 0
-        while True:
-            before = self.requests_sent
-            envelope = self.call_raw(method, {**params, "start": start})
-            records = _records(envelope.get("result"), spec, method)
-            progress.page(len(records), self.requests_sent - before)
-            yield records
-            nxt = _to_int(envelope.get("next"))
-            if nxt is None or nxt <= _to_int(start) or not records:
-                return
-            start = nxt
-
-    def _paginate_id_cursor(
-        self, method: str, params: dict, spec: PagingSpec, limit: int | None, progress: _Progress
-    ) -> Iterator[list]:
-        filter_key = f">{spec.filter_id}"
-        user_filter = dict(params.get(spec.filter_param) or {})
-        cursor = _to_int(_pop_ci(user_filter, filter_key)) or 0
-        base = _list_base(params, spec)
-        path = f"[{spec.result_key}]" if spec.result_key else ""
-        fetched = 0
-        # The first request probes with one page: small results (the common case for filtered
-        # lists) then cost one query instead of a chain of 50 whose tail the portal still runs.
-        chain = 1
-        while True:
-            wanted = chain if limit is None else max(1, min(chain, -(-(limit - fetched) // PAGE_SIZE)))
-            chain = BATCH_LIMIT
-            commands = {}
-            for k in range(wanted):
-                ref = cursor if k == 0 else f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{spec.record_id}]"
-                commands[f"p{k}"] = (
-                    method,
-                    {
-                        **base,
-                        spec.filter_param: {**user_filter, filter_key: ref},
-                        spec.order_param: {spec.filter_id: "ASC"},
-                        "start": -1,
-                    },
-                )
-            result, sends = self._batch_waiting(method, commands, keep_partial=True)
-            progress.page(0, sends)
-            chain_complete = True
-            for k in range(wanted):
-                key = f"p{k}"
-                if key not in result.result:
-                    chain_complete = False  # stopped by an operation-limit wait: resume from the cursor
-                    break
-                records = _records(result.result[key], spec, method)
-                # Keep only records past the cursor: once a page is short, later commands'
-                # references resolve to nothing, the portal drops that filter and they restart
-                # from the first record. Everything after the first short page is discarded.
-                fresh = [r for r in records if (_to_int(r.get(spec.record_id)) or 0) > cursor]
-                if len(fresh) != len(records):
-                    chain_complete = False
-                if fresh:
-                    cursor = max(_to_int(r.get(spec.record_id)) or 0 for r in fresh)
-                    fetched += len(fresh)
-                    progress.page(len(fresh), 0)
-                    yield fresh
-                if len(records) < PAGE_SIZE or not chain_complete:
-                    if len(records) < PAGE_SIZE and chain_complete:
-                        return  # a short page: the list is exhausted
-                    break
-            if limit is not None and fetched >= limit:
-                return
-
-    def _paginate_windows(
-        self, method: str, params: dict, spec: PagingSpec, progress: _Progress
-    ) -> Iterator[list]:
-        """A whole export as ID windows read concurrently, yielded in ID order.
-
-        One chain of chained batches is the fewest requests, but each waits for the previous
-        one's last ID, so below the bucket's rate the portal idles between them. Here:
-
-        1. one probe request (a batch of two commands): the first page in ID order, kept as
-           data, and the largest matching ID (``order DESC``, ``select ID``); no COUNT;
-        2. the IDs after the first page are cut into windows expected to hold 2,500 records
-           (from the density seen so far); each is one chained batch bounded by ``>=a``/``<=b``
-           and sized to the window, so a dense window is exactly one request and no command
-           runs past its end; a window holding more continues with another batch;
-        3. ``paginate_parallel`` windows are in flight (see :meth:`_windows_in_flight`); they
-           are yielded in order;
-        4. the last window has no upper bound and runs until a short page, so records added
-           before it is requested are included; records added while the export runs may or
-           may not be (every record that existed at the start is yielded exactly once).
-
-        Dense IDs cost ``ceil((N - 50) / 2500) + 1`` requests, one more when the last window
-        is exactly full.
-        """
-        fid, rid = spec.filter_id, spec.record_id
-        user_filter = dict(params.get(spec.filter_param) or {})
-        base = _list_base(params, spec)
-        # The windows will need connections of their own: open some while the probe is out.
-        warmer = ConnectionWarmer(self.session, self._url("batch"), self._most_windows() - 1)
-        try:
-            probe, sends = self._batch_waiting(
-                method,
-                {
-                    "head": (
-                        method,
-                        {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1},
-                    ),
-                    "last": (
-                        method,
-                        {
-                            **base,
-                            "select": [rid],
-                            spec.filter_param: user_filter,
-                            spec.order_param: {fid: "DESC"},
-                            "start": -1,
-                        },
-                    ),
-                },
-            )
-        finally:
-            warmer.finish()
-        head = _records(probe.result.get("head"), spec, method)
-        last = _records(probe.result.get("last"), spec, method)
-        progress.page(len(head), sends)
-        yield head
-        if len(head) < PAGE_SIZE:
-            return
-        first_id, cursor = _to_int(head[0].get(rid)) or 0, _to_int(head[-1].get(rid)) or 0
-        hi = max(cursor, (_to_int(last[0].get(rid)) or 0) if last else 0)
-        density = min(1.0, PAGE_SIZE / max(1, cursor - first_id + 1))
-        parallel, target, wave = self._windows_in_flight((hi - cursor) * density, head)
-        sizes = deque(wave)
-        pending: deque = deque()
-        next_a = cursor + 1
-        pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bitrix24-paginate")
-        try:
-
-            def submit() -> bool:
-                nonlocal next_a
-                if next_a is None:
-                    return False
-                rows = sizes.popleft() if sizes else target
-                b: int | None = next_a + max(PAGE_SIZE, int(rows / density)) - 1
-                if b >= hi:
-                    b = None  # the last window has no upper bound: it also reads records added since
-                window = (method, base, user_filter, spec, next_a, b, hi)
-                pending.append((pool.submit(self._read_window, *window), next_a, b))
-                next_a = None if b is None else b + 1
-                return True
-
-            while len(pending) < parallel and submit():
-                pass
-            while pending:
-                future, a, b = pending.popleft()
-                records, requests_made = future.result()
-                if b is not None:  # the density seen so far sizes the next windows
-                    density = min(1.0, max(len(records), 1) / (b - a + 1))
-                submit()
-                progress.page(len(records), requests_made)
-                yield records
-        finally:
-            for future, _a, _b in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-
-    def _most_windows(self) -> int:
-        """The most windows one export keeps in flight: ``paginate_parallel``, else the burst."""
-        if self.paginate_parallel is not None:
-            return self.paginate_parallel
-        return min(MAX_PAGINATE_PARALLEL, self._burst())
-
-    def _burst(self) -> int:
-        return int(self.bucket.capacity) if self.bucket is not None else DEFAULT_BURST
-
-    def _windows_in_flight(self, remaining: float, head: list[dict]) -> tuple[int, int, list[int]]:
-        """How many windows to keep in flight, the records per window, and the sizes of the
-        first windows when they all go in one wave, for an export expected to hold
-        ``remaining`` more records like those of ``head``."""
-        full = BATCH_LIMIT * PAGE_SIZE
-        parallel = self.paginate_parallel
-        if parallel is None:
-            burst = self._burst()
-            windows = math.ceil(remaining / full)
-            parallel = min(MAX_PAGINATE_PARALLEL, burst, windows + 1) if windows <= burst else STEADY_PARALLEL
-        target = _window_rows(remaining, parallel)
-        row_bytes = max((_approx_size(r) for r in head), default=0) or 1
-        affordable = max(1, int(self.paginate_buffer_mb * 2**20 // (row_bytes * target)))
-        if affordable < parallel:
-            log.debug(
-                "paginate: %d windows in flight fit in paginate_buffer_mb, not %d", affordable, parallel
-            )
-            parallel = affordable
-            target = _window_rows(remaining, parallel)
-        windows = math.ceil(remaining / target)
-        return parallel, target, _staggered(remaining, windows) if windows <= parallel else []
-
-    def _read_window(
-        self, method: str, base: dict, user_filter: dict, spec: PagingSpec, a: int, b: int | None, hi: int
-    ) -> tuple[list[dict], int]:
-        """Every record with ``a <= ID <= b`` (no upper bound when ``b`` is None) in ID order,
-        and the HTTP requests it took. ``hi`` (the probed maximum) sizes the unbounded window so
-        that its last command comes back short and no further request is needed to see the end."""
-        fid, rid = spec.filter_id, spec.record_id
-        path = f"[{spec.result_key}]" if spec.result_key else ""
-        # Commands differ only in their ID bounds: the rest, the caller's filter included, is
-        # encoded once per window (PHP merges filter[...] pairs wherever they stand).
-        shared = encode_command(
-            method, {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1}
-        )
-        records: list[dict] = []
-        after, requests_made = a - 1, 0
-        while True:
-            if b is None:
-                pages = min(BATCH_LIMIT, max(0, hi - after) // PAGE_SIZE + 1)
-            else:
-                pages = max(1, min(BATCH_LIMIT, math.ceil((b - after) / PAGE_SIZE)))
-            commands = {}
-            for k in range(pages):
-                bounds: dict[str, Any] = {f">={fid}": after + 1}
-                if b is not None:
-                    bounds[f"<={fid}"] = b
-                if k:
-                    bounds[f">{fid}"] = f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{rid}]"
-                commands[f"p{k}"] = f"{shared}&{encode_params({spec.filter_param: bounds})}"
-            result, sends = self._batch_waiting(method, commands, keep_partial=True)
-            requests_made += sends
-            for k in range(pages):
-                if f"p{k}" not in result.result:
-                    break  # stopped by an operation-limit wait: resend from ``after``
-                page = _records(result.result[f"p{k}"], spec, method)
-                if page and (_to_int(page[0].get(rid)) or 0) <= after:
-                    # A command whose >ID reference did not resolve restarts at >=after+1 and
-                    # would repeat records; that only follows a short page, i.e. the window end.
-                    return records, requests_made
-                records.extend(page)
-                if page:
-                    after = _to_int(page[-1].get(rid)) or after
-                if len(page) < PAGE_SIZE:
-                    return records, requests_made
-            else:
-                if b is not None and after >= b:
-                    return records, requests_made
-
-    def _batch_waiting(
-        self, method: str, commands: dict, keep_partial: bool = False
-    ) -> tuple[BatchResult, int]:
-        """``batch`` with ``halt``, waiting out ``OPERATION_TIME_LIMIT`` on ``method``'s commands;
-        returns the result and how many batch requests it took.
-
-        With ``keep_partial`` a batch stopped by the limit is returned as far as it got (the
-        caller resends the rest); otherwise the whole batch is resent after the wait. Each
-        request first waits for room under the method's operating time (see :meth:`_batch_chunk`).
-        """
-        sends, waited = 0, 0.0
-        while True:
-            result = self.batch(commands, halt=True)
-            sends += 1
-            errors = list(result.errors.values())
-            if not errors:
-                return result, sends
-            error = errors[0]
-            if not isinstance(error, Bitrix24OperationLimit):
-                raise error
-            waited = self._wait_for_operating_reset(error, method, waited)
-            if keep_partial and result.result:
-                result.errors.clear()
-                return result, sends
+        """Yield every record of a list method, each exactly once (see :func:`.paging.paginate`)."""
+        return paging.paginate(self, method, params, limit=limit)
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-class _Progress:
-    """Logs rows and rate of a long pagination every ``interval`` seconds and once at the end."""
-
-    def __init__(self, method: str, interval: float) -> None:
-        self.method = method
-        self.interval = interval
-        self.started = self.last_log = time.monotonic()
-        self.rows = 0
-        self.requests = 0
-
-    def page(self, rows: int, requests_made: int) -> None:
-        self.rows += rows
-        self.requests += requests_made
-        now = time.monotonic()
-        if now - self.last_log >= self.interval:
-            self.last_log = now
-            self._log("progress", now)
-
-    def done(self, emitted: int) -> None:
-        now = time.monotonic()
-        if now - self.started >= self.interval or self.requests > 1:
-            self._log("done", now, emitted)
-
-    def _log(self, stage: str, now: float, rows: int | None = None) -> None:
-        elapsed = max(now - self.started, 1e-9)
-        count = self.rows if rows is None else rows
-        log.info(
-            "paginate %s %s: %d rows in %.1f s (%.0f rows/s), %d HTTP requests",
-            self.method,
-            stage,
-            count,
-            elapsed,
-            count / elapsed,
-            self.requests,
-        )
-
-
-def _check_method(method: str) -> str:
-    name = (method or "").strip().strip("/")
-    if not name or any(c in name for c in "/?# "):
-        raise Bitrix24ConfigError(description=f"invalid method name: {method!r}")
-    return name
-
-
-def _encode_batch_command(command: Any) -> tuple[str, str]:
-    if isinstance(command, str):
-        return command.split("?", 1)[0], command
-    if isinstance(command, Mapping):
-        method, params = command.get("method"), command.get("params")
-    else:
-        try:
-            method, params = command
-        except (TypeError, ValueError):
-            raise Bitrix24ConfigError(
-                description=f"batch command must be (method, params) or 'method?query', got {type(command).__name__}"
-            ) from None
-    method = _check_method(method)
-    if method.lower() == "batch":
-        raise Bitrix24ConfigError(description="batch cannot be nested inside batch")
-    return method, encode_command(method, params)
-
-
-_REFERENCE = re.compile(r"\$result(?:_next|_total|_error|_time)?\[([^\[\]]*)\]")
-_ESCAPED_REFERENCE = re.compile(r"%(?:24|5B|5D)", re.IGNORECASE)
-
-
-def _check_batch_chunk(commands: list[tuple[Any, Any]]) -> None:
-    """Refuse, before sending, one batch request the portal would reject or mis-resolve: more
-    than 50 commands, or a ``$result[key]`` naming no earlier command of the same request (the
-    portal silently substitutes an empty value, so the command would run with a blank parameter)."""
-    if len(commands) > BATCH_LIMIT:
-        raise Bitrix24ConfigError(
-            description=f"one batch request takes at most {BATCH_LIMIT} commands, got {len(commands)}",
-            method="batch",
-            hint="use Bitrix24Client.batch() / Bitrix24Hook.batch() (or Bitrix24BatchOperator), which send 50 per request",
-        )
-    earlier: set[str] = set()
-    for key, command in commands:
-        text = str(command)
-        if _ESCAPED_REFERENCE.search(text):  # a reference written percent-encoded
-            text = unquote(text)
-        for ref in _REFERENCE.findall(text):
-            if ref not in earlier:
-                raise Bitrix24ConfigError(
-                    description=(
-                        f"batch command {str(key)!r} refers to $result[{ref}], but no earlier command in the same "
-                        f"request has the key {ref!r}"
-                    ),
-                    method="batch",
-                    hint=f"references reach only earlier commands of the same request of up to {BATCH_LIMIT}",
-                )
-        earlier.add(str(key))
 
 
 def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:
@@ -970,129 +561,6 @@ def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)}
     return {}
-
-
-def _records(result: Any, spec: PagingSpec, method: str) -> list[dict]:
-    """The records of one list page, whatever wrapper the method uses."""
-    if result is None:
-        return []
-    if isinstance(result, list):
-        return result
-    if isinstance(result, dict):
-        if spec.result_key and spec.result_key in result:
-            return list(result[spec.result_key] or [])
-        lists = [v for v in result.values() if isinstance(v, list)]
-        if len(result) == 1 and len(lists) == 1:
-            return lists[0]
-        if (
-            result
-            and all(str(k).isdigit() for k in result)
-            and all(isinstance(v, dict) for v in result.values())
-        ):
-            return list(result.values())  # records keyed by ID
-        if not result:
-            return []
-    raise Bitrix24NotSupported(
-        "",
-        f"cannot find the records in the result (type {type(result).__name__})",
-        method,
-        None,
-        hint="use call_raw() for this method",
-    )
-
-
-def _list_base(params: Mapping[str, Any], spec: PagingSpec) -> dict:
-    """List parameters minus what ID paging owns; ``select`` gains the ID when it lacks it."""
-    base = {k: v for k, v in params.items() if k not in (spec.filter_param, spec.order_param, "start")}
-    select = base.get("select")
-    if (
-        isinstance(select, list)
-        and select
-        and "*" not in select
-        and not any(str(s).lower() == spec.record_id.lower() for s in select)
-    ):
-        base["select"] = [*select, spec.record_id]
-    return base
-
-
-def _window_rows(remaining: float, parallel: int) -> int:
-    """Records per window for an export expected to hold ``remaining`` more records.
-
-    The fewest windows of one full chained batch (2,500 records) each, plus one more when that
-    adds no round of ``parallel`` requests: the request budget allows it, and smaller windows
-    come back sooner (at 10,000 records, five windows of 2,000 instead of four of 2,500)."""
-    full = BATCH_LIMIT * PAGE_SIZE
-    windows = max(1, math.ceil(remaining / full))
-    if math.ceil((windows + 1) / parallel) == math.ceil(windows / parallel):
-        windows += 1
-    return max(PAGE_SIZE, min(full, math.ceil(remaining / windows)))
-
-
-def _staggered(remaining: float, windows: int) -> list[int]:
-    """Records per window for ``windows`` windows sent at once: each is smaller than the next
-    by ``WAVE_STAGGER`` of a full batch, none holds a full batch, together they hold ``remaining``.
-
-    Equal windows come back together, and the caller then decodes and uses all of them after
-    the last byte. Staggered, each lands a few milliseconds after the previous one (about what
-    one takes to decode and use), so that work overlaps the wait for the later windows. The
-    room comes from the request budget's spare: the last windows grow towards a full batch.
-    A window stays one record short of it so that the last (unbounded) window ends on a short
-    page and needs no further request to see the end."""
-    cap, step = BATCH_LIMIT * PAGE_SIZE - 1, BATCH_LIMIT * PAGE_SIZE * WAVE_STAGGER
-
-    def sizes(top: float) -> list[float]:
-        return [max(PAGE_SIZE, min(cap, top - step * (windows - 1 - i))) for i in range(windows)]
-
-    low, high = 0.0, cap + step * windows
-    for _ in range(40):  # bisect for the largest window that makes the sizes add up
-        middle = (low + high) / 2
-        low, high = (middle, high) if sum(sizes(middle)) < remaining else (low, middle)
-    return [math.ceil(rows) for rows in sizes(high)]
-
-
-def _approx_size(value: Any) -> int:
-    """Bytes a decoded JSON value holds; dict keys are left out (a decoder shares them)."""
-    size = sys.getsizeof(value)
-    if isinstance(value, dict):
-        return size + sum(_approx_size(v) for v in value.values())
-    if isinstance(value, list):
-        return size + sum(_approx_size(v) for v in value)
-    return size
-
-
-def _has_id_condition(params: Mapping[str, Any], spec: PagingSpec) -> bool:
-    """Whether the caller's filter already constrains the ID (then ID windows would clash)."""
-    user_filter = params.get(spec.filter_param) or {}
-    if not isinstance(user_filter, Mapping):
-        return True
-    return any(str(key).lstrip("!@<>=%").lower() == spec.filter_id.lower() for key in user_filter)
-
-
-def _cursor_compatible(params: Mapping[str, Any], spec: PagingSpec) -> bool:
-    """The ID cursor needs ascending ID order and must own ``start``."""
-    if "start" in params:
-        return False
-    order = params.get(spec.order_param)
-    if not order:
-        return True
-    if isinstance(order, Mapping) and len(order) == 1:
-        ((field_name, direction),) = order.items()
-        return str(field_name).lower() == spec.filter_id.lower() and str(direction).upper() == "ASC"
-    return False
-
-
-def _pop_ci(mapping: dict, key: str) -> Any:
-    for existing in list(mapping):
-        if str(existing).lower() == key.lower():
-            return mapping.pop(existing)
-    return None
-
-
-def _to_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _never_reached_server(exc: requests.RequestException) -> bool:

@@ -30,10 +30,10 @@ from airflow_provider_bitrix24.client import (
     normalize_portal_url,
 )
 from airflow_provider_bitrix24.client.auth import parse_webhook_url
-from airflow_provider_bitrix24.client.client import _records
 from airflow_provider_bitrix24.client.encoding import encode_command, encode_params
 from airflow_provider_bitrix24.client.errors import classify, register_secret, scrub
 from airflow_provider_bitrix24.client.methods import DEFAULT_PAGING, is_read_method, paging_spec
+from airflow_provider_bitrix24.client.paging import _records
 
 # ---------------------------------------------------------------- encoding
 

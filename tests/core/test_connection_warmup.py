@@ -12,8 +12,8 @@ import requests
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
-from airflow_provider_bitrix24.client.client import WAVE_STAGGER, _staggered
 from airflow_provider_bitrix24.client.connections import ConnectionWarmer
+from airflow_provider_bitrix24.client.paging import WAVE_STAGGER, _staggered
 from airflow_provider_bitrix24.emulator import CostModel, Emulator
 
 FAST = {"rate_limit": None, "backoff_base": 0.01, "backoff_max": 0.05}

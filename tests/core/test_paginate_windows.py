@@ -88,7 +88,7 @@ def test_the_spare_request_of_the_budget_shortens_every_window(emu):
     ],
 )
 def test_window_size_adds_a_window_only_when_no_round_is_added(remaining, parallel, rows):
-    from airflow_provider_bitrix24.client.client import _window_rows
+    from airflow_provider_bitrix24.client.paging import _window_rows
 
     assert _window_rows(remaining, parallel) == rows
 
@@ -203,7 +203,9 @@ def test_windows_in_flight_by_default_follow_the_burst(emu, burst, parallel, rem
 
     client = client_for(emu, rate_limit=LeakyBucket(burst, 2), paginate_parallel=parallel)
     head = [{"ID": str(i), "TITLE": f"Deal {i}"} for i in range(1, 51)]
-    assert client._windows_in_flight(remaining, head)[0] == expected
+    from airflow_provider_bitrix24.client.paging import _windows_in_flight
+
+    assert _windows_in_flight(client, remaining, head)[0] == expected
 
 
 def test_paginate_buffer_mb_is_validated(emu):
