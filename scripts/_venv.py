@@ -18,21 +18,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # B24_AIRFLOW_VERSION=3.2.0 pins Airflow (e.g. the oldest supported release) in a venv of its own.
 AIRFLOW_PIN = os.environ.get("B24_AIRFLOW_VERSION", "").strip()
-VENV = Path(os.environ.get("B24_VENV") or ROOT / (f".venv-airflow-{AIRFLOW_PIN}" if AIRFLOW_PIN else ".venv"))
 PIN_CONSTRAINTS = ROOT / "scripts" / "pinned-airflow-constraints.txt"
 EXTRAS = "test"
-STAMP = VENV / ".airflow-provider-bitrix24.stamp"
+STAMP_NAME = ".airflow-provider-bitrix24.stamp"
+
+
+def venv_dir(pin: str = AIRFLOW_PIN) -> Path:
+    """``.venv`` for the newest Airflow, ``.venv-airflow-<pin>`` for a pinned one (B24_VENV overrides)."""
+    override = os.environ.get("B24_VENV")
+    if override:
+        return Path(override)
+    return ROOT / (f".venv-airflow-{pin}" if pin else ".venv")
+
+
+VENV = venv_dir()
+STAMP = VENV / STAMP_NAME
 
 
 def _python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _fingerprint() -> str:
+def _fingerprint(pin: str = AIRFLOW_PIN) -> str:
     digest = hashlib.sha256()
     digest.update((ROOT / "pyproject.toml").read_bytes())
-    digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}|{AIRFLOW_PIN}".encode())
-    if AIRFLOW_PIN:
+    digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}|{pin}".encode())
+    if pin:
         digest.update(PIN_CONSTRAINTS.read_bytes())
     return digest.hexdigest()
 
@@ -41,19 +52,24 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def ensure_venv() -> Path:
-    """Return the venv's python, creating the venv and installing ``.[test]`` when needed."""
+def ensure_venv(pin: str = AIRFLOW_PIN) -> Path:
+    """Return the venv's python, creating the venv and installing ``.[test]`` when needed.
+
+    ``pin`` is an Airflow version to install instead of the newest one (its venv is separate).
+    """
     if sys.version_info < (3, 10):  # noqa: UP036 - this script runs under any python3 the user has
         sys.exit(f"Python 3.10+ is required, this is {sys.version.split()[0]}")
-    python = _python(VENV)
+    venv = venv_dir(pin)
+    stamp = venv / STAMP_NAME
+    python = _python(venv)
     if not python.exists():
-        say(f"Creating virtual environment {VENV}")
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    want = _fingerprint()
-    if STAMP.exists() and STAMP.read_text().strip() == want:
+        say(f"Creating virtual environment {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    want = _fingerprint(pin)
+    if stamp.exists() and stamp.read_text().strip() == want:
         return python
-    pinned = f" with apache-airflow=={AIRFLOW_PIN}" if AIRFLOW_PIN else ""
-    say(f"Installing airflow-provider-bitrix24[{EXTRAS}]{pinned} into {VENV} (first run takes a few minutes)")
+    pinned = f" with apache-airflow=={pin}" if pin else ""
+    say(f"Installing airflow-provider-bitrix24[{EXTRAS}]{pinned} into {venv} (first run takes a few minutes)")
     started = time.monotonic()
     command = [
         str(python),
@@ -66,10 +82,10 @@ def ensure_venv() -> Path:
         "off",
         "-e",
         f"{ROOT}[{EXTRAS}]",
-        *([f"apache-airflow=={AIRFLOW_PIN}", "-c", str(PIN_CONSTRAINTS)] if AIRFLOW_PIN else []),
+        *([f"apache-airflow=={pin}", "-c", str(PIN_CONSTRAINTS)] if pin else []),
     ]
     subprocess.run(command, check=True, cwd=ROOT)
-    STAMP.write_text(want + "\n")
+    stamp.write_text(want + "\n")
     say(f"Installed in {time.monotonic() - started:.0f} s")
     return python
 
