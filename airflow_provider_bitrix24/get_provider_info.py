@@ -1,9 +1,12 @@
 """Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
 
 Kept as a literal: Airflow calls this in every process that lists providers, so it must be cheap.
+The version comes from the installed distribution's metadata (pyproject.toml is its one source).
 """
 
 from __future__ import annotations
+
+from airflow_provider_bitrix24 import __version__
 
 _INTEGRATION = "Bitrix24"
 
@@ -13,7 +16,7 @@ def get_provider_info() -> dict:
         "package-name": "airflow-provider-bitrix24",
         "name": "Bitrix24",
         "description": "Bitrix24 REST API: hook, operators, sensors and triggers, with a local portal emulator.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": _INTEGRATION,
@@ -80,10 +83,8 @@ def get_provider_info() -> dict:
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     "airflow_provider_bitrix24.triggers.bitrix24",
-                    "airflow_provider_bitrix24.triggers.event_changes",
                     "airflow_provider_bitrix24.triggers.event_cursor",
                     "airflow_provider_bitrix24.triggers.events",
-                    "airflow_provider_bitrix24.triggers.polling",
                 ],
             }
         ],

@@ -23,7 +23,7 @@ from airflow.sdk import DAG, Param, task
 
 from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 from airflow_provider_bitrix24.operators.openlines import OpenLinesCloseSessionOperator
-from airflow_provider_bitrix24.triggers.polling import parse_timestamp
+from airflow_provider_bitrix24.polling.timestamps import parse_timestamp
 
 
 def last_activity(hook: Bitrix24Hook, chat_id: int) -> tuple[dict, datetime | None]:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_bitrix24.client.errors import Bitrix24Error, scrub
-from airflow_provider_bitrix24.triggers.bitrix24 import HookMixin
-from airflow_provider_bitrix24.triggers.polling import crm_entity, format_timestamp
+from airflow_provider_bitrix24.hooks.mixin import HookMixin
+from airflow_provider_bitrix24.polling.entities import crm_entity
+from airflow_provider_bitrix24.polling.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

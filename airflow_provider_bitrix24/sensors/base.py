@@ -3,7 +3,7 @@
 ``mode="poke"`` keeps a worker slot and looks every ``poke_interval`` seconds;
 ``mode="reschedule"`` frees the slot between looks; ``deferrable=True`` hands the waiting to
 :class:`~airflow_provider_bitrix24.triggers.bitrix24.Bitrix24PollTrigger` in the triggerer. All
-three make the same look (:func:`~airflow_provider_bitrix24.triggers.polling.check_once`), so
+three make the same look (:func:`~airflow_provider_bitrix24.polling.probes.check_once`), so
 they agree on what counts as found and which errors only mean "try again later".
 """
 
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger, HookMixin
-from airflow_provider_bitrix24.triggers.polling import Probe, check_once
+from airflow_provider_bitrix24.hooks.mixin import HookMixin
+from airflow_provider_bitrix24.polling.probes import Probe, check_once
+from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

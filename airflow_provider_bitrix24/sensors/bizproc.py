@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_bitrix24.polling.probes import WorkflowFinishedProbe
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
-from airflow_provider_bitrix24.triggers.polling import WorkflowFinishedProbe
 
 
 class Bitrix24WorkflowSensor(Bitrix24BaseSensor):

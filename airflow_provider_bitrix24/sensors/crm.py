@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_bitrix24.polling.entities import crm_entity
+from airflow_provider_bitrix24.polling.probes import CrmChangesProbe, CrmStageProbe
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
-from airflow_provider_bitrix24.triggers.polling import CrmChangesProbe, CrmStageProbe, crm_entity
 
 
 class Bitrix24CrmStageSensor(Bitrix24BaseSensor):

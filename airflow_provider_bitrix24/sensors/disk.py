@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_bitrix24.polling.probes import DriveFolderProbe
+from airflow_provider_bitrix24.polling.timestamps import format_timestamp
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor
-from airflow_provider_bitrix24.triggers.polling import DriveFolderProbe, format_timestamp
 
 
 class Bitrix24DriveFileSensor(Bitrix24BaseSensor):

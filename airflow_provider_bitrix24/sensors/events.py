@@ -15,24 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, PokeReturnValue
 
-from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError
+from airflow_provider_bitrix24.hooks.mixin import HookMixin, require_application_auth
+from airflow_provider_bitrix24.polling.probes import OfflineEventsProbe, clear_offline_events
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
-from airflow_provider_bitrix24.triggers.bitrix24 import HookMixin
-from airflow_provider_bitrix24.triggers.polling import OfflineEventsProbe, clear_offline_events
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-APP_ONLY_MESSAGE = (
-    "event.offline.* work only with an application's OAuth token; connection {conn!r} is an "
-    "incoming webhook. Use an OAuth 2.0 (application) connection."
-)
-
-
-def require_application_auth(hook: Any, conn_id: str) -> None:
-    """Fail before any request when the connection is an incoming webhook."""
-    if hook.auth_type == "webhook":
-        raise Bitrix24ConfigError("WRONG_AUTH_TYPE", APP_ONLY_MESSAGE.format(conn=conn_id))
 
 
 class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):

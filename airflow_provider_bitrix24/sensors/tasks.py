@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_bitrix24.polling.probes import TaskStatusProbe, task_status_code
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
-from airflow_provider_bitrix24.triggers.polling import TaskStatusProbe, task_status_code
 
 
 class Bitrix24TaskStatusSensor(Bitrix24BaseSensor):

@@ -1,6 +1,6 @@
 """Deferrable polling for Bitrix24 sensors.
 
-:class:`Bitrix24PollTrigger` runs a probe from :mod:`.polling` in the triggerer: each look goes
+:class:`Bitrix24PollTrigger` runs a probe from :mod:`airflow_provider_bitrix24.polling.probes` in the triggerer: each look goes
 through the hook's own synchronous client in a worker thread (``asyncio.to_thread``), so auth,
 error mapping, retries and the per-portal rate limiter are the client core's, with no second
 copy; between looks it sleeps without holding a worker slot. Everything it needs to resume after
@@ -12,30 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from functools import cached_property
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bitrix24.client.errors import scrub
-from airflow_provider_bitrix24.triggers.polling import Probe, check_once
-
-
-def make_hook(conn_id: str) -> Any:
-    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
-
-    return Bitrix24Hook(bitrix24_conn_id=conn_id)
-
-
-class HookMixin:
-    """``self.hook`` for operators and sensors that have a ``bitrix24_conn_id``: built on first use
-    (never while the DAG file is parsed) and kept for the task."""
-
-    bitrix24_conn_id: str
-
-    @cached_property
-    def hook(self) -> Any:
-        return make_hook(self.bitrix24_conn_id)
+from airflow_provider_bitrix24.hooks.mixin import make_hook
+from airflow_provider_bitrix24.polling.probes import Probe, check_once
 
 
 class Bitrix24PollTrigger(BaseTrigger):

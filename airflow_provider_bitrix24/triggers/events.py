@@ -30,20 +30,20 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_bitrix24.client.errors import Bitrix24BadRequest, Bitrix24NotFound
-from airflow_provider_bitrix24.triggers.bitrix24 import make_hook
-from airflow_provider_bitrix24.triggers.event_changes import (
+from airflow_provider_bitrix24.hooks.mixin import make_hook, require_application_auth
+from airflow_provider_bitrix24.polling.changes import (
     ChangeReader,
     Cursor,
     change_source,
     portal_now_second,
     start_second,
 )
-from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
-from airflow_provider_bitrix24.triggers.polling import (
+from airflow_provider_bitrix24.polling.probes import (
     TRANSIENT_ERRORS,
     OfflineEventsProbe,
     clear_offline_events,
 )
+from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
 
 # An idle watcher stores its advancing position at most this often (seconds of portal time).
 IDLE_SAVE_SECONDS = 600
@@ -145,7 +145,7 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
 
     A record appears again each time it changes again later. Records changed within the last
     ``settle_seconds`` wait for the next poll (one-second timestamps need a closed second; see
-    :mod:`.event_changes`). Deleted records are not reported.
+    :mod:`airflow_provider_bitrix24.polling.changes`). Deleted records are not reported.
 
     :param source: ``deal``, ``lead``, ``contact``, ``company``, ``quote``, ``item`` (smart
         processes and other types through crm.item.list; needs ``entity_type_id``) or ``task``.
@@ -311,8 +311,6 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         }
 
     def _check_auth(self) -> None:
-        from airflow_provider_bitrix24.sensors.events import require_application_auth
-
         require_application_auth(self._get_hook(), self.bitrix24_conn_id)
 
     def _reserve(self, process_id: str | None) -> dict | None:

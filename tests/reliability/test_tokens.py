@@ -59,8 +59,8 @@ def test_expiry_before_a_batch_of_writes_resends_it_once(emu, oauth_client):
 
 
 def test_expiry_during_a_sensor_trigger(emu, oauth_conn, monkeypatch):
+    from airflow_provider_bitrix24.polling.probes import CrmStageProbe
     from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
-    from airflow_provider_bitrix24.triggers.polling import CrmStageProbe
 
     deal_id = seed_deals(emu, 1)[0]
     trigger = Bitrix24PollTrigger(CrmStageProbe("deal", deal_id, ["WON"]), poll_interval=0.05)
@@ -87,8 +87,8 @@ def test_expiry_during_a_sensor_trigger(emu, oauth_conn, monkeypatch):
 
 
 def test_revoked_refresh_token_fails_the_trigger_with_a_clear_message(emu, oauth_conn):
+    from airflow_provider_bitrix24.polling.probes import CrmStageProbe
     from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
-    from airflow_provider_bitrix24.triggers.polling import CrmStageProbe
 
     deal_id = seed_deals(emu, 1)[0]
     emu.portal.refresh_tokens.clear()  # the administrator removed the application's grant
@@ -252,7 +252,7 @@ def test_lost_refresh_reply_is_explained(emu, oauth_client):
 def test_token_endpoint_outage_is_transient_for_a_trigger(emu, oauth_conn):
     """A deferrable sensor must keep waiting through an OAuth server outage, not fail."""
     from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
-    from airflow_provider_bitrix24.triggers.polling import CrmStageProbe, check_once
+    from airflow_provider_bitrix24.polling.probes import CrmStageProbe, check_once
 
     deal_id = seed_deals(emu, 1)[0]
     hook = Bitrix24Hook()

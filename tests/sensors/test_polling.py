@@ -10,15 +10,9 @@ from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_bitrix24.emulator.handlers.disk import drive
+from airflow_provider_bitrix24.polling.probes import PROBES, CrmChangesProbe, DriveFolderProbe, Probe
+from airflow_provider_bitrix24.polling.timestamps import format_timestamp, parse_timestamp
 from airflow_provider_bitrix24.sensors import Bitrix24CrmStageSensor
-from airflow_provider_bitrix24.triggers.polling import (
-    PROBES,
-    CrmChangesProbe,
-    DriveFolderProbe,
-    Probe,
-    format_timestamp,
-    parse_timestamp,
-)
 
 
 def test_every_probe_round_trips_through_a_dict():

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_bitrix24.triggers.polling import CRM_ENTITIES, format_timestamp, parse_timestamp
+from airflow_provider_bitrix24.polling.entities import CRM_ENTITIES
+from airflow_provider_bitrix24.polling.timestamps import epoch_second, format_timestamp, iso_second
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Cursor:
     last_id: int = 0
 
     def to_dict(self) -> dict:
-        return {"second": self.second, "last_id": self.last_id, "time": _iso(self.second)}
+        return {"second": self.second, "last_id": self.last_id, "time": iso_second(self.second)}
 
     @staticmethod
     def from_dict(data: dict) -> Cursor:
@@ -117,20 +117,7 @@ class Change:
     record: dict = field(default_factory=dict)
 
     def to_payload(self) -> dict:
-        return {"id": self.id, "modified": _iso(self.second), **self.record}
-
-
-def _iso(second: int) -> str:
-    return datetime.fromtimestamp(second, timezone.utc).isoformat()
-
-
-def epoch_second(value: Any) -> int | None:
-    """Whole epoch seconds of a portal time value (``None`` when absent or unreadable)."""
-    try:
-        parsed = parse_timestamp(value)
-    except (TypeError, ValueError):
-        return None
-    return None if parsed is None else int(parsed.timestamp())
+        return {"id": self.id, "modified": iso_second(self.second), **self.record}
 
 
 def start_second(start_from: Any, now_second: int) -> int:
@@ -198,7 +185,10 @@ class ChangeReader:
 
     def _window(self, low: int, high: int) -> dict:
         name = self.source.modified_filter
-        return {f">={name}": format_timestamp(_iso(low)), f"<{name}": format_timestamp(_iso(high))}
+        return {
+            f">={name}": format_timestamp(iso_second(low)),
+            f"<{name}": format_timestamp(iso_second(high)),
+        }
 
     def collect(self, cursor: Cursor, upper: int, budget: int) -> tuple[list[Change], Cursor]:
         """Up to ``budget`` changes after ``cursor`` and before second ``upper``, with the new cursor."""

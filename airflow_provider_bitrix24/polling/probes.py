@@ -16,7 +16,7 @@ import dataclasses
 import fnmatch
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from airflow_provider_bitrix24.client.errors import (
@@ -27,6 +27,8 @@ from airflow_provider_bitrix24.client.errors import (
     Bitrix24TransportError,
     Bitrix24WriteMayHaveSucceeded,
 )
+from airflow_provider_bitrix24.polling.entities import crm_entity
+from airflow_provider_bitrix24.polling.timestamps import format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -38,85 +40,6 @@ TRANSIENT_ERRORS: tuple[type[Bitrix24Error], ...] = (
     Bitrix24ServerError,
     Bitrix24TransportError,
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Time values
-# --------------------------------------------------------------------------------------------
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """A portal or user time value as an aware datetime (naive values are taken as UTC)."""
-    if value in (None, "", False):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    else:
-        text = str(value).strip().replace(" ", "T", 1)
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def format_timestamp(value: Any) -> str:
-    """A time value in the ISO 8601 form Bitrix24 filters accept (``2026-01-31T09:00:00+00:00``)."""
-    parsed = parse_timestamp(value)
-    if parsed is None:
-        raise ValueError(f"not a time value: {value!r}")
-    return parsed.replace(microsecond=0).isoformat()
-
-
-# --------------------------------------------------------------------------------------------
-# CRM entities as data
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CrmEntity:
-    """How one CRM entity is read: its methods and the names of the fields that matter."""
-
-    get_method: str
-    list_method: str
-    id_field: str = "ID"
-    stage_field: str | None = "STAGE_ID"
-    modified_field: str = "DATE_MODIFY"
-    # crm.item.* takes the SPA/entity type and wraps records in {"item": ...} / {"items": [...]}
-    universal: bool = False
-
-
-CRM_ENTITIES: dict[str, CrmEntity] = {
-    "deal": CrmEntity("crm.deal.get", "crm.deal.list"),
-    "lead": CrmEntity("crm.lead.get", "crm.lead.list", stage_field="STATUS_ID"),
-    "contact": CrmEntity("crm.contact.get", "crm.contact.list", stage_field=None),
-    "company": CrmEntity("crm.company.get", "crm.company.list", stage_field=None),
-    "quote": CrmEntity("crm.quote.get", "crm.quote.list", stage_field="STATUS_ID"),
-    "item": CrmEntity(
-        "crm.item.get",
-        "crm.item.list",
-        id_field="id",
-        stage_field="stageId",
-        modified_field="updatedTime",
-        universal=True,
-    ),
-}
-
-
-def crm_entity(name: str) -> CrmEntity:
-    try:
-        return CRM_ENTITIES[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown CRM entity {name!r}; choose one of {sorted(CRM_ENTITIES)}") from None
-
-
-def _require_entity_type(entity: CrmEntity, entity_type_id: int | None) -> dict:
-    if not entity.universal:
-        return {}
-    if entity_type_id is None:
-        raise ValueError("entity='item' needs entity_type_id (e.g. 2 for deals, 128+ for a smart process)")
-    return {"entityTypeId": int(entity_type_id)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +122,7 @@ class CrmStageProbe(Probe):
         entity = crm_entity(self.entity)
         if not entity.stage_field:
             raise ValueError(f"CRM entity {self.entity!r} has no stages")
-        params = {**_require_entity_type(entity, self.entity_type_id), "id": int(self.record_id)}
+        params = {**entity.type_params(self.entity_type_id), "id": int(self.record_id)}
         record = hook.call(entity.get_method, params)
         if entity.universal:
             record = (record or {}).get("item") or {}
@@ -235,7 +158,7 @@ class CrmChangesProbe(Probe):
         entity = crm_entity(self.entity)
         since = format_timestamp(self.since)
         params = {
-            **_require_entity_type(entity, self.entity_type_id),
+            **entity.type_params(self.entity_type_id),
             "filter": {**self.filter, f">={entity.modified_field}": since},
             "select": [entity.id_field, entity.modified_field],
         }
