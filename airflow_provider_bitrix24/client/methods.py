@@ -1,47 +1,40 @@
 """What the client knows about individual methods, kept as data.
 
-* :func:`is_read_method` decides whether a call may be resent after a network error or 5xx
-  (reads are safe to repeat; a write is never sent twice).
+* :data:`RESEND_SAFETY` / :func:`is_resend_safe` decide whether a call may be resent after a
+  network error or 5xx. The table (``resend_safety.tsv``, built from the doc pages by
+  ``scripts/build_resend_safety.py``) marks a method safe only when its page describes a read;
+  a method whose page says it changes state (``event.offline.get`` deletes what it returns) and
+  any method missing from the table count as unsafe, so a write is never sent twice.
 * :data:`PAGING` says how each list method pages: the ID field in records and in filters, the
   key that wraps the records, and whether the ``>ID`` cursor with ``start=-1`` works for it.
 """
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-# Last segment of a method name (``crm.deal.list`` -> ``list``) that only reads data.
-READ_VERBS = frozenset(
-    {
-        "get",
-        "list",
-        "fields",
-        "search",
-        "current",
-        "info",
-        "count",
-        "version",
-        "getlist",
-        "getfields",
-        "getchildren",
-        "getversions",
-        "getbyid",
-        "getforentity",
-        "instances",
-        "types",
-        "userfieldtypes",
-    }
-)
-# Whole method names that read but whose last segment does not say so.
-READ_METHODS = frozenset({"profile", "methods", "scope", "server.time", "access.name", "user.access"})
+from importlib import resources
+from types import MappingProxyType
 
 
-def is_read_method(method: str) -> bool:
-    """True when calling ``method`` twice has the same effect as calling it once."""
-    name = method.strip().lower()
-    if name in READ_METHODS:
-        return True
-    return name.rsplit(".", 1)[-1] in READ_VERBS
+def _load_resend_safety() -> dict[str, bool]:
+    """``method -> safe to resend`` for every documented method (package data)."""
+    table = resources.files(__name__.rpartition(".")[0]).joinpath("resend_safety.tsv")
+    with table.open(encoding="utf-8") as handle:
+        return {row["method"]: row["resend"] == "safe" for row in csv.DictReader(handle, delimiter="\t")}
+
+
+RESEND_SAFETY: Mapping[str, bool] = MappingProxyType(_load_resend_safety())
+
+
+def is_resend_safe(method: str) -> bool:
+    """True when the docs describe ``method`` as a read, so sending it twice does what once does."""
+    return RESEND_SAFETY.get(method.strip().lower(), False)
+
+
+# The name the transport has always called; same answer.
+is_read_method = is_resend_safe
 
 
 @dataclass(frozen=True)
