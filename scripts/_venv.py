@@ -18,7 +18,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # B24_AIRFLOW_VERSION=3.2.0 pins Airflow (e.g. the oldest supported release) in a venv of its own.
 AIRFLOW_PIN = os.environ.get("B24_AIRFLOW_VERSION", "").strip()
-PIN_CONSTRAINTS = ROOT / "scripts" / "pinned-airflow-constraints.txt"
 EXTRAS = "test"
 STAMP_NAME = ".airflow-provider-bitrix24.stamp"
 
@@ -43,8 +42,6 @@ def _fingerprint(pin: str = AIRFLOW_PIN) -> str:
     digest = hashlib.sha256()
     digest.update((ROOT / "pyproject.toml").read_bytes())
     digest.update(f"{EXTRAS}|{sys.version_info[:2]}|{ROOT}|{pin}".encode())
-    if pin:
-        digest.update(PIN_CONSTRAINTS.read_bytes())
     return digest.hexdigest()
 
 
@@ -82,7 +79,7 @@ def ensure_venv(pin: str = AIRFLOW_PIN) -> Path:
         "off",
         "-e",
         f"{ROOT}[{EXTRAS}]",
-        *([f"apache-airflow=={pin}", "-c", str(PIN_CONSTRAINTS)] if pin else []),
+        *([f"apache-airflow=={pin}"] if pin else []),
     ]
     subprocess.run(command, check=True, cwd=ROOT)
     stamp.write_text(want + "\n")

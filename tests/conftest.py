@@ -1,13 +1,23 @@
 """Shared fixtures: one emulator per test session, reset before each test, and Airflow
-connections pointing at it for each auth mode (read from AIRFLOW_CONN_* so no DB is needed)."""
+connections pointing at it for each auth mode (read from AIRFLOW_CONN_* so no DB is needed).
+
+The ``unit`` tier (``-m unit``): every test that uses none of ``NOT_UNIT_FIXTURES`` and whose own
+code never mentions a way to start another process. A unit test that starts the emulator or another
+process anyway (say through a helper) fails (``unit_tests_stay_in_process``), so the marking cannot
+silently drift: give such a test a fixture from ``NOT_UNIT_FIXTURES`` or start the process in it."""
 
 from __future__ import annotations
 
 import atexit
+import inspect
 import json
+import multiprocessing.process
 import os
+import re
 import shutil
+import subprocess
 import tempfile
+from functools import cache
 
 import pytest
 
@@ -131,3 +141,54 @@ def api_key_conn(emu, monkeypatch):
             "extra": {"auth_type": "api_key", **FAST_LIMITS},
         },
     )
+
+
+# Fixtures that start the emulator, an ``airflow`` process, openssl or a metadata database.
+NOT_UNIT_FIXTURES = frozenset(
+    {"emulator_server", "tls_certificate", "metadata_db", "airflow_db", "secrets_probe", "dagbag"}
+)
+# Ways to start another process, including our helpers that do it (scripts/demo.py's DAG discovery).
+_STARTS_PROCESSES = re.compile(
+    r"\b(subprocess|Popen|multiprocessing|sys\.executable|os\.fork|find_demo_dags)\b"
+)
+
+
+@cache
+def _starts_processes(function) -> bool:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return True
+    return bool(_STARTS_PROCESSES.search(source))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        function = getattr(item, "function", None)
+        if function is None or fixtures & NOT_UNIT_FIXTURES or _starts_processes(function):
+            continue
+        item.add_marker(pytest.mark.unit)
+
+
+class _NotInUnitTier(RuntimeError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_in_process(request, monkeypatch):
+    """A ``unit`` test may start neither the emulator nor another process."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    from airflow_provider_bitrix24.emulator import Emulator
+
+    def refuse(what):
+        def raiser(*args, **kwargs):
+            raise _NotInUnitTier(f"a unit test started {what}: use a fixture from NOT_UNIT_FIXTURES")
+
+        return raiser
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a subprocess"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse("a process"))
+    monkeypatch.setattr(os, "fork", refuse("a process"))
+    monkeypatch.setattr(Emulator, "start", refuse("the emulator"))

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+# subprocess is only replaced here, never called: the unit tier's guard would fail these tests if it were.
+pytestmark = pytest.mark.unit
 
 
 def load_test_script(monkeypatch, pin: str = ""):
