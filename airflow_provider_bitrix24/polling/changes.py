@@ -1,4 +1,8 @@
-"""Change feed over a plain list method, with a (modified-second, ID) cursor.
+"""The change detector: a feed over a plain list method, with a (modified-second, ID) cursor.
+
+It is the only one: the CRM changes sensor and its deferrable trigger (``CrmChangesProbe``) and
+the AssetWatcher trigger (``Bitrix24ChangesTrigger``) all read changes through
+:class:`ChangeReader`.
 
 Bitrix24 list methods can filter and order by a record's modification time, but the time has a
 resolution of one second and nothing else marks a change. :func:`collect_changes` reads the

@@ -5,9 +5,8 @@ T"). ``probe.check(hook)`` makes one look with the hook's synchronous client and
 :class:`Outcome`. Probes are plain dataclasses of JSON-able fields, so a trigger can serialize
 one, a triggerer can rebuild it after a restart, and the same instance works in a worker.
 
-Probes that follow a stream of changes (records, files) carry a cursor: ``outcome.next_probe``
-is the same probe moved past what it just reported, for an event-driven trigger that keeps
-watching after it fires. Nothing here imports Airflow.
+A probe fires once; following a stream of changes for good is the event triggers' job, with
+the cursor of :mod:`airflow_provider_bitrix24.polling.changes`. Nothing here imports Airflow.
 """
 
 from __future__ import annotations
@@ -27,8 +26,9 @@ from airflow_provider_bitrix24.client.errors import (
     Bitrix24TransportError,
     Bitrix24WriteMayHaveSucceeded,
 )
+from airflow_provider_bitrix24.polling.changes import ChangeReader, Cursor, change_source, portal_now_second
 from airflow_provider_bitrix24.polling.entities import crm_entity
-from airflow_provider_bitrix24.polling.timestamps import format_timestamp, parse_timestamp
+from airflow_provider_bitrix24.polling.timestamps import epoch_second, format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,10 @@ TRANSIENT_ERRORS: tuple[type[Bitrix24Error], ...] = (
 
 @dataclass
 class Outcome:
-    """Result of one look: ``done`` and the value to hand downstream; ``next_probe`` continues a stream."""
+    """Result of one look: ``done`` and the value to hand downstream."""
 
     done: bool
     value: Any = None
-    next_probe: Probe | None = None
 
 
 PROBES: dict[str, type[Probe]] = {}
@@ -137,9 +136,9 @@ class CrmStageProbe(Probe):
 class CrmChangesProbe(Probe):
     """CRM records matching ``filter`` created or modified at or after ``since``.
 
-    ``seen_ids`` are records already reported with a modification time equal to ``since``: the
-    portal's clock has one-second resolution, so a cursor at ``>= since`` must skip them rather
-    than use ``> since`` and miss a record changed later in that same second.
+    Read by the one change detector (:class:`~airflow_provider_bitrix24.polling.changes.ChangeReader`)
+    up to the portal's current second: the value is the IDs of at most ``max_ids`` changes in
+    (change time, ID) order, so a cut keeps the oldest changes and the rest come after them.
     """
 
     kind: ClassVar[str] = "crm_changes"
@@ -148,47 +147,31 @@ class CrmChangesProbe(Probe):
     since: str
     filter: dict = field(default_factory=dict)
     entity_type_id: int | None = None
-    seen_ids: list[int] = field(default_factory=list)
     max_ids: int = 10000
 
     def describe(self) -> str:
         return f"{self.entity} changes since {self.since}"
 
     def check(self, hook: Any) -> Outcome:
-        entity = crm_entity(self.entity)
-        since = format_timestamp(self.since)
-        params = {
-            **entity.type_params(self.entity_type_id),
-            "filter": {**self.filter, f">={entity.modified_field}": since},
-            "select": [entity.id_field, entity.modified_field],
-        }
-        seen = {int(i) for i in self.seen_ids}
-        since_dt = parse_timestamp(since)
-        changed: list[tuple[datetime, int]] = []
-        for row in hook.paginate(entity.list_method, params):
-            record_id = int(row[entity.id_field])
-            modified = parse_timestamp(row.get(entity.modified_field)) or since_dt
-            if modified == since_dt and record_id in seen:
-                continue
-            changed.append((modified, record_id))
-            if len(changed) >= self.max_ids:
-                log.warning(
-                    "More than %s changed %s records; reporting the first %s",
-                    self.max_ids,
-                    self.entity,
-                    self.max_ids,
-                )
-                break
-        if not changed:
+        since = epoch_second(self.since)
+        if since is None:
+            raise ValueError(f"since must be a time value, not {self.since!r}")
+        reader = ChangeReader(
+            hook, change_source(self.entity), self.filter, entity_type_id=self.entity_type_id
+        )
+        upper = portal_now_second(hook) + 1  # the current second too: this look keeps no cursor
+        changes, after = reader.collect(Cursor(since), upper, int(self.max_ids))
+        if not changes:
             return Outcome(False)
-        changed.sort()
-        ids = [record_id for _, record_id in changed]
-        newest = changed[-1][0]
-        at_newest = [record_id for modified, record_id in changed if modified == newest]
-        if newest == since_dt:
-            at_newest = sorted(seen | set(at_newest))
-        log.info("%s %s record(s) changed since %s", len(ids), self.entity, since)
-        return Outcome(True, ids, dataclasses.replace(self, since=newest.isoformat(), seen_ids=at_newest))
+        if after.second < upper:
+            log.warning(
+                "More than %s changed %s records; reporting the %s oldest changes",
+                self.max_ids,
+                self.entity,
+                len(changes),
+            )
+        log.info("%s %s record(s) changed since %s", len(changes), self.entity, format_timestamp(self.since))
+        return Outcome(True, [change.id for change in changes])
 
 
 # tasks.task.* status codes by the names users think in.
@@ -263,10 +246,9 @@ class WorkflowFinishedProbe(Probe):
 
 @dataclass
 class DriveFolderProbe(Probe):
-    """Files in a Drive folder, optionally matching a name pattern, added or changed after ``since``.
+    """Files in a Drive folder, optionally matching a name pattern, added or changed at or after ``since``.
 
-    ``since=None`` fires on any matching file. ``seen`` holds ``"ID@UPDATE_TIME"`` keys already
-    reported at exactly ``since`` (same one-second-resolution reasoning as :class:`CrmChangesProbe`).
+    ``since=None`` fires on any matching file.
     """
 
     kind: ClassVar[str] = "drive_folder"
@@ -274,14 +256,12 @@ class DriveFolderProbe(Probe):
     folder_id: int
     pattern: str = "*"
     since: str | None = None
-    seen: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         return f"files {self.pattern!r} in Drive folder {self.folder_id} since {self.since}"
 
     def check(self, hook: Any) -> Outcome:
         since_dt = parse_timestamp(self.since) if self.since else None
-        seen = set(self.seen)
         found: list[tuple[datetime, dict]] = []
         params = {"id": int(self.folder_id), "filter": {"TYPE": "file"}}
         for item in hook.paginate("disk.folder.getchildren", params):
@@ -291,8 +271,7 @@ class DriveFolderProbe(Probe):
                 continue
             updated = parse_timestamp(item.get("UPDATE_TIME") or item.get("CREATE_TIME"))
             updated = updated or datetime.min.replace(tzinfo=timezone.utc)
-            key = f"{item.get('ID')}@{item.get('UPDATE_TIME')}"
-            if since_dt is not None and (updated < since_dt or (updated == since_dt and key in seen)):
+            if since_dt is not None and updated < since_dt:
                 continue
             found.append(
                 (updated, {k: item.get(k) for k in ("ID", "NAME", "SIZE", "UPDATE_TIME", "CREATE_TIME")})
@@ -301,12 +280,8 @@ class DriveFolderProbe(Probe):
             return Outcome(False)
         found.sort(key=lambda pair: (pair[0], str(pair[1]["ID"])))
         files = [f for _, f in found]
-        newest = found[-1][0]
-        keys_at_newest = [f"{f['ID']}@{f['UPDATE_TIME']}" for t, f in found if t == newest]
-        if since_dt is not None and newest == since_dt:
-            keys_at_newest = sorted(seen | set(keys_at_newest))
         log.info("%s file(s) matching %r in folder %s", len(files), self.pattern, self.folder_id)
-        return Outcome(True, files, dataclasses.replace(self, since=newest.isoformat(), seen=keys_at_newest))
+        return Outcome(True, files)
 
 
 @dataclass

@@ -172,3 +172,26 @@ def test_changes_sensor_deferrable(emu, hook):
 
     event = first_event(trigger, after=0.1, change=add)
     assert sensor.execute_complete({}, event.payload) == [created["id"]]
+
+
+def _deals_changed_newest_first(emu, n: int = 5) -> list[int]:
+    """Deals 1..n where deal 1 changed last: ID order and change order are opposite."""
+    base = "2026-03-01T10:00:{:02d}+00:00"
+    return emu.seed("crm.deal", [{"TITLE": f"d{i}", "DATE_MODIFY": base.format(n - i)} for i in range(n)])
+
+
+def test_changes_sensor_with_max_ids_reports_the_oldest_changes_first(emu, hook):
+    ids = _deals_changed_newest_first(emu)
+    sensor = Bitrix24CrmChangesSensor(task_id="c", since="2026-03-01T09:00:00+00:00", max_ids=2)
+    # deals 5 and 4 changed first; 3..1 come after them, so they are not reported in their place
+    assert sensor.poke({}).xcom_value == [ids[4], ids[3]]
+
+
+def test_changes_trigger_with_max_ids_reports_the_oldest_changes_first(emu, hook):
+    ids = _deals_changed_newest_first(emu)
+    sensor = Bitrix24CrmChangesSensor(
+        task_id="c", since="2026-03-01T09:00:00+00:00", max_ids=2, deferrable=True, poke_interval=0.01
+    )
+    trigger = Bitrix24PollTrigger(sensor.build_probe().to_dict(), poll_interval=0.01)
+    event = first_event(round_trip(trigger))
+    assert sensor.execute_complete({}, event.payload) == [ids[4], ids[3]]

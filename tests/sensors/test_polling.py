@@ -11,14 +11,14 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_bitrix24.emulator.handlers.disk import drive
 from airflow_provider_bitrix24.polling.probes import PROBES, CrmChangesProbe, DriveFolderProbe, Probe
-from airflow_provider_bitrix24.polling.timestamps import format_timestamp, parse_timestamp
+from airflow_provider_bitrix24.polling.timestamps import format_timestamp, iso_second, parse_timestamp
 from airflow_provider_bitrix24.sensors import Bitrix24CrmStageSensor
 
 
 def test_every_probe_round_trips_through_a_dict():
     samples = {
         "crm_stage": {"entity": "deal", "record_id": 1, "stages": ["WON"]},
-        "crm_changes": {"entity": "lead", "since": "2026-01-01T00:00:00+00:00", "seen_ids": [3]},
+        "crm_changes": {"entity": "lead", "since": "2026-01-01T00:00:00+00:00", "max_ids": 3},
         "task_status": {"task_id": 5, "statuses": [5]},
         "workflow_finished": {"workflow_id": "abc.1"},
         "drive_folder": {"folder_id": 9, "pattern": "*.csv", "since": None},
@@ -45,31 +45,26 @@ def test_time_values():
         format_timestamp("")
 
 
-def test_changes_cursor_moves_past_reported_records_without_losing_same_second_ones(emu, hook):
+def test_changes_probe_reports_each_record_changed_at_or_after_since(emu, hook):
     stamp = "2026-03-01T10:00:00+00:00"
+    emu.seed("crm.deal", [{"TITLE": "old", "DATE_MODIFY": "2026-03-01T09:59:59+00:00"}])
     emu.seed("crm.deal", [{"TITLE": t, "DATE_MODIFY": stamp} for t in ("a", "b")])
-    probe = CrmChangesProbe(entity="deal", since="2026-03-01T09:00:00+00:00")
-    first = probe.check(hook)
-    assert first.done and first.value == [1, 2]
-    follow = first.next_probe
-    assert parse_timestamp(follow.since) == parse_timestamp(stamp) and follow.seen_ids == [1, 2]
-    assert follow.check(hook).done is False  # nothing new: the same records are not reported twice
-    # a record changed later in that same second is still seen
-    emu.seed("crm.deal", [{"TITLE": "c", "DATE_MODIFY": stamp}])
-    second = follow.check(hook)
-    assert second.value == [3] and second.next_probe.seen_ids == [1, 2, 3]
-    assert Probe.from_dict(second.next_probe.to_dict()) == second.next_probe
+    assert CrmChangesProbe(entity="deal", since=stamp).check(hook).value == [2, 3]
+    assert CrmChangesProbe(entity="deal", since="2026-03-01T10:00:01+00:00").check(hook).done is False
 
 
-def test_drive_cursor(emu, hook):
+def test_drive_probe_reports_files_changed_at_or_after_since(emu, hook):
     state = drive(emu.portal)
     folder = int(next(iter(state.storages.values()))["ROOT_OBJECT_ID"])
     state.add_file(folder, "a.csv", b"1")
+    state.add_file(folder, "a.txt", b"1")
     first = DriveFolderProbe(folder_id=folder, pattern="*.csv").check(hook)
     assert [f["NAME"] for f in first.value] == ["a.csv"]
-    assert first.next_probe.check(hook).done is False
-    state.add_file(folder, "b.csv", b"2", update_time=parse_timestamp(first.next_probe.since).timestamp() + 5)
-    assert [f["NAME"] for f in first.next_probe.check(hook).value] == ["b.csv"]
+    since = parse_timestamp(first.value[0]["UPDATE_TIME"]).timestamp() + 5
+    later = DriveFolderProbe(folder_id=folder, pattern="*.csv", since=iso_second(int(since)))
+    assert later.check(hook).done is False
+    state.add_file(folder, "b.csv", b"2", update_time=since)
+    assert [f["NAME"] for f in later.check(hook).value] == ["b.csv"]
 
 
 def test_trigger_timeout_fails_or_skips_like_any_sensor():
