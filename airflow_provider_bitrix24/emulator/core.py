@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from collections.abc import Callable, Iterable
@@ -10,7 +11,7 @@ from typing import Any
 from . import dispatch  # noqa: F401  (registers ``batch``)
 from .entities import ENTITIES, seed_rows
 from .handlers import load_all
-from .server import EmulatorHTTPServer
+from .server import DEFAULT_REDIRECT_URI, EmulatorHTTPServer, OAuthApp
 from .state import FAULT_KINDS, CostModel, Fault, Portal, RequestRecord
 
 
@@ -20,15 +21,36 @@ class Emulator:
     Pass a server-side ``ssl_context`` to serve HTTPS instead (clients that only speak https,
     benchmarks that should pay for TLS like a real portal).
 
+    ``webhook_user_id`` and ``webhook_code`` fix the inbound webhook's credentials (random code
+    by default), so a connection saved once keeps working across restarts. ``redirect_uri`` is the
+    OAuth application's redirect URI, which ``/oauth/authorize/`` sends the browser back to.
+
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Every attribute is safe to
     read from tests while clients talk to it.
     """
 
     def __init__(
-        self, port: int = 0, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        webhook_user_id: int | None = None,
+        webhook_code: str | None = None,
+        redirect_uri: str | None = DEFAULT_REDIRECT_URI,
     ) -> None:
         load_all()
         self.portal = Portal()
+        if webhook_code is not None:
+            if not re.fullmatch(r"[A-Za-z0-9]+", webhook_code):
+                raise ValueError("webhook_code must be letters and digits only (it is a URL path segment)")
+            self.portal.webhook_code = webhook_code
+        if webhook_user_id is not None:
+            if int(webhook_user_id) < 1:
+                raise ValueError("webhook_user_id must be a positive user id")
+            self.portal.webhook_user_id = int(webhook_user_id)
+            self.portal.reset()  # re-create the administrator under that id
+        self.oauth_app = OAuthApp(redirect_uri=redirect_uri)
         self._host, self._port = host, port
         self._tls = ssl_context
         self._server: EmulatorHTTPServer | None = None
@@ -36,7 +58,7 @@ class Emulator:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Emulator:
-        self._server = EmulatorHTTPServer((self._host, self._port), self.portal, self._tls)
+        self._server = EmulatorHTTPServer((self._host, self._port), self.portal, self._tls, self.oauth_app)
         self.portal.base_url = self.url
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -98,6 +120,29 @@ class Emulator:
     @property
     def token_url(self) -> str:
         return f"{self.url}/oauth/token/"
+
+    @property
+    def authorize_url(self) -> str:
+        """Where an application sends the user for consent (``?client_id=..&state=..``)."""
+        return f"{self.url}/oauth/authorize/"
+
+    @property
+    def redirect_uri(self) -> str | None:
+        """The OAuth application's redirect URI (its settings, not a request parameter)."""
+        return self.oauth_app.redirect_uri
+
+    @redirect_uri.setter
+    def redirect_uri(self, value: str | None) -> None:
+        self.oauth_app.redirect_uri = value
+
+    @property
+    def approve_consent(self) -> bool:
+        """False: ``/oauth/authorize/`` refuses as a portal does (an error page, no redirect)."""
+        return self.oauth_app.approve
+
+    @approve_consent.setter
+    def approve_consent(self, value: bool) -> None:
+        self.oauth_app.approve = bool(value)
 
     def issue_tokens(self, expires_in: int | None = 3600, user_id: int | None = None) -> tuple[str, str]:
         access, refresh, _ = self.portal.issue_tokens(user_id, expires_in)
@@ -238,7 +283,12 @@ class Emulator:
         self.portal.configure(**options)
 
     def reset(self) -> None:
+        """Empty tables, tokens, log and faults; default limits; consent approved again.
+        Credentials and the redirect URI stay the same."""
         self.portal.reset()
+        with self.portal.lock:
+            self.oauth_app.codes.clear()
+            self.oauth_app.approve = True
 
 
 __all__ = ["Emulator", "CostModel", "RequestRecord", "Fault"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import json
+import secrets
 import socket
 import ssl
 import struct
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from .dispatch import Outcome, authenticate_token, authenticate_webhook, execute, failure, token_endpoint
 from .params import parse_body, parse_php_query
@@ -17,6 +20,26 @@ from .registry import RAW_ROUTES
 from .state import TOKEN_ENDPOINT, Portal, RequestRecord
 
 _HTML_PAGE = "<html><head><title>{status} Error</title></head><body><center><h1>{status} Error</h1></center><hr><center>nginx</center></body></html>"
+
+
+# Where the emulated local application sends the browser back after consent (its "handler path"
+# in Bitrix24); the same default as ``python -m airflow_provider_bitrix24.oauth authorize``.
+DEFAULT_REDIRECT_URI = "http://localhost:8025/callback"
+CODE_LIFETIME = 30.0  # seconds an authorization code may wait for its exchange (the docs' figure)
+AUTHORIZE_PATH = "/oauth/authorize"
+
+
+@dataclass
+class OAuthApp:
+    """The emulated local application's settings and its pending authorization codes.
+
+    As in Bitrix24, the redirect URI comes from the application's settings, not from the request.
+    ``approve`` False makes the consent fail the way a portal does: an error page, no redirect.
+    """
+
+    redirect_uri: str | None = DEFAULT_REDIRECT_URI
+    approve: bool = True
+    codes: dict[str, tuple[int, float]] = field(default_factory=dict)  # code -> (user id, expiry)
 
 
 def encode_json(body: Any) -> bytes:
@@ -92,7 +115,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
@@ -116,6 +139,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw = RAW_ROUTES.get((self.command, url.path.rstrip("/").lower()))
         if raw is not None:
             raw(self, portal, parse_php_query(url.query) if url.query else {})
+            return
+        if url.path.rstrip("/").lower() == AUTHORIZE_PATH:
+            self._drain_body()
+            self._authorize(portal, parse_php_query(url.query) if url.query else {}, started)
             return
         kind, name, credentials = parse_route(url.path)
         logged_path = url.path.replace(f"/{credentials[1]}/", "/***/", 1) if credentials else url.path
@@ -152,14 +179,79 @@ class _RequestHandler(BaseHTTPRequestHandler):
         record.params = {k: v for k, v in params.items() if k != "auth"}
         if kind == "token":
             record.params = {"grant_type": params.get("grant_type")}
-            outcome = self._api_fault(portal, name, record) or token_endpoint(portal, params)
+            outcome = self._api_fault(portal, name, record)
+            if outcome is None and params.get("grant_type") == "authorization_code":
+                outcome = self._exchange_code(portal, params)
+            outcome = outcome or token_endpoint(portal, params)
             body = outcome.result if outcome.ok else outcome.envelope()
             self._finish(record, outcome, started, body=body)
             return
         outcome = self._api_fault(portal, name, record) or self._rest(
-            portal, name, credentials, params, record
-        )  # type: ignore[arg-type]
+            portal, name or "", credentials, params, record
+        )
         self._finish(record, outcome, started)
+
+    # -- OAuth: the user's consent and the authorization_code grant ----------------------------
+    def _authorize(self, portal: Portal, query: dict, started: float) -> None:
+        """``/oauth/authorize/?client_id=..&state=..``: the user (the portal administrator) is
+        signed in and consents at once; the browser goes to the application's redirect URI with
+        ``code``, ``state``, ``domain``, ``member_id``, ``scope`` and ``server_domain``. When
+        consent fails the portal shows an error page and sends the browser nowhere."""
+        app: OAuthApp = self.server.oauth_app
+        record = RequestRecord(
+            method="oauth/authorize",
+            params={"client_id": query.get("client_id")},
+            auth_kind=None,
+            http_method=self.command,
+            path=AUTHORIZE_PATH + "/",
+        )
+        if query.get("client_id") != portal.client_id:
+            problem = (400, "The application was not found on this portal (check client_id).")
+        elif not app.approve:
+            problem = (403, "Access denied: the application was not authorised.")
+        elif not app.redirect_uri:
+            problem = (400, "The application has no redirect URI in its settings.")
+        else:
+            problem = None
+        record.duration = time.time() - started
+        if problem is not None:
+            record.http_status, record.error = problem[0], "authorization_failed"
+            portal.log(record)
+            page = f"<html><body><h1>Authorization failed</h1><p>{html.escape(problem[1])}</p></body></html>"
+            self._send(problem[0], page.encode(), "text/html; charset=utf-8")
+            return
+        code = secrets.token_hex(16)
+        with portal.lock:
+            now = time.time()
+            for stale in [c for c, (_, expires) in app.codes.items() if expires <= now]:
+                del app.codes[stale]
+            app.codes[code] = (portal.webhook_user_id, now + CODE_LIFETIME)
+        netloc = urlsplit(portal.base_url).netloc
+        reply = {"code": code, "state": query.get("state"), "domain": netloc, "member_id": portal.member_id}
+        reply.update({"scope": portal.scope, "server_domain": netloc})
+        target = app.redirect_uri or ""
+        location = (
+            target
+            + ("&" if "?" in target else "?")
+            + urlencode({k: v for k, v in reply.items() if v is not None})
+        )
+        record.http_status = 302
+        portal.log(record)
+        self._send(302, b"", "text/html", {"Location": location})
+
+    def _exchange_code(self, portal: Portal, params: dict) -> Outcome:
+        """``grant_type=authorization_code``: a code works once and for ``CODE_LIFETIME`` seconds."""
+        app: OAuthApp = self.server.oauth_app
+        if params.get("client_id") != portal.client_id or params.get("client_secret") != portal.client_secret:
+            return failure(401, "invalid_client", "Invalid client credentials")
+        if not params.get("code"):
+            return failure(400, "invalid_request", "code is required")
+        with portal.lock:
+            user_id, expires = app.codes.pop(str(params["code"]), (None, 0.0))
+            if user_id is None or expires <= time.time():
+                return failure(400, "invalid_grant", "Invalid authorization code")
+            access, refresh, lifetime = portal.issue_tokens(user_id)
+        return Outcome(result=portal.token_reply(user_id, access, refresh, lifetime))
 
     @staticmethod
     def _api_fault(portal: Portal, name: str | None, record: RequestRecord) -> Outcome | None:
@@ -198,8 +290,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             and cost.time_limit is not None
             and (outcome.timed_out or pending > cost.time_limit)
         )
-        if cut_off:
-            pending = cost.time_limit  # type: ignore[union-attr]
+        if cut_off and cost is not None and cost.time_limit is not None:
+            pending = cost.time_limit
         # The modelled time is the request's whole service time: the emulator's own processing
         # (handlers, JSON encoding) counts toward it, and only the rest is slept. Otherwise
         # the emulator's CPU, which a real portal does not spend, would be added to the model.
@@ -250,10 +342,17 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], portal: Portal, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        portal: Portal,
+        tls: ssl.SSLContext | None = None,
+        oauth_app: OAuthApp | None = None,
+    ) -> None:
         super().__init__(address, _RequestHandler)
         self.portal = portal
         self.tls = tls
+        self.oauth_app = oauth_app if oauth_app is not None else OAuthApp()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """With TLS, the handshake runs in the connection's own thread (not in the accept loop)."""
@@ -265,6 +364,6 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         try:
-            self.RequestHandlerClass(connection, client_address, self)
+            self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
         finally:
             connection.close()

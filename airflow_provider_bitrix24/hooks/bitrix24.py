@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_bitrix24.client import (
     DEFAULT_TOKEN_URL,
@@ -302,6 +303,16 @@ class Bitrix24Hook(BaseHook):
                 if parts.port is None:
                     host = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{conn.port}"))
         return host
+
+    def token_store(self) -> TokenStore:
+        """Where this connection keeps its OAuth pair (extra ``token_store``; default the Variable
+        ``bitrix24_tokens_<conn_id>``), also before the connection exists: the authorize command
+        saves the first pair there."""
+        try:
+            self._connection  # noqa: B018 - a missing connection gets the default store
+        except AirflowNotFoundException:
+            self._extra = {}
+        return self._token_store()
 
     def _token_store(self) -> TokenStore:
         raw = self._extra.get("token_store")
