@@ -13,6 +13,11 @@ Refresh is safe under concurrency: a thread-local "token I used" is compared wit
 token under a lock, so N threads hitting one expiry do one refresh. Across processes the store's
 lock serialises refreshes, and a process whose refresh token was already rotated by another
 (``invalid_grant``) re-reads the store and continues with the pair the winner saved.
+
+The newest pair is never dropped: a refreshed pair is put to use before it is saved, and if the
+store refuses it (full disk, Variable API down) the client keeps it in memory, logs an error
+naming the store and saves it again on the next call. Tokens kept only in memory are shared per
+process and application (:func:`shared_memory_store`).
 """
 
 from __future__ import annotations
@@ -117,6 +122,22 @@ class MemoryTokenStore:
 
     def __repr__(self) -> str:
         return "MemoryTokenStore()"
+
+
+_SHARED_STORES: dict[tuple[str, str], MemoryTokenStore] = {}
+_SHARED_STORES_LOCK = threading.Lock()
+
+
+def shared_memory_store(portal_url: str, client_id: str) -> MemoryTokenStore:
+    """The one in-memory store of this process for an application (``client_id``) on a portal.
+
+    Bitrix24 rotates the refresh token on every refresh, so two private memory stores holding the
+    same pair lose each other's rotation (``invalid_grant``). Every hook and client of the process
+    that keeps this app's tokens in memory shares this store, its pair and its refresh lock.
+    """
+    key = (portal_url.strip().rstrip("/").lower(), client_id.strip())
+    with _SHARED_STORES_LOCK:
+        return _SHARED_STORES.setdefault(key, MemoryTokenStore())
 
 
 class FileTokenStore:
@@ -329,6 +350,7 @@ class OAuth2Auth(Auth):
         # Resends of the refresh grant after a network error, 5xx or rate limit at the token URL.
         self.refresh_retries, self.refresh_backoff = int(refresh_retries), float(refresh_backoff)
         self._reply_lost = False  # a refresh reply was lost: the server may have rotated anyway
+        self._unsaved: TokenPair | None = None  # the newest pair, in use, that the store refused
 
     # -- current pair ---------------------------------------------------------
 
@@ -345,6 +367,9 @@ class OAuth2Auth(Auth):
 
     def prepare(self, body: dict) -> tuple[dict, Any]:
         with self._lock:
+            if self._unsaved is not None:
+                with self.store.lock():
+                    self._save_unsaved()
             pair = self._current()
             if not pair.access_token:
                 pair = self._refresh_locked(None)
@@ -362,7 +387,9 @@ class OAuth2Auth(Auth):
     def _refresh_locked(self, used: str | None) -> TokenPair:
         """Refresh under the store's lock; adopt a pair another process saved meanwhile."""
         with self.store.lock():
-            stored = self.store.load()
+            self._save_unsaved()
+            # While the store still lacks our newest pair, what it holds is older: do not adopt it.
+            stored = self.store.load() if self._unsaved is None else None
             if stored is not None and stored.access_token and stored.access_token != used:
                 # Another process refreshed since our request went out. If that pair is stale too,
                 # the next expired_token reply lands here with used == stored and we refresh.
@@ -379,20 +406,23 @@ class OAuth2Auth(Auth):
                         raise
                     last_error = exc
                     # Lost a race with another process that rotated this refresh token: re-read.
-                    latest = self.store.load()
+                    latest = self.store.load() if self._unsaved is None else None
                     if latest is not None and latest.refresh_token not in candidates and latest.access_token:
                         return self._adopt(
                             latest, "refresh token was rotated elsewhere; using the stored pair"
                         )
                     continue
-                self.store.save(pair)
+                # The old refresh token is spent: use the new pair first, then try to keep it.
                 self.refresh_count += 1
-                return self._adopt(pair, "refreshed the OAuth access token")
+                self._adopt(pair, "refreshed the OAuth access token")
+                self._unsaved = pair
+                self._save_unsaved()
+                return pair
             # Every known refresh token was refused. With a store that has no lock shared across
             # hosts (an Airflow Variable), another host may have rotated it and still be saving.
             latest = (
                 None
-                if getattr(self.store, "serialises_refresh", False)
+                if getattr(self.store, "serialises_refresh", False) or self._unsaved is not None
                 else self._await_rotated_pair(candidates)
             )
             if latest is not None:
@@ -413,6 +443,25 @@ class OAuth2Auth(Auth):
                 ),
                 http_status=last_error.http_status if last_error else None,
             )
+
+    def _save_unsaved(self) -> None:
+        """Save the pair the store refused before (called under the store's lock). On failure the
+        pair stays in use from memory and the save is tried again on the next call."""
+        pair = self._unsaved
+        if pair is None:
+            return
+        try:
+            self.store.save(pair)
+        except Exception as exc:
+            log.error(
+                "Bitrix24 OAuth: could not save the rotated token pair to %r (%s: %s); using it from "
+                "memory and saving it again on the next call. Until then other workers cannot see it.",
+                self.store,
+                type(exc).__name__,
+                scrub(exc),
+            )
+            return
+        self._unsaved = None
 
     def _await_rotated_pair(self, known: list[str]) -> TokenPair | None:
         deadline = time.monotonic() + self.rotation_wait
@@ -471,7 +520,9 @@ class OAuth2Auth(Auth):
             # 5xx and rate limits are transient (retried, and "look again" for a trigger); the rest
             # means the credentials were refused.
             error = classify(data if isinstance(data, dict) else resp.text, resp.status_code, "oauth/token")
-            if not isinstance(error, (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError)):
+            if error is None:
+                error = Bitrix24AuthError("", "the token endpoint answered without a token", "oauth/token")
+            elif not isinstance(error, (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError)):
                 error = Bitrix24AuthError(error.code, error.description, "oauth/token", resp.status_code)
             raise error
         try:

@@ -36,7 +36,8 @@ outlive the process. ``token_store`` selects where it lives:
   client's ``invalid_grant`` recovery (the loser re-reads the Variable).
 * ``{"type": "file", "path": ...}`` or ``"file:<path>"`` - a JSON file with an ``fcntl`` lock:
   exact one-refresh-per-expiry for all processes on one host.
-* ``"memory"`` - this process only.
+* ``"memory"`` - this process only, shared by all its hooks for one app on one portal (as is the
+  in-memory fallback of ``variable``), so one expiry costs one refresh.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ from airflow_provider_bitrix24.client import (
     TokenPair,
     TokenStore,
     WebhookAuth,
+    normalize_portal_url,
 )
-from airflow_provider_bitrix24.client.auth import Auth, parse_webhook_url
+from airflow_provider_bitrix24.client.auth import Auth, parse_webhook_url, shared_memory_store
 from airflow_provider_bitrix24.client.errors import add_secret_listener, register_secret, scrub
 
 log = logging.getLogger(__name__)
@@ -331,7 +333,7 @@ class Bitrix24Hook(BaseHook):
                 raise self._config_error("extra.token_store", "type 'file' needs a path")
             return FileTokenStore(raw["path"])
         if kind == "memory":
-            return MemoryTokenStore()
+            return self._memory_store()
         if kind == "variable":
             store = VariableTokenStore(raw.get("key") or f"bitrix24_tokens_{self.bitrix24_conn_id}")
             if _in_execution_context():
@@ -346,9 +348,19 @@ class Bitrix24Hook(BaseHook):
                     self.bitrix24_conn_id,
                     type(exc).__name__,
                 )
-                return MemoryTokenStore()
+                return self._memory_store()
             return store
         raise self._config_error("extra.token_store", f"unknown type {kind!r}; use variable, file or memory")
+
+    def _memory_store(self) -> MemoryTokenStore:
+        """The in-memory store every hook of this process shares for this app on this portal, so
+        that one expiry costs one refresh; a private one while the connection does not exist."""
+        try:
+            client_id = (self._connection.login or "").strip()
+            portal = normalize_portal_url(self._portal())
+        except (AirflowNotFoundException, Bitrix24ConfigError):
+            return MemoryTokenStore()
+        return shared_memory_store(portal, client_id) if client_id else MemoryTokenStore()
 
     def _rate_limit(self) -> Any:
         extra = self._extra

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_bitrix24.client import Bitrix24ConfigError, FileTokenStore
+from airflow_provider_bitrix24.client import auth as auth_module
 from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_token_stores(monkeypatch):
+    """Each test starts without the in-memory OAuth pairs earlier tests left in this process."""
+    monkeypatch.setattr(auth_module, "_SHARED_STORES", {})
 
 
 def set_conn(monkeypatch, conn: dict, conn_id: str = "bitrix24_default") -> None:

@@ -7,6 +7,7 @@ import pytest
 from reliability_helpers import FAST, SecretsProbe, make_oauth_client
 
 from airflow_provider_bitrix24.client import Bitrix24Client, OAuth2Auth, WebhookAuth
+from airflow_provider_bitrix24.client import auth as auth_module
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +19,12 @@ def _fast_backoff(monkeypatch):
     # OAuth: wait 1 s (not 5) for a pair rotated elsewhere; resend a failed refresh at once.
     oauth_defaults = {**OAuth2Auth.__init__.__kwdefaults__, "rotation_wait": 1.0, "refresh_backoff": 0.01}
     monkeypatch.setattr(OAuth2Auth.__init__, "__kwdefaults__", oauth_defaults)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_token_stores(monkeypatch):
+    """Each test starts without the in-memory OAuth pairs earlier tests left in this process."""
+    monkeypatch.setattr(auth_module, "_SHARED_STORES", {})
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 
@@ -19,9 +20,13 @@ from airflow_provider_bitrix24.client import (
     Bitrix24AuthError,
     Bitrix24Client,
     Bitrix24TokenExpired,
+    MemoryTokenStore,
+    OAuth2Auth,
     StaticTokenAuth,
+    TokenPair,
     WebhookAuth,
 )
+from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 
 
 def test_expiry_in_the_middle_of_chained_pagination(emu, oauth_client):
@@ -264,3 +269,64 @@ def test_token_endpoint_outage_is_transient_for_a_trigger(emu, oauth_conn):
     emu.clear_faults()
     # the outage ends: the next look refreshes and goes on
     assert check_once(probe, hook).done is False and emu.refresh_count == 1
+
+
+# ------------------------------------------------------------------ the newest pair is never dropped
+
+
+class _BrokenStore(MemoryTokenStore):
+    """A store whose saves fail while ``broken``, as on a full disk or with the Variable API down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    def save(self, pair: TokenPair) -> None:
+        if self.broken:
+            raise OSError(28, "No space left on device")
+        super().save(pair)
+
+    def __repr__(self) -> str:
+        return "BrokenStore(disk)"
+
+
+def test_failed_save_keeps_the_rotated_pair_and_saves_it_later(emu, caplog):
+    access, refresh = emu.issue_tokens()
+    store = _BrokenStore()
+    auth = OAuth2Auth(emu.client_id, emu.client_secret, refresh, access, token_url=emu.token_url, store=store)
+    with Bitrix24Client(emu.url, auth, **FAST) as client:
+        emu.expire_access_tokens()
+        with caplog.at_level(logging.ERROR):
+            assert client.call("user.current")["ID"]  # refreshed; the save failed, the call did not
+        assert "BrokenStore(disk)" in caplog.text  # the error names the store
+        assert store.load() is None
+        emu.expire_access_tokens()  # the rotated pair lives on in memory: the next expiry refreshes it
+        assert client.call("user.current")["ID"]
+        assert emu.refresh_count == 2 and not any(r.error == "invalid_grant" for r in emu.requests)
+        store.broken = False
+        client.call("user.current")  # no expiry: the pending save is tried again and lands
+        assert store.load() is not None and store.load().refresh_token in emu.portal.refresh_tokens
+        assert emu.refresh_count == 2
+
+
+@pytest.mark.parametrize("token_store", ["memory", None], ids=["memory", "variable-out-of-reach"])
+def test_eight_hooks_on_one_connection_share_the_fallback_store(emu, monkeypatch, token_store):
+    """Outside a task the Variable store is out of reach and tokens stay in memory: that memory is
+    shared by every hook of the process for one app on one portal, so one expiry is one refresh."""
+    _access, refresh = emu.issue_tokens()  # no access token: every hook must refresh before its first call
+    extra = {"auth_type": "oauth2", "refresh_token": refresh, "token_url": emu.token_url, "rate_limit": False}
+    if token_store:
+        extra["token_store"] = token_store
+    conn = {
+        "conn_type": "bitrix24",
+        "host": emu.url,
+        "login": emu.client_id,
+        "password": emu.client_secret,
+        "extra": extra,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_BITRIX24_DEFAULT", json.dumps(conn))
+    assert race(8, lambda _i: Bitrix24Hook().call("user.current")) == []
+    assert emu.refresh_count == 1
+    emu.expire_access_tokens()
+    assert race(8, lambda _i: Bitrix24Hook().call("user.current")) == []
+    assert emu.refresh_count == 2
