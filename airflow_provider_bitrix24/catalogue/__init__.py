@@ -2,8 +2,12 @@
 
 ``actions.tsv`` (built by ``scripts/build_catalogue.py`` from the reference index) holds one row
 per action: its REST method(s), parameter contract, flags and operator class. ``methods.tsv``
-lists every documented REST method with its doc page and parameter names. Both are read once
-per process with :mod:`importlib.resources`.
+lists every documented REST method with its doc page, parameter names and whether it returns
+one page of a longer list (``pages``: the evidence on its page). A one-call action is ``PAGED``
+exactly when its method pages. Both are read once per process with :mod:`importlib.resources`.
+
+Where the reference index and a method's doc page disagree, the page wins: ``corrections.tsv``
+lists each value taken from the page instead of the index, with the reason.
 
 Pure Python: no Airflow import.
 """
@@ -22,12 +26,12 @@ from airflow_provider_bitrix24.catalogue.params import Spec, parse
 OPERATORS_PACKAGE = "airflow_provider_bitrix24.operators"
 
 FLAG_PAGED = "PAGED"
-FLAG_BINARY_UP = "BINARY-UP"
 FLAG_BINARY_DOWN = "BINARY-DOWN"
 FLAG_APP_ONLY = "APP-ONLY"
 FLAG_DEPRECATED = "DEPRECATED"
 FLAG_NO_DOCUMENTED_METHOD = "NO-DOCUMENTED-METHOD"
 FLAG_NOT_OFFERED = "NOT-OFFERED"
+FLAG_WEBHOOK_CLIENT_ID = "WEBHOOK-CLIENT-ID"
 
 
 class UnknownActionError(LookupError):
@@ -42,6 +46,7 @@ class MethodInfo:
     doc: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
+    pages: str = ""  # why the method returns one page of a list ("start", "next", "total"), or ""
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,13 @@ class Action:
         return FLAG_NOT_OFFERED in self.flags
 
     @property
-    def binary_down(self) -> bool:
-        return FLAG_BINARY_DOWN in self.flags
+    def webhook_client_id(self) -> bool:
+        """Over an incoming webhook the method needs ``CLIENT_ID`` (the bot's registration key)."""
+        return FLAG_WEBHOOK_CLIENT_ID in self.flags
 
     @property
-    def binary_up(self) -> bool:
-        return FLAG_BINARY_UP in self.flags
+    def binary_down(self) -> bool:
+        return FLAG_BINARY_DOWN in self.flags
 
     @property
     def is_generic(self) -> bool:
@@ -155,7 +161,9 @@ def _names(cell: str) -> tuple[str, ...]:
 def methods() -> dict[str, MethodInfo]:
     """Every documented REST method, by lower-case name."""
     return {
-        r["method"]: MethodInfo(r["method"], r["doc"], _names(r["required"]), _names(r["optional"]))
+        r["method"]: MethodInfo(
+            r["method"], r["doc"], _names(r["required"]), _names(r["optional"]), r.get("pages") or ""
+        )
         for r in _read("methods.tsv")
     }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +64,11 @@ STRUCTURED_NAMES = frozenset(
 
 # Names whose value has one shape in every Bitrix24 method (a record id is a scalar, a list
 # filter an object, a select a list): a wrong shape is refused before anything is sent.
+# A row's own notation (``select{...}`` for userfieldconfig.list) overrides these.
 SHAPED_NAMES = {"id": "scalar", "filter": "object", "select": "list"}
-_SHAPES = {
+# Characters of the filter prefixes (">=", "!@", "%"...) a filter key may start with.
+FILTER_PREFIX_CHARS = "!@<>=%"
+_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "scalar": ((int, float, str), "a number or a string"),
     "object": (dict, "an object"),
     "list": ((list, tuple), "a list"),
@@ -143,7 +147,9 @@ class Spec:
 
 def _split(text: str, sep: str) -> list[str]:
     """Split at ``sep`` outside brackets."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "{[(":
             depth += 1
@@ -228,7 +234,7 @@ def merge(*specs: Spec) -> tuple[Param, ...]:
     return tuple(merged.values())
 
 
-def find(params: dict, name: str) -> str | None:
+def find(params: Mapping[str, Any], name: str) -> str | None:
     """The key of ``params`` that is ``name`` (Bitrix24 parameter names ignore case)."""
     if name in params:
         return name
@@ -280,7 +286,9 @@ def check(
 
     def is_known(key: str) -> bool:
         folded = key.casefold()
-        if folded in sources or any(p.matches(key) for p in known):
+        # A filter key sent at the top level (user.get) may carry a filter prefix: ">=ID".
+        bare = key.lstrip(FILTER_PREFIX_CHARS) or key
+        if folded in sources or any(p.matches(key) or p.matches(bare) for p in known):
             return True
         return any(
             folded == d.casefold() or (d.endswith("_") and folded.startswith(d.casefold()))
@@ -299,8 +307,9 @@ def check(
 
     for term in required.terms:
         _require(action_id, params, term, "", doc)
+    declared = {p.name.casefold(): p for p in known if not p.is_pattern}
     for key, value in params.items():
-        shape = SHAPED_NAMES.get(str(key).casefold())
+        shape = _shape(declared.get(str(key).casefold())) or SHAPED_NAMES.get(str(key).casefold())
         if (
             shape
             and value is not None
@@ -314,6 +323,15 @@ def check(
         if key is not None:
             _check_value(action_id, params[key], param, key, doc, warnings)
     return Checked(params, warnings)
+
+
+def _shape(param: Param | None) -> str | None:
+    """The shape the row's notation gives a parameter (it overrides :data:`SHAPED_NAMES`)."""
+    if param is None:
+        return None
+    if param.is_object:
+        return "object"
+    return "list" if param.is_array else None
 
 
 def _accepted(known: tuple[Param, ...], documented: tuple[str, ...]) -> str:

@@ -23,7 +23,6 @@ signatures. The catalogue's selector argument (``entity``, ``closed_by``...) arr
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +34,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bitrix24.catalogue import Action, get_action, methods
-from airflow_provider_bitrix24.catalogue.params import ParameterError, check, decode_json
+from airflow_provider_bitrix24.catalogue.params import ParameterError, check, decode_json, find
 from airflow_provider_bitrix24.client.errors import (
     Bitrix24ConfigError,
     Bitrix24NotSupported,
@@ -101,7 +100,7 @@ def with_selectors(signature: inspect.Signature, names: Iterable[str]) -> inspec
     return signature.replace(parameters=[*params[:at], *added, *params[at:]])
 
 
-def declare_selector(cls: type, selector: str, choices: Sequence[str]) -> None:
+def declare_selector(cls: Any, selector: str, choices: Sequence[str]) -> None:
     """Give ``cls`` an ``__init__`` whose signature names ``selector`` (unless one already does).
 
     Airflow's ``partial``/``expand`` accept only names found in an ``__init__`` signature of the
@@ -121,10 +120,25 @@ def declare_selector(cls: type, selector: str, choices: Sequence[str]) -> None:
             del kwargs[selector]
         original(self, **kwargs)
 
-    __init__.__signature__ = with_selectors(signature, [selector])  # type: ignore[attr-defined]
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.__doc__ = getattr(original, "__doc__", None)
-    cls.__init__ = __init__
+    _install_init(cls, __init__, with_selectors(signature, [selector]), original)
+
+
+def declare_arguments(cls: Any, names: Sequence[str]) -> None:
+    """Name ``names`` in the signature of ``cls.__init__`` (for ``partial``/``expand``), passing
+    every argument on unchanged."""
+    original = cls.__init__
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        original(self, **kwargs)
+
+    _install_init(cls, __init__, with_selectors(inspect.signature(original), names), original)
+
+
+def _install_init(cls: Any, init: Any, signature: inspect.Signature, original: Any) -> None:
+    init.__signature__ = signature
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = getattr(original, "__doc__", None)
+    cls.__init__ = init
 
 
 def _all_selectors() -> list[str]:
@@ -176,10 +190,13 @@ class Bitrix24ActionOperator(BaseOperator):
     template_fields_renderers = {"parameters": "json", "files": "json"}
     ui_color = "#2fc6f6"
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, declares: Sequence[str] = (), **kwargs: Any) -> None:
         """One-line action classes get a docstring from their catalogue row and, when the row has
-        a selector, an ``__init__`` that declares it (runs before Airflow's metaclass wraps it)."""
+        a selector, an ``__init__`` that declares it (runs before Airflow's metaclass wraps it).
+        ``declares`` names further arguments the class accepts through ``**kwargs``."""
         super().__init_subclass__(**kwargs)
+        if declares:
+            declare_arguments(cls, declares)
         action_id = cls.__dict__.get("action_id")
         if not action_id:
             return
@@ -232,7 +249,7 @@ class Bitrix24ActionOperator(BaseOperator):
         try:
             params = self.prepare()
             hook = self.hook
-            self.check_auth(hook)
+            self.check_auth(hook, params)
             if self.action.deprecated:
                 log_deprecation_once(self.action)
             self.log.info(
@@ -294,7 +311,8 @@ class Bitrix24ActionOperator(BaseOperator):
                 action.action_id, "output_path is required: it names where the file is written"
             )
 
-    def check_auth(self, hook: Bitrix24Hook) -> None:
+    def check_auth(self, hook: Bitrix24Hook, params: Mapping[str, Any]) -> None:
+        """Refuse, before any request, what the connection's auth type cannot do."""
         action = self.action
         if action.app_only and hook.auth_type == "webhook":
             raise Bitrix24ConfigError(
@@ -302,6 +320,14 @@ class Bitrix24ActionOperator(BaseOperator):
                 f"action {action.action_id!r} ({', '.join(action.methods)}) needs an OAuth application: "
                 "Bitrix24 accepts it only with an installed application's token, not an incoming webhook. "
                 f"Use an oauth2 connection instead of {self.bitrix24_conn_id!r}",
+            )
+        client_id = find(params, "CLIENT_ID")
+        if action.webhook_client_id and hook.auth_type == "webhook" and not (client_id and params[client_id]):
+            raise ParameterError(
+                action.action_id,
+                "missing parameter 'CLIENT_ID': over an incoming webhook the bot methods need the "
+                "CLIENT_ID the bot was registered with",
+                action.doc(),
             )
 
     def failure_record(self, exc: BaseException) -> dict:
@@ -331,7 +357,7 @@ class Bitrix24ActionOperator(BaseOperator):
 
     def fetch_all(self, hook: Bitrix24Hook, method: str, params: dict) -> Any:
         """Every row of a list method: a list, or ``{"path", "count"}`` when ``output_path`` is set."""
-        rows = hook.paginate(method, params, limit=self.limit)
+        rows = hook.paginate(method, params, limit=None if self.limit is None else int(self.limit))
         if not self.output_path:
             return list(rows)
         return write_json_lines(self.output_path, rows)
@@ -346,12 +372,13 @@ class Bitrix24ActionOperator(BaseOperator):
         return {"path": str(target), "size": size}
 
 
-class Bitrix24Operator(Bitrix24ActionOperator):
+class Bitrix24Operator(Bitrix24ActionOperator, declares=("action_id", *_all_selectors())):
     """Any catalogue action by id: ``Bitrix24Operator(task_id=..., action_id="crm_deal_get",
     parameters={"id": 1})``.
 
     What it builds is an instance of the action's own class (here ``CrmDealGetOperator``), made
     with the same arguments, so it behaves exactly like that class, its extra arguments included.
+    ``action_id`` and every row's selector are declared for ``.partial()``/``.expand()``.
     """
 
     def __new__(cls, *args: Any, action_id: str, **kwargs: Any) -> Any:
@@ -359,26 +386,19 @@ class Bitrix24Operator(Bitrix24ActionOperator):
 
         return operator_class(action_id)(*args, **kwargs)
 
-    def __init__(
-        self, *, action_id: str, **kwargs: Any
-    ) -> None:  # never reached: __new__ builds the row's class
-        super().__init__(**kwargs)
-
-    # Declared for .partial()/.expand(): any row's selector may come through this class.
-    __init__.__signature__ = with_selectors(inspect.signature(__init__), _all_selectors())  # type: ignore[attr-defined]
-
 
 def write_json_lines(path: Any, rows: Iterable[Any]) -> dict:
     """Stream ``rows`` to ``path`` (local path or ``ObjectStoragePath``) as JSON Lines, signed
-    links masked."""
+    links masked: all or nothing, through a temporary sibling renamed into place after the last
+    row, so a failed export leaves the previous file as it was."""
+    from airflow_provider_bitrix24.operators.transfers import atomic_jsonl_writer
+
     target = _files.as_destination(path)
-    count = 0
-    with target.open("w") as fh:
+    with atomic_jsonl_writer(target, gzip_output=False) as out:
         for row in rows:
-            fh.write(json.dumps(mask_links(row), ensure_ascii=False, default=str))
-            fh.write("\n")
-            count += 1
-    return {"path": str(target), "count": count}
+            out.write(mask_links(row))
+        out.flush()
+    return {"path": str(target), "count": out.rows}
 
 
 def _is_control_flow(exc: BaseException) -> bool:

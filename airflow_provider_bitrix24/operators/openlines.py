@@ -56,5 +56,5 @@ class OpenLinesCloseSessionOperator(SessionChatOperator):
     action_id = "open_lines_close_session"  # noqa: E701
 
 
-# The name the issue uses for the close action; the same class.
+# A second public name of the close action's class.
 CloseOpenLineSessionOperator = OpenLinesCloseSessionOperator

@@ -48,6 +48,8 @@ def sample_parameters(action: Action, ids: dict[str, Any], variant: str | None =
     params = {
         p.name: _value(p) for p in _first_options(action.required.terms) if p.value is None or p.is_object
     }
+    if action.webhook_client_id:
+        params["CLIENT_ID"] = "walk-bot"  # the bot methods need it over a webhook
     if action.module == "disk":
         params.update(_drive_parameters(action, ids, variant))
     override = OVERRIDES.get(action.action_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import csv
 import importlib
 import inspect
+import io
 import pkgutil
 import re
 import subprocess
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conformance.reference import ROOT, require_reference
 
 import airflow_provider_bitrix24
 import airflow_provider_bitrix24.operators as operators_pkg
@@ -26,9 +29,7 @@ from airflow_provider_bitrix24.catalogue.params import parse
 from airflow_provider_bitrix24.operators import operator_class
 from airflow_provider_bitrix24.operators.base import Bitrix24ActionOperator
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(airflow_provider_bitrix24.__file__).parent
-REFERENCE = Path("/work/shared/reference/actions.tsv")
 
 
 def test_catalogue_has_every_action_once():
@@ -102,8 +103,7 @@ def test_every_parameter_cell_parses():
 
 
 def test_committed_catalogue_is_what_the_build_script_makes():
-    if not REFERENCE.exists():
-        pytest.skip("reference index not available")
+    require_reference()
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts/build_catalogue.py"), "--check"], capture_output=True, text=True
     )
@@ -143,13 +143,40 @@ def test_every_method_the_package_can_send_is_documented():
     assert len(sendable) > 300  # the scan did find the catalogue
 
 
-def test_methods_index_is_the_reference_copy():
-    reference = Path("/work/shared/reference/methods.tsv")
-    if not reference.exists():
-        pytest.skip("reference index not available")
-    packaged = (PACKAGE / "catalogue" / "methods.tsv").read_text(encoding="utf-8")
-    assert packaged == reference.read_text(encoding="utf-8")
+def _tsv(path: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t"))
+
+
+def test_methods_index_is_the_reference_copy_with_listed_corrections():
+    """Every reference method is packaged; a value differs only where corrections.tsv says the
+    doc page wins, and says what the reference had."""
+    reference = {r["method"]: r for r in _tsv(require_reference() / "methods.tsv")}
+    packaged = {r["method"]: r for r in _tsv(PACKAGE / "catalogue" / "methods.tsv")}
+    assert set(packaged) == set(reference)
+    fixes = {
+        (r["name"], r["column"]): r
+        for r in _tsv(PACKAGE / "catalogue" / "corrections.tsv")
+        if r["table"] == "methods.tsv"
+    }
+    for name, row in reference.items():
+        for column in ("doc", "required", "optional"):
+            fix = fixes.get((name, column))
+            if fix:
+                assert (fix["reference"], fix["package"]) == (row[column], packaged[name][column])
+            else:
+                assert packaged[name][column] == row[column], (name, column)
     assert "crm.deal.add" in methods()
+
+
+def test_list_methods_page_by_what_their_pages_say():
+    """A one-call action pages exactly when its method's page documents paging."""
+    assert methods()["crm.status.list"].pages and methods()["disk.storage.getlist"].pages
+    assert not methods()["crm.deal.get"].pages
+    for action in actions():
+        if len(action.steps) == 1 and not action.is_generic:
+            assert action.paged == all(methods()[m].pages for m in action.steps[0]), action.action_id
+    for action_id in ("disk_get_shared_items", "document_generator_get_providers", "status_get_all"):
+        assert get_action(action_id).paged
 
 
 def test_operator_docs_are_generated_from_the_catalogue():

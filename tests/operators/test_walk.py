@@ -3,8 +3,6 @@ required parameters, and the emulator sees exactly the documented method(s) of i
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from airflow_provider_bitrix24.catalogue import actions
@@ -16,18 +14,12 @@ from .samples import distinct, operator_kwargs, rest_calls, seed
 ACTIONS = actions()
 
 
-def _module_exists(action) -> bool:
-    return importlib.util.find_spec(f"airflow_provider_bitrix24.operators.{action.module}") is not None
-
-
 def expected_methods(action, variant=None) -> list[str]:
     return [action.method_for(variant, step) for step in range(len(action.steps))]
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=[a.action_id for a in ACTIONS])
 def test_every_action_runs_its_documented_methods(action, emu, webhook_conn, request, tmp_path):
-    if not _module_exists(action):
-        pytest.skip(f"operators/{action.module}.py is not there yet (owned by another helper)")
     cls = operator_class(action.action_id)
     if action.not_offered:
         with pytest.raises(Bitrix24NotSupported, match="not supported by the Bitrix24 REST API"):
@@ -53,8 +45,6 @@ ALTERNATIVES = [(a, c) for a in ACTIONS if a.selector for c in a.choices]
 
 @pytest.mark.parametrize("action,choice", ALTERNATIVES, ids=[f"{a.action_id}-{c}" for a, c in ALTERNATIVES])
 def test_selector_picks_the_alternative(action, choice, emu, webhook_conn, tmp_path):
-    if not _module_exists(action):
-        pytest.skip(f"operators/{action.module}.py is not there yet (owned by another helper)")
     ids = seed(emu)
     emu.clear_requests()
     operator = operator_class(action.action_id)(
