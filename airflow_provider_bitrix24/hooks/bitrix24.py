@@ -402,15 +402,39 @@ class Bitrix24Hook(BaseHook):
         return number
 
     def _config_error(self, field: str, problem: str) -> Bitrix24ConfigError:
-        return Bitrix24ConfigError(
-            description=f"connection {self.bitrix24_conn_id!r}, field {field}: {scrub(problem)}"
-        )
+        return Bitrix24ConfigError(description=f"{self._connection_label()}, field {field}: {scrub(problem)}")
+
+    # While test_connection runs, name the connection by its portal: the UI's Test button tests
+    # a copy under a random temporary id the user has never seen.
+    _named_by_portal = False
+
+    def _connection_label(self) -> str:
+        if not self._named_by_portal:
+            return f"connection {self.bitrix24_conn_id!r}"
+        try:
+            host = (self._connection.host or "").strip()
+        except AirflowNotFoundException:
+            host = ""
+        return f"connection to {host}" if host else "the connection under test"
 
     # ------------------------------------------------------------------ API
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Call a REST method; return its ``result``."""
-        return self.get_conn().call(method, params)
+        """Call a REST method; return its ``result``.
+
+        A list method answers one page. When its reply says more rows follow (``next``), a warning
+        names the ways to them: :meth:`paginate` / :meth:`get_all` for every row, :meth:`call_raw`
+        for the whole envelope with ``next`` and ``total``."""
+        envelope = self.get_conn().call_raw(method, params)
+        if envelope.get("next") is not None:
+            log.warning(
+                "%s returned one page (next=%s, total=%s); use paginate() or get_all() for every row, "
+                "or call_raw() for the envelope with next and total",
+                method,
+                envelope.get("next"),
+                envelope.get("total"),
+            )
+        return envelope.get("result")
 
     def call_raw(self, method: str, params: Mapping[str, Any] | None = None) -> dict:
         """Call a REST method; return the whole envelope (``result``, ``next``, ``total``, ``time``)."""
