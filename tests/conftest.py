@@ -2,7 +2,7 @@
 connections pointing at it for each auth mode (read from AIRFLOW_CONN_* so no DB is needed).
 
 The ``unit`` tier (``-m unit``): every test that uses none of ``NOT_UNIT_FIXTURES`` and whose own
-code never mentions a way to start another process. A unit test that starts the emulator or another
+code (and that of its module's functions it calls) never mentions a way to start another process. A unit test that starts the emulator or another
 process anyway (say through a helper) fails (``unit_tests_stay_in_process``), so the marking cannot
 silently drift: give such a test a fixture from ``NOT_UNIT_FIXTURES`` or start the process in it."""
 
@@ -153,13 +153,32 @@ _STARTS_PROCESSES = re.compile(
 )
 
 
+def _names_used(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _names_used(const)
+    return names
+
+
 @cache
 def _starts_processes(function) -> bool:
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
-        return True
-    return bool(_STARTS_PROCESSES.search(source))
+    """Whether ``function``, or a function of its own module that it calls, mentions a way to start
+    another process."""
+    seen, todo = set(), [function]
+    while todo:
+        current = todo.pop()
+        seen.add(current)
+        try:
+            if _STARTS_PROCESSES.search(inspect.getsource(current)):
+                return True
+        except (OSError, TypeError):
+            return True
+        for name in _names_used(current.__code__):
+            helper = current.__globals__.get(name)
+            if inspect.isfunction(helper) and helper.__module__ == current.__module__ and helper not in seen:
+                todo.append(helper)
+    return False
 
 
 def pytest_collection_modifyitems(config, items):
