@@ -72,6 +72,7 @@ from airflow_provider_bitrix24.client import (
 )
 from airflow_provider_bitrix24.client.auth import Auth, parse_webhook_url, shared_memory_store
 from airflow_provider_bitrix24.client.errors import add_secret_listener, register_secret, scrub
+from airflow_provider_bitrix24.client.ratelimit import SCOPES as RATE_LIMIT_SCOPES
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class Bitrix24Hook(BaseHook):
                 ),
             )
         except Bitrix24ConfigError as exc:
-            if exc.description.startswith(f"connection {self.bitrix24_conn_id!r}"):
+            if exc.description.startswith(self._connection_label()):
                 raise
             raise self._config_error(_field_named(exc.description), exc.description) from None
 
@@ -371,9 +372,19 @@ class Bitrix24Hook(BaseHook):
             return dict(value)
         if value is not None:
             raise self._config_error("extra.rate_limit", 'must be {"burst": N, "per_second": R} or false')
-        flat = {k: extra.get(f"rate_limit_{k}") for k in ("burst", "per_second", "scope")}
-        # Empty flat keys mean the portal's documented defaults, shared per portal in the process.
-        return {k: v for k, v in flat.items() if v not in (None, "")}
+        # The form's fields, saved as strings; empty ones mean the portal's documented defaults.
+        flat: dict[str, Any] = {}
+        for key in ("burst", "per_second"):
+            if extra.get(f"rate_limit_{key}") not in (None, ""):
+                flat[key] = self._number(f"rate_limit_{key}", 0)
+        scope = extra.get("rate_limit_scope")
+        if scope not in (None, ""):
+            flat["scope"] = str(scope).strip().lower()
+            if flat["scope"] not in RATE_LIMIT_SCOPES:
+                raise self._config_error(
+                    "extra.rate_limit_scope", f"must be one of {', '.join(RATE_LIMIT_SCOPES)}, got {scope!r}"
+                )
+        return flat
 
     def _paginate_parallel(self) -> int | None:
         value = self._extra.get("paginate_parallel")
@@ -457,7 +468,9 @@ class Bitrix24Hook(BaseHook):
         return list(self.paginate(method, params, limit=limit))
 
     def test_connection(self) -> tuple[bool, str]:
-        """Call ``user.current`` (allowed for webhooks and applications alike)."""
+        """Call ``user.current`` (allowed for webhooks and applications alike). Messages name the
+        connection by its portal, not by its id (see :meth:`_connection_label`)."""
+        self._named_by_portal = True
         try:
             user = self.call("user.current")
         except Bitrix24Error as exc:
