@@ -27,7 +27,10 @@ def get_provider_info() -> dict:
         "hooks": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_bitrix24.hooks.bitrix24"],
+                "python-modules": [
+                    "airflow_provider_bitrix24.hooks.bitrix24",
+                    "airflow_provider_bitrix24.hooks.mixin",
+                ],
             }
         ],
         "operators": [
