@@ -127,3 +127,14 @@ def test_ci_script_runs_exactly_the_readme_test_command():
     assert "python3 scripts/test.py" in readme
     commands = [line for line in ci.splitlines() if "scripts/" in line]
     assert commands == ["python3 scripts/test.py"]
+
+
+def test_pre_commit_runs_the_same_checks_as_the_test_command(monkeypatch):
+    yaml = pytest.importorskip("yaml")
+    script = load_test_script(monkeypatch)
+    config = yaml.safe_load((SCRIPTS.parent / ".pre-commit-config.yaml").read_text())
+    entries = [hook["entry"].split() for repo in config["repos"] for hook in repo["hooks"]]
+    checks = [[Path(command[0]).name, *command[1:]] for _, command in script.checks(Path(".venv/bin/python"))]
+    hooks = [[Path(entry[0]).name, *entry[1:]] for entry in entries]
+    # The same tools and subcommands in the same order; file selection differs (pre-commit passes files).
+    assert [c[:2] for c in checks] == [h[:2] for h in hooks]
