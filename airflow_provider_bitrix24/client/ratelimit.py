@@ -11,18 +11,27 @@ refused. Two scopes share one arithmetic (:func:`drained`, :func:`take_slot`):
   portal (level and wall-clock time) updated under an ``fcntl`` lock. Airflow runs many task
   processes per host (LocalExecutor, a Celery worker with concurrency N); without this each one
   would spend the whole limit on its own.
+
+The host state is private to the user: its directory must be owned by the user with mode 0700
+(another user could otherwise swap a file for a symlink or hold every worker back), state files
+are opened without following symlinks, and a stored level no real traffic could reach is clamped.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
+
+from .errors import Bitrix24ConfigError
 
 try:  # POSIX only; without it the host scope falls back to the process scope
     import fcntl
@@ -122,23 +131,75 @@ class HostBucket(LeakyBucket):
             raise OSError("a host-wide rate limit needs fcntl (POSIX)")
         super().__init__(capacity, leak_per_second, clock=clock, sleep=sleep)
         directory = Path(state_dir) if state_dir else default_state_dir()
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_state_dir(directory)
         self.path = directory / f"{re.sub(r'[^A-Za-z0-9.-]', '_', portal_key) or 'portal'}.bucket"
 
     def _update(self, change: Callable[[float], tuple[float, float]]) -> float:
-        with self._lock, open(self.path, "a+", encoding="ascii") as handle:
+        with self._lock, _open_private(self.path) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-            handle.seek(0)
             now = self._clock()
-            try:
-                level, updated = (float(x) for x in handle.read().split())
-            except ValueError:  # new or damaged file: start empty
-                level, updated = 0.0, now
+            level, updated = self._stored(handle.read(), now)
             level, result = change(drained(level, now - updated, self.leak_per_second))
             handle.seek(0)
             handle.truncate()
             handle.write(f"{level!r} {now!r}\n")
             return result
+
+    def _stored(self, text: str, now: float) -> tuple[float, float]:
+        """The level and time in a state file; a new or damaged file is empty, an absurd level is
+        clamped so no file can hold workers back longer than one burst takes to drain, and a time
+        in the future counts as now."""
+        try:
+            level, updated = (float(x) for x in text.split())
+        except ValueError:
+            return 0.0, now
+        if not (math.isfinite(level) and math.isfinite(updated)):
+            return 0.0, now
+        return min(max(level, 0.0), 2 * self.capacity), min(updated, now)
+
+
+def private_state_dir(directory: Path) -> None:
+    """Create ``directory`` 0700 if missing; refuse one that is a symlink, is not owned by this
+    user, or that other users can enter."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(directory)
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symlink"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.geteuid():
+        problem = f"is owned by uid {info.st_uid}, not by this user (uid {os.geteuid()})"
+    elif stat.S_IMODE(info.st_mode) & 0o077:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}; other users must not reach it (use 0700)"
+    if problem:
+        raise Bitrix24ConfigError(
+            description=f"rate_limit state_dir {str(directory)!r} {problem}; host-scope limiter state "
+            "must live in a private directory (mode 0700, owned by the user running the workers)"
+        )
+
+
+def _open_private(path: Path) -> TextIO:
+    """Open (or create 0600) a state file for reading and writing, never through a symlink."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        if os.path.islink(path):
+            raise Bitrix24ConfigError(
+                description=f"rate_limit state file {str(path)!r} is a symlink; refusing to follow it"
+            ) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        raise Bitrix24ConfigError(
+            description=f"rate_limit state file {str(path)!r} is not a regular file owned by this user"
+        )
+    return os.fdopen(fd, "r+", encoding="ascii")
 
 
 def default_state_dir() -> Path:

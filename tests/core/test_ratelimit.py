@@ -3,6 +3,9 @@ state file (fake clocks; the multi-process behaviour is in tests/reliability/tes
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from airflow_provider_bitrix24.client import Bitrix24Client, Bitrix24ConfigError, WebhookAuth
@@ -13,6 +16,12 @@ from airflow_provider_bitrix24.client.ratelimit import (
     shared_bucket,
     take_slot,
 )
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    """Where host buckets keep their files: created by the bucket itself, 0700."""
+    return tmp_path / "buckets"
 
 
 class FakeClock:
@@ -40,12 +49,12 @@ def test_take_slot_waits_only_past_capacity():
 
 
 @pytest.mark.parametrize("make", ["process", "host"])
-def test_both_buckets_give_the_same_waits(make, tmp_path):
+def test_both_buckets_give_the_same_waits(make, state_dir):
     clock = FakeClock()
     bucket = (
         LeakyBucket(5, 2, clock=clock, sleep=clock.sleep)
         if make == "process"
-        else HostBucket("x.bitrix24.com", 5, 2, state_dir=tmp_path, clock=clock, sleep=clock.sleep)
+        else HostBucket("x.bitrix24.com", 5, 2, state_dir=state_dir, clock=clock, sleep=clock.sleep)
     )
     assert [bucket.reserve() for _ in range(7)] == [0, 0, 0, 0, 0, 0.5, 1.0]
     clock.now += 10  # drained
@@ -54,23 +63,23 @@ def test_both_buckets_give_the_same_waits(make, tmp_path):
     assert bucket.reserve() == pytest.approx(0.5)
 
 
-def test_host_buckets_of_one_portal_share_their_level_through_the_file(tmp_path):
+def test_host_buckets_of_one_portal_share_their_level_through_the_file(state_dir):
     clock = FakeClock()
-    first, second = (HostBucket("x.bitrix24.com", 4, 2, state_dir=tmp_path, clock=clock) for _ in range(2))
-    other_portal = HostBucket("y.bitrix24.com", 4, 2, state_dir=tmp_path, clock=clock)
+    first, second = (HostBucket("x.bitrix24.com", 4, 2, state_dir=state_dir, clock=clock) for _ in range(2))
+    other_portal = HostBucket("y.bitrix24.com", 4, 2, state_dir=state_dir, clock=clock)
     assert [first.reserve(), second.reserve(), first.reserve(), second.reserve()] == [0, 0, 0, 0]
     assert second.reserve() == 0.5 and first.reserve() == 1.0  # the burst is spent by both together
     assert other_portal.reserve() == 0
     clock.now += 1.0  # 2 of the 6 slots leaked: 4 + 1 is one over the burst
     assert first.reserve() == 0.5
     clock.now += 2.0  # leaked down to 1
-    fresh = HostBucket("x.bitrix24.com", 4, 2, state_dir=tmp_path, clock=clock)
+    fresh = HostBucket("x.bitrix24.com", 4, 2, state_dir=state_dir, clock=clock)
     fresh.penalize()  # a 503 seen by one process slows all of them
     assert first.reserve() == 0.5  # full (4) + 1, although the level had leaked to 1
 
 
-def test_host_bucket_survives_a_damaged_state_file(tmp_path):
-    bucket = HostBucket("x.bitrix24.com", 2, 1, state_dir=tmp_path, clock=FakeClock())
+def test_host_bucket_survives_a_damaged_state_file(state_dir):
+    bucket = HostBucket("x.bitrix24.com", 2, 1, state_dir=state_dir, clock=FakeClock())
     bucket.path.write_text("garbage")
     assert bucket.reserve() == 0
     assert bucket.path.read_text().split()[0] == "1.0"
@@ -86,15 +95,15 @@ def test_host_bucket_default_dir_is_per_user(tmp_path, monkeypatch):
     assert (bucket.path.parent.stat().st_mode & 0o777) == 0o700
 
 
-def test_client_rate_limit_scope(tmp_path):
+def test_client_rate_limit_scope(tmp_path, state_dir):
     auth = WebhookAuth(1, "abcd")
     host = Bitrix24Client(
-        "https://x.bitrix24.com", auth, rate_limit={"burst": 7, "scope": "host", "state_dir": str(tmp_path)}
+        "https://x.bitrix24.com", auth, rate_limit={"burst": 7, "scope": "host", "state_dir": str(state_dir)}
     )
     assert (
         isinstance(host.bucket, HostBucket)
         and host.bucket.capacity == 7
-        and host.bucket.path.parent == tmp_path
+        and host.bucket.path.parent == state_dir
     )
     process = Bitrix24Client("https://x.bitrix24.com", auth, rate_limit={"burst": 7})
     assert type(process.bucket) is LeakyBucket and process.bucket is shared_bucket("x.bitrix24.com", 7)
@@ -107,3 +116,71 @@ def test_client_rate_limit_scope(tmp_path):
             auth,
             rate_limit={"scope": "host", "state_dir": str(tmp_path / "file" / "d")},
         )
+
+
+# ---------------------------------------------------------------- host state is private
+
+
+def test_host_state_dir_is_created_private(state_dir):
+    HostBucket("x.bitrix24.com", 2, 1, state_dir=state_dir)
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700 and state_dir.stat().st_uid == os.geteuid()
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o777, 0o1777, 0o750])
+def test_host_state_dir_others_can_reach_is_refused(tmp_path, mode):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    with pytest.raises(Bitrix24ConfigError, match="state_dir") as info:
+        HostBucket("x.bitrix24.com", 2, 1, state_dir=shared)
+    assert "0700" in str(info.value)
+    assert list(shared.iterdir()) == []  # nothing written there
+
+
+def test_host_state_dir_of_another_user_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a directory to another user")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, 65534, 65534)
+    with pytest.raises(Bitrix24ConfigError, match="owned by"):
+        HostBucket("x.bitrix24.com", 2, 1, state_dir=foreign)
+
+
+def test_host_state_dir_behind_a_symlink_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(Bitrix24ConfigError, match="symlink"):
+        HostBucket("x.bitrix24.com", 2, 1, state_dir=link)
+
+
+def test_host_state_file_symlink_is_not_followed(state_dir, tmp_path):
+    bucket = HostBucket("x.bitrix24.com", 2, 1, state_dir=state_dir)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    bucket.path.symlink_to(victim)
+    with pytest.raises(Bitrix24ConfigError, match="symlink"):
+        bucket.reserve()
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("stored", ["1e300", "inf", "nan", "-50"])
+def test_host_bucket_clamps_an_absurd_stored_level(state_dir, stored):
+    clock = FakeClock()
+    bucket = HostBucket("x.bitrix24.com", 10, 2, state_dir=state_dir, clock=clock, sleep=clock.sleep)
+    bucket.path.write_text(f"{stored} {clock.now!r}\n")
+    wait = bucket.reserve()
+    assert 0 <= wait <= 10 / 2 + 0.5  # at most one burst's drain time, whatever the file said
+    level = float(bucket.path.read_text().split()[0])
+    assert 0 < level <= 2 * 10 + 1
+
+
+def test_host_bucket_ignores_a_stored_time_in_the_future(state_dir):
+    clock = FakeClock()
+    bucket = HostBucket("x.bitrix24.com", 10, 2, state_dir=state_dir, clock=clock, sleep=clock.sleep)
+    bucket.path.write_text(f"10.0 {clock.now + 1e9!r}\n")  # full, "updated" in 30 years
+    bucket.reserve()
+    clock.now += 10  # 10 s at 2/s drains everything
+    assert bucket.reserve() == 0
