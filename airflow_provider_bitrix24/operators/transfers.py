@@ -61,13 +61,29 @@ def _as_path(path: str | ObjectStoragePath, conn_id: str | None) -> ObjectStorag
     return ObjectStoragePath(str(path), conn_id=conn_id) if conn_id else ObjectStoragePath(str(path))
 
 
+def _temporaries_of(target: Any) -> Iterator[Any]:
+    """The ``.<name>.<uuid>.tmp`` siblings a write of ``target`` makes (or a killed one left)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{32}}\.tmp")
+    if not target.parent.exists():
+        return
+    for sibling in target.parent.iterdir():
+        if pattern.fullmatch(sibling.name):
+            yield sibling
+
+
 @contextmanager
-def atomic_jsonl_writer(target: ObjectStoragePath, gzip_output: bool) -> Iterator[_LineWriter]:
+def atomic_jsonl_writer(target: Any, gzip_output: bool) -> Iterator[_LineWriter]:
     """Write lines to a temporary sibling of ``target``; move it over ``target`` only on success.
 
-    Readers see the old object or the complete new one, never a partial file. Gzip output is
-    byte-for-byte reproducible (no timestamp or file name in the header).
+    Readers see the old object or the complete new one, never a partial file. A run killed
+    outright (SIGKILL, a lost worker) cannot remove its temporary; the next write of the same
+    target does, before it starts (two runs writing one target at the same time are not
+    supported: the last to finish would win anyway). Gzip output is byte-for-byte reproducible
+    (no timestamp or file name in the header). ``target`` is an ``ObjectStoragePath`` or a
+    ``pathlib.Path``.
     """
+    for stale in _temporaries_of(target):
+        stale.unlink(missing_ok=True)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     target.parent.mkdir(parents=True, exist_ok=True)
     committed = False
@@ -102,7 +118,8 @@ class _LineWriter:
         self._buffer_rows = buffer_rows
 
     def write(self, record: Any) -> None:
-        self._buffer.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        self._buffer.append(line.encode() + b"\n")
         self.rows += 1
         if len(self._buffer) >= self._buffer_rows:
             self.flush()

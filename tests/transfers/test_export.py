@@ -182,3 +182,58 @@ def test_tasks_export_filters_on_changed_date(emu, webhook_conn, tmp_path):
     assert op.execute(interval_context(now - timedelta(hours=1), now + timedelta(hours=1)))["rows"] == 3
     assert [int(json.loads(line)["id"]) for line in path.read_text().splitlines()] == ids
     assert op.execute(interval_context(now - timedelta(hours=3), now - timedelta(hours=2)))["rows"] == 0
+
+
+def test_get_all_output_file_is_replaced_only_by_a_complete_export(emu, webhook_conn, tmp_path):
+    from airflow_provider_bitrix24.operators import operator_class
+
+    emu.seed_generated("crm.deal", 6000, lambda i: {"TITLE": f"Deal {i}"})
+    target = tmp_path / "deals.jsonl"
+    op = operator_class("crm_deal_get_all")(task_id="all", output_path=str(target))
+    assert op.execute({})["count"] == 6000
+    complete = target.read_bytes()
+    # the portal breaks down after the first request: the export fails, the complete file stays
+    emu.inject_fault(status=403, error="ACCESS_DENIED", description="revoked", count=1, skip=1)
+    with pytest.raises(Exception, match="ACCESS_DENIED|revoked"):
+        op.execute({})
+    assert target.read_bytes() == complete
+    assert [p.name for p in tmp_path.iterdir()] == ["deals.jsonl"]
+
+
+KILLED_EXPORT = """
+import sys
+from datetime import datetime, timezone
+from airflow_provider_bitrix24.operators.transfers import Bitrix24ToObjectStorageOperator
+op = Bitrix24ToObjectStorageOperator(task_id="export", method="crm.deal.list", path=sys.argv[1])
+op.execute({"data_interval_start": datetime(2000, 1, 1, tzinfo=timezone.utc),
+            "data_interval_end": datetime(2100, 1, 1, tzinfo=timezone.utc)})
+"""
+
+
+def test_next_run_sweeps_the_temporary_a_killed_run_left(deals, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "deals.jsonl"
+    # the portal holds one reply for a minute, so the task is mid-export when it is killed
+    deals.inject_fault(kind="delay", delay=30, method="crm.deal.list", count=1, skip=2)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, f"file://{target}"], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".deals.jsonl.*.tmp")) and time.monotonic() < deadline:
+            assert child.poll() is None, "the export ended before it could be killed"
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".deals.jsonl.*.tmp")), "no temporary appeared"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not target.exists() and len(list(tmp_path.glob(".deals.jsonl.*.tmp"))) == 1
+    deals.clear_faults()
+
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="export", method="crm.deal.list", path=f"file://{target}", incremental=False
+    )
+    assert op.execute({})["rows"] == ROWS
+    assert [p.name for p in tmp_path.iterdir()] == ["deals.jsonl"]
