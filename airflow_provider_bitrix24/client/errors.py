@@ -18,13 +18,16 @@ _SECRETS_LOCK = threading.Lock()
 # Secrets shorter than this are not registered: masking "1" would mangle every message.
 _MIN_SECRET_LEN = 4
 
-# Shapes that carry credentials even when the value was never registered.
+# Shapes that carry credentials even when the value was never registered. Each masks a value
+# that follows a credential key directly, never the words after a "key: " in a message
+# ("field extra.refresh_token: an OAuth refresh token is required" stays as it is).
+_CREDENTIAL_KEY = r"(?:auth|access_token|refresh_token|client_secret)"
 _SECRET_PATTERNS = (
     re.compile(r"(/rest/[^/\s?#]+/)[^/\s?#]+"),  # webhook path /rest/<user>/<code>
-    re.compile(
-        r"(\b(?:auth|access_token|refresh_token|client_secret)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+",
-        re.IGNORECASE,
-    ),
+    # a query or form value: refresh_token=<value>
+    re.compile(rf"(\b{_CREDENTIAL_KEY}=)[^&\s\"',}}]+", re.IGNORECASE),
+    # a quoted value under a quoted key (JSON, a Python repr): "auth": "<value>"
+    re.compile(rf"([\"']{_CREDENTIAL_KEY}[\"']\s*:\s*[\"'])[^\"']+", re.IGNORECASE),
     # an OAuth authorization code in a URL query; not "error code: 502" in a portal's message
     re.compile(r"([?&]code=)[^&\s\"']+", re.IGNORECASE),
 )
