@@ -5,14 +5,14 @@ in :mod:`airflow_provider_bitrix24.client.files`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_bitrix24.catalogue.params import find
 from airflow_provider_bitrix24.client import files as client_files
 
 # Catalogue ``upload`` column -> how one file is written into a parameter.
-ENCODERS = {
+ENCODERS: dict[str, Callable[[Any], Any]] = {
     "pair": client_files.base64_pair,  # [name, base64]
     "filedata": client_files.file_data,  # {"fileData": [name, base64]}
     "base64": lambda source: client_files.base64_string(source),  # bare base64

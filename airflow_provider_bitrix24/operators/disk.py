@@ -146,8 +146,9 @@ class DiskUploadOperator(Bitrix24ActionOperator):
             return hook.call(self.method(), params)
         drive = _drive(hook, getattr(self, "inline_limit", DEFAULT_INLINE_LIMIT))
         target: DriveTarget = params["target"]
-        if getattr(self, "subfolder", None):
-            target = DriveTarget(int(drive.ensure_folder(target, self.subfolder)["ID"]))
+        subfolder = getattr(self, "subfolder", None)
+        if subfolder:
+            target = DriveTarget(int(drive.ensure_folder(target, subfolder)["ID"]))
         source = params["source"]
         if _is_dir(source):
             uploaded = [
@@ -278,12 +279,14 @@ class _ListChildrenOperator(Bitrix24ActionOperator):
         wanted = _type_filter(self.action_id)
         if getattr(self, "recursive", False):
             start = DriveTarget(_int(self.action_id, "id", _param(params, "id")), self.variant or "folder")
-            rows = _walk_rows(_drive(hook), start, wanted, self.limit)
+            rows = _walk_rows(_drive(hook), start, wanted, None if self.limit is None else int(self.limit))
         else:
             key = find(params, "filter") or "filter"
             flt = dict(params.get(key) or {})
             flt.setdefault("TYPE", wanted)
-            rows = hook.paginate(self.method(), {**params, key: flt}, limit=self.limit)
+            rows = hook.paginate(
+                self.method(), {**params, key: flt}, limit=None if self.limit is None else int(self.limit)
+            )
         if self.output_path:
             return write_json_lines(self.output_path, rows)
         return list(rows)

@@ -26,7 +26,7 @@ class DuplicateFindDuplicatesOperator(Bitrix24ActionOperator):
         reply = hook.call(self.method(0), {"entityTypeId": type_id, "id": params[find(params, "id")]})
         values = _communications(reply.get("item", reply) if isinstance(reply, dict) else {})
         entity_type = params.get(find(params, "entity_type") or "entity_type")
-        found = {}
+        found: dict[str, list[Any]] = {}
         for kind in self.COMMUNICATION_TYPES:
             for start in range(0, len(values[kind]), self.MAX_VALUES):
                 body = {"type": kind, "values": values[kind][start : start + self.MAX_VALUES]}

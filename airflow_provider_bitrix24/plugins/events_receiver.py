@@ -118,7 +118,8 @@ class OutboundEvent:
         except ValueError:
             raise RejectedEvent(400, "missing or invalid 'ts'") from None
         auth = body.get("auth")
-        token = auth.get("application_token") if isinstance(auth, dict) else None
+        auth = auth if isinstance(auth, dict) else {}
+        token = auth.get("application_token")
         if not token or not isinstance(token, str):
             raise RejectedEvent(400, "missing 'auth[application_token]'")
         data = body.get("data", {})
