@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
@@ -89,8 +89,10 @@ def atomic_jsonl_writer(target: Any, gzip_output: bool) -> Iterator[_LineWriter]
     committed = False
     try:
         with tmp.open("wb") as raw:
-            stream: BinaryIO = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gzip_output else raw
+            stream = (
+                cast(BinaryIO, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0))
+                if gzip_output
+                else raw
             )
             try:
                 writer = _LineWriter(stream)
@@ -133,7 +135,7 @@ class _LineWriter:
 def read_jsonl(path: ObjectStoragePath, gzip_input: bool) -> Iterator[tuple[int, Any]]:
     """``(line number, record)`` for each non-empty line, streaming."""
     with path.open("rb") as raw:
-        binary: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gzip_input else raw
+        binary = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if gzip_input else raw
         text = io.TextIOWrapper(binary, encoding="utf-8")
         for number, line in enumerate(text, start=1):
             if line.strip():
@@ -399,7 +401,7 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
         return self.spec.get_method.rsplit(".", 1)[0]
 
     def _type_param(self) -> dict:
-        return {"entityTypeId": int(self.entity_type_id)} if self.spec.universal else {}
+        return self.spec.type_params(self.entity_type_id)
 
     def _fields(self, row: dict, updating: bool) -> dict:
         fields = dict(row)
@@ -569,6 +571,7 @@ class ObjectStorageToBitrix24Operator(HookMixin, BaseOperator):
 
 def _created_id(result: Any) -> int | None:
     """The new record's ID from an ``.add`` reply (a bare ID, or ``{"item": {"id": ..}}``)."""
+    value: Any
     if isinstance(result, dict):
         item = result.get("item", result)
         value = item.get("id", item.get("ID")) if isinstance(item, dict) else None
