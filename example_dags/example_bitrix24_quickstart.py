@@ -65,7 +65,9 @@ def example_bitrix24_quickstart():
         log.info("Quick start summary: %s", summary)
         return summary
 
-    check_connection() >> read_back(create_deals())
+    deals = create_deals()
+    check_connection() >> deals  # no deal is created on a connection that does not work
+    read_back(deals)
 
 
 example_bitrix24_quickstart()

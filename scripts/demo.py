@@ -113,9 +113,19 @@ def task_results(log_path: Path) -> list[tuple[str, str]]:
         if started := _TASK_START.search(line):
             task = started.group(1)
         elif (returned := _RETURNED.search(line)) and task:
-            value = returned.group(1)
+            value = returned.group(1).rstrip()  # the log renderer pads the text before the logger name
             out.append((task, value if len(value) <= 110 else value[:107] + "..."))
     return out
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+def written_files(before: set[Path], after: set[Path], data: Path, root: Path) -> list[str]:
+    """One line per folder under ``data`` (export, import, backup) that received new files."""
+    by_folder: Counter = Counter(data / path.relative_to(data).parts[0] for path in after - before)
+    return [f"wrote {n} file(s) under {folder.relative_to(root)}/" for folder, n in sorted(by_folder.items())]
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -181,8 +191,10 @@ def main(argv: list[str]) -> int:
         say(f"Running {len(dags)} demo DAG(s): {', '.join(d for d, _ in dags)}")
 
         results = []
+        data = DEMO_HOME / "data"
         for dag_id, fileloc in dags:
             log_path = logs / f"{dag_id}.log"
+            before = files_under(data)
             code, seconds = airflow(["dags", "test", dag_id, "-f", fileloc], env, log_path)
             ok = code == 0 and "state=success" in log_path.read_text(errors="replace")
             results.append((dag_id, ok, seconds))
@@ -191,6 +203,8 @@ def main(argv: list[str]) -> int:
             )
             for task_id, value in task_results(log_path):
                 print(f"         {task_id} -> {value}")
+            for line in written_files(before, files_under(data), data, ROOT):
+                print(f"         {line}")
             if not ok:
                 print(tail(log_path))
 
