@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from _generated import write_or_check  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "operators.md"
 CORRECTIONS = ROOT / "airflow_provider_bitrix24" / "catalogue" / "corrections.tsv"
+CONFORMANCE = ROOT / "tests" / "conformance"
 
 INTRO = """# Operators
 
@@ -97,7 +99,7 @@ def _aliases() -> dict[str, list[str]]:
 
 
 def _corrections() -> list[str]:
-    rows = list(csv.DictReader(io.StringIO(CORRECTIONS.read_text(encoding="utf-8")), delimiter="\t"))
+    rows = _tsv(CORRECTIONS)
     out = [
         "\n## Where the doc page wins\n",
         "The reference index and action catalogue are built from the REST docs; where one of their",
@@ -110,6 +112,31 @@ def _corrections() -> list[str]:
         out.append(
             f"| {r['table']} | `{r['name']}` | {r['column']} | {_cell(r['package'])} | {r['reason']} |"
         )
+    return out
+
+
+def _tsv(path: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t"))
+
+
+def _doc_examples() -> list[str]:
+    examples = json.loads((CONFORMANCE / "doc_examples.json").read_text(encoding="utf-8"))
+    exceptions = _tsv(CONFORMANCE / "exceptions.tsv")
+    count = len(examples["examples"])
+    verbatim = count - len(exceptions)
+    out = [
+        "\n## The docs' own examples\n",
+        f"{count} actions have an example request on their method's doc page"
+        " (`tests/conformance/doc_examples.json`, extracted by `scripts/extract_doc_examples.py`)."
+        " `tests/conformance` drives each action with it against the emulator and checks the body"
+        f" that reaches the portal: {verbatim} of {count} ({verbatim / count:.1%}) send the example"
+        " verbatim, with only these additions:\n",
+    ]
+    out += [f"- **{r['name']}**: {r['rule']}" for r in _tsv(CONFORMANCE / "additions.tsv")]
+    out += ["\nExceptions:\n", "| Action id | Why the body differs from the example |", "|---|---|"]
+    out += [f"| `{r['action_id']}` | {r['reason']} |" for r in exceptions]
+    without = ", ".join(f"`{a}`" for a in sorted(examples["without_example"]))
+    out.append(f"\nWithout a readable example request on their page (or without a method): {without}.")
     return out
 
 
@@ -134,6 +161,7 @@ def render() -> str:
                 f"| {name} | `{a.action_id}` | {_methods(a)} | {_cell(a.required_text)} | {choice} | {flags} |"
             )
     out.extend(_corrections())
+    out.extend(_doc_examples())
     return "\n".join(out) + "\n"
 
 

@@ -71,7 +71,9 @@ class DiskUploadOperator(Bitrix24ActionOperator):
 
     :param source: a local path, a URI / ``ObjectStoragePath`` (any fsspec backend), or ``bytes``.
         A directory is uploaded with its sub-directories mirrored as Drive folders. May also be
-        given as ``files={"fileContent": ...}``, the catalogue's way.
+        given as ``files={"fileContent": ...}``, the catalogue's way. Without either, content
+        already inline in ``parameters`` (``fileContent: [name, base64]``, as the method's page
+        shows it) is sent as it is.
     :param target_id: the folder id (``target="folder"``, default) or storage id
         (``target="storage"``); ``parameters={"id": ...}`` works too.
     :param file_name: name on Drive (default: the source's base name; ``data.NAME`` works too).
@@ -122,6 +124,8 @@ class DiskUploadOperator(Bitrix24ActionOperator):
         source = self.source
         if source is None and self.files:
             source = self.files.get("fileContent")
+        if source is None and _param(params, "fileContent") not in (None, ""):
+            return super().prepare()  # the content is already inline, as the method's page sends it
         if source is None or source == "":
             raise ParameterError(aid, "source is required: a local path, a URI / ObjectStoragePath or bytes")
         raw_id = self.target_id if self.target_id not in (None, "") else _param(params, "id")

@@ -23,9 +23,11 @@ class DuplicateFindDuplicatesOperator(Bitrix24ActionOperator):
             raise ParameterError(
                 self.action_id, f"entityTypeId must be 1 (lead), 3 (contact) or 4 (company), got {type_id}"
             )
-        reply = hook.call(self.method(0), {"entityTypeId": type_id, "id": params[find(params, "id")]})
+        entity_type_key = find(params, "entity_type")
+        item_params = {k: v for k, v in params.items() if k != entity_type_key}  # as given
+        reply = hook.call(self.method(0), item_params)
         values = _communications(reply.get("item", reply) if isinstance(reply, dict) else {})
-        entity_type = params.get(find(params, "entity_type") or "entity_type")
+        entity_type = params.get(entity_type_key) if entity_type_key else None
         found: dict[str, list[Any]] = {}
         for kind in self.COMMUNICATION_TYPES:
             for start in range(0, len(values[kind]), self.MAX_VALUES):

@@ -12,24 +12,24 @@ class SpaGetSpaStatusOperator(Bitrix24ActionOperator):
     """Pipelines (categories) of a smart process and the stages of each.
 
     Returns ``{"categories": [...], "stages": {category_id: [...]}}``. With ``filter.ENTITY_ID``
-    given, only that stage list is read.
+    given, only that stage list is read. Both lists are read to the end (their pages document
+    ``total``: they answer one page at a time).
     """
 
     action_id = "spa_get_spa_status"
 
     def run(self, hook: Any, params: dict) -> Any:
         type_id = params[find(params, "entityTypeId")]
-        reply = hook.call(self.method(0), {"entityTypeId": type_id})
-        categories = reply.get("categories", []) if isinstance(reply, dict) else list(reply or [])
+        categories = hook.get_all(self.method(0), {"entityTypeId": type_id})
         user_filter = dict(params.get(find(params, "filter") or "filter") or {})
         entity_key = find(user_filter, "ENTITY_ID")
         if entity_key:
-            stages = hook.call(self.method(1), {"filter": user_filter})
+            stages = hook.get_all(self.method(1), {"filter": user_filter})
             return {"categories": categories, "stages": {user_filter[entity_key]: stages}}
         stages = {}
         for category in categories:
             entity_id = f"DYNAMIC_{type_id}_STAGE_{category['id']}"
-            stages[category["id"]] = hook.call(
+            stages[category["id"]] = hook.get_all(
                 self.method(1), {"filter": {**user_filter, "ENTITY_ID": entity_id}}
             )
         return {"categories": categories, "stages": stages}
