@@ -11,6 +11,7 @@ from typing import Any
 
 from .params import as_bool, parse_php_query
 from .registry import HANDLERS, ApiError, CallContext, Reply, method
+from .shapes import fit, result_shape
 from .state import TOKEN_ENDPOINT, Identity, Portal, RequestRecord
 
 MAX_BATCH = 50
@@ -168,7 +169,7 @@ def execute(
     except Exception as exc:  # a handler bug must look like a portal 500, not kill the server
         return failure(500, "INTERNAL_SERVER_ERROR", f"{type(exc).__name__}: {exc}")
     real = time.time() - started
-    outcome = reply_outcome(reply)
+    outcome = reply_outcome(in_documented_shape(name, reply))
     outcome.count_query = bool(ctx.extra.get("count_query"))
     if outcome.count_query:
         with portal.lock:
@@ -192,6 +193,16 @@ def execute(
     return outcome
 
 
+def in_documented_shape(name: str, reply: Any) -> Any:
+    """A one-object reply gets every key its doc page shows (``shapes``), unset ones as ``null``.
+    Values are the handler's own (it models the method, types included); list replies
+    (``Reply``) are left to their handlers, which render rows in bulk."""
+    if not isinstance(reply, dict) or name == "batch":
+        return reply
+    shape = result_shape(name)
+    return fit(reply, shape, convert=False) if isinstance(shape, dict) else reply
+
+
 def reply_outcome(reply: Any) -> Outcome:
     if isinstance(reply, Reply):
         return Outcome(result=reply.result, next=reply.next, total=reply.total)
@@ -199,7 +210,7 @@ def reply_outcome(reply: Any) -> Outcome:
 
 
 # -- batch -------------------------------------------------------------------------------------
-_REFERENCE = re.compile(r"\$(result|result_next|result_total|result_error)((?:\[[^\[\]]*\])+)")
+_REFERENCE = re.compile(r"\$(result|result_next|result_total|result_error|result_time)((?:\[[^\[\]]*\])+)")
 
 
 def php_array(mapping: dict) -> Any:

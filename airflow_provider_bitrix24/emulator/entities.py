@@ -16,6 +16,7 @@ from typing import Any
 
 from .params import as_int
 from .registry import ApiError, CallContext, Reply, method
+from .shapes import MAP_KEY, fit, result_shape
 from .table import FilterError, Table, format_datetime
 
 PAGE_SIZE = 50
@@ -73,9 +74,11 @@ class EntitySpec:
         False  # classic CRM select: no select = '*' + 'UF_*'; '*' skips UF_ and multiple fields
     )
     operations: tuple[str, ...] = ("add", "get", "update", "delete", "list", "fields")
+    documented_by: dict[str, str] = field(default_factory=dict)  # operation -> method whose doc shows it
 
     def __post_init__(self) -> None:
         self._out_names: dict[str, str] = {}
+        self._blanks: dict[str, dict] = {}
         self._date_fields = frozenset(self.datetime_fields)
         for op in self.operations:
             self.methods.setdefault(op, f"{self.name}.{op}")
@@ -103,12 +106,30 @@ class EntitySpec:
         return {self.in_name(str(k), table): v for k, v in fields.items()}
 
     # -- values ----------------------------------------------------------------------------
-    def render(self, row: dict, tz, select: set[str] | None = None) -> dict:
+    def blank(self, operation: str) -> dict:
+        """Every field the doc page's example of ``operation`` shows, unset: a reply without a
+        ``select`` lists them all, with ``null`` where the record has no value."""
+        found = self._blanks.get(operation)
+        if found is None:
+            found = self._blanks[operation] = {}
+            # a record reply shows the same fields whether it answers get, add or update
+            for op in ("get", "add", "update") if operation == "get" else (operation,):
+                shape = result_shape(self.documented_by.get(op) or self.methods.get(op, ""))
+                key = self.list_key if op == "list" else self.item_key
+                if isinstance(shape, dict) and key:
+                    shape = shape.get(key)
+                if isinstance(shape, list):
+                    shape = shape[0] if shape else None
+                if isinstance(shape, dict) and MAP_KEY not in shape:
+                    found.update(dict.fromkeys(shape))
+        return found
+
+    def render(self, row: dict, tz, select: set[str] | None = None, blank: dict | None = None) -> dict:
         """A stored row as the API shows it (hot path of every export: keep it lean)."""
         names = self._out_names
         dates = self._date_fields
         stringify = self.stringify
-        out = {}
+        out = dict(blank) if blank else {}
         for column in row if select is None else [c for c in row if c in select]:
             value = row[column]
             cls = value.__class__
@@ -169,6 +190,21 @@ def _fields_param(spec: EntitySpec, params: dict) -> dict:
     return fields
 
 
+def _number_multifields(spec: EntitySpec, table: Table, fields: dict) -> None:
+    """Give each phone/e-mail/... value the ``ID`` and ``TYPE_ID`` the portal reports with it."""
+    for column, kind in spec.fields.items():
+        values = fields.get(column)
+        if kind != "crm_multifield" or not isinstance(values, list):
+            continue
+        numbered = []
+        for value in values:
+            if isinstance(value, dict) and "ID" not in value:
+                value = {"ID": str(table.next_multifield_id), "TYPE_ID": column, **value}
+                table.next_multifield_id += 1
+            numbered.append(value)
+        fields[column] = numbered
+
+
 def _stamp(spec: EntitySpec, ctx: CallContext, fields: dict, creating: bool) -> None:
     now = time.time()
     if spec.modified_field:
@@ -182,6 +218,13 @@ def _stamp(spec: EntitySpec, ctx: CallContext, fields: dict, creating: bool) -> 
             fields.setdefault(spec.created_by_field, ctx.user_id)
 
 
+def _item_reply(spec: EntitySpec, ctx: CallContext, table: Table, row_id: int) -> Any:
+    """The stored record as add/update/get show it: every documented field, wrapped if the spec says."""
+    row = table.get(row_id)
+    assert row is not None  # just written under the portal lock
+    return _wrap(spec, spec.item_key, spec.render(row, ctx.portal.tz, blank=spec.blank("get")))
+
+
 def entity_add(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Any:
     fields = spec.in_fields(_fields_param(spec, params), table)
     fields.pop(spec.id_field, None)
@@ -191,11 +234,12 @@ def entity_add(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -
             400, "", f"Required fields are not filled: {', '.join(spec.out_name(m) for m in missing)}"
         )
     row = {**spec.defaults, **fields}
+    _number_multifields(spec, table, row)
     _stamp(spec, ctx, row, creating=True)
     new_id = table.insert(row)
     ctx.extra["rows"] = 1
     if spec.add_returns == "item":
-        return _wrap(spec, spec.item_key, spec.render(table.get(new_id), ctx.portal.tz))  # type: ignore[arg-type]
+        return _item_reply(spec, ctx, table, new_id)
     return new_id
 
 
@@ -206,7 +250,7 @@ def entity_get(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -
             return spec.get_missing
         raise ApiError(*spec.not_found)
     ctx.extra["rows"] = 1
-    return _wrap(spec, spec.item_key, spec.render(row, ctx.portal.tz))
+    return _wrap(spec, spec.item_key, spec.render(row, ctx.portal.tz, blank=spec.blank("get")))
 
 
 def entity_update(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Any:
@@ -218,7 +262,7 @@ def entity_update(spec: EntitySpec, ctx: CallContext, params: dict, table: Table
         raise ApiError(*spec.not_found)
     ctx.extra["rows"] = 1
     if spec.update_returns == "item":
-        return _wrap(spec, spec.item_key, spec.render(table.get(row_id), ctx.portal.tz))  # type: ignore[arg-type]
+        return _item_reply(spec, ctx, table, row_id)
     return True
 
 
@@ -229,7 +273,15 @@ def entity_delete(spec: EntitySpec, ctx: CallContext, params: dict, table: Table
 
 
 def entity_fields(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Any:
-    return _wrap(spec, spec.fields_key, spec.describe())
+    """The spec's fields plus every field the doc page lists, in the documented shape."""
+    described = spec.describe()
+    shape = result_shape(spec.documented_by.get("fields") or spec.methods.get("fields", ""))
+    if isinstance(shape, dict) and spec.fields_key:
+        shape = shape.get(spec.fields_key)
+    if isinstance(shape, dict) and MAP_KEY not in shape:
+        unlisted = EntitySpec(name=spec.name, fields=dict.fromkeys(shape, "string"), case="upper")
+        described = fit({**unlisted.describe(), **described}, shape)
+    return _wrap(spec, spec.fields_key, described)
 
 
 def _order_param(spec: EntitySpec, params: dict, table: Table) -> list[tuple[str, bool]]:
@@ -279,6 +331,15 @@ def _select_param(spec: EntitySpec, params: dict, table: Table) -> set[str] | No
     return columns
 
 
+def _selects_all(params: dict) -> bool:
+    raw = params.get("select", params.get("SELECT"))
+    return (
+        raw in (None, "", [])
+        or raw == "*"
+        or (isinstance(raw, (list, dict)) and "*" in list(raw.values() if isinstance(raw, dict) else raw))
+    )
+
+
 def list_page(
     spec: EntitySpec, ctx: CallContext, params: dict, table: Table, filter_raw: Any
 ) -> tuple[list[dict], int | None, int | None]:
@@ -305,7 +366,8 @@ def list_page(
     if count:
         ctx.extra["count_query"] = True
         ctx.extra["count_rows"] = len(table)
-    rendered = [spec.render(row, ctx.portal.tz, select) for row in rows]
+    blank = spec.blank("list") if _selects_all(params) else None
+    rendered = [spec.render(row, ctx.portal.tz, select, blank) for row in rows]
     if not count:
         return rendered, None, 0
     nxt = offset + PAGE_SIZE if total is not None and offset + PAGE_SIZE < total else None
@@ -356,6 +418,7 @@ def seed_rows(spec: EntitySpec, table: Table, rows: list[dict], user_id: int) ->
     out = []
     for row in rows:
         fields = {**spec.defaults, **spec.in_fields(row, table)}
+        _number_multifields(spec, table, fields)
         for column in (spec.created_field, spec.modified_field):
             if column:
                 fields.setdefault(column, now)

@@ -182,6 +182,7 @@ class Table:
         self._factory: RowFactory | None = None
         self._generated: set[int] | None = None  # ids whose row comes from the factory
         self.next_id = 1
+        self.next_multifield_id = 1  # ids of phone/e-mail values (CRM multifields)
 
     # -- storage ---------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -50,7 +50,8 @@ def test_nested_form_fields_are_decoded_like_php(emu, rest):
     )
     contact_id = response.json()["result"]
     contact = rest.result("crm.contact.get", {"id": contact_id})["result"]
-    assert contact["PHONE"] == [{"VALUE": "+100", "VALUE_TYPE": "WORK"}]
+    # the portal numbers each value and names its type (crm-contact-get.md)
+    assert contact["PHONE"] == [{"ID": "1", "TYPE_ID": "PHONE", "VALUE": "+100", "VALUE_TYPE": "WORK"}]
 
 
 def test_wrong_webhook_code_is_no_auth_found(emu):

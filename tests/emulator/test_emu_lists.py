@@ -91,7 +91,10 @@ def test_select_masks_of_classic_crm(emu, rest):
     uf = rest.result("crm.contact.list", {"select": ["UF_*"]})["result"][0]
     assert uf == {"ID": "1", "UF_CRM_COLOR": "red"}
     named = rest.result("crm.contact.list", {"select": ["PHONE"]})["result"][0]
-    assert named == {"ID": "1", "PHONE": [{"VALUE": "+1", "VALUE_TYPE": "WORK"}]}
+    assert named == {
+        "ID": "1",
+        "PHONE": [{"ID": "1", "TYPE_ID": "PHONE", "VALUE": "+1", "VALUE_TYPE": "WORK"}],
+    }
     assert "PHONE" in rest.result("crm.contact.get", {"id": 1})["result"]
 
 

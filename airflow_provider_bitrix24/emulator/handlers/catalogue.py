@@ -20,6 +20,7 @@ from typing import Any
 from airflow_provider_bitrix24.catalogue import actions
 
 from .. import dispatch  # noqa: F401  (the core's ``batch``)
+from .. import shapes as documented
 from ..params import as_int
 from ..registry import HANDLERS, CallContext, Reply, method, raw_route
 from ..state import RequestRecord
@@ -178,8 +179,8 @@ def _document_links(ctx: CallContext, doc_id: int) -> dict:
     }
 
 
-def answer(ctx: CallContext, params: dict) -> Any:
-    """The one handler of every generic method: dispatch on the method's verb and shape data."""
+def _generic(ctx: CallContext, params: dict) -> Any:
+    """What the method does to the stored records, before the documented shape is applied."""
     name = ctx.method
     verb = name.rsplit(".", 1)[1]
     if name in shapes.FIXED:
@@ -199,6 +200,44 @@ def answer(ctx: CallContext, params: dict) -> Any:
     if verb == "update":
         return _update(ctx, name, params)
     return True
+
+
+def _in_shape(value: Any, shape: Any, params: dict) -> Any:
+    """The generic answer in the method's documented shape (``response_shapes.json``).
+
+    Where the generic verb logic answers a different JSON type than the page shows (``true``
+    where the page returns the changed record, an id where it returns an object), the documented
+    type wins: an id goes into the object's id key, a success flag into its boolean keys.
+    """
+    if isinstance(shape, dict) and not isinstance(value, (dict, list)):
+        keys = [k for k in shape if k != documented.MAP_KEY]
+        if len(keys) == 1 and isinstance(shape[keys[0]], dict):  # a wrapper such as {"task": {...}}
+            return {keys[0]: _in_shape(value, shape[keys[0]], params)}
+        filled = documented.placeholder(shape)
+        for key in keys:
+            if key in ("ID", "id") and isinstance(value, int) and not isinstance(value, bool):
+                filled[key] = documented.fit(value, shape[key])
+            elif shape[key] == "boolean":
+                filled[key] = True
+        return filled
+    if shape == "integer" and isinstance(value, bool):
+        return _requested_id(params) or 1
+    if shape == "boolean" and not isinstance(value, bool):
+        return True
+    if isinstance(shape, list) and not isinstance(value, list):
+        return []
+    return documented.fit(value, shape)
+
+
+def answer(ctx: CallContext, params: dict) -> Any:
+    """The one handler of every generic method: verb logic, then the documented shape."""
+    reply = _generic(ctx, params)
+    shape = documented.result_shape(ctx.method)
+    if shape is None:
+        return reply
+    if isinstance(reply, Reply):
+        return Reply(_in_shape(reply.result, shape, params), next=reply.next, total=reply.total)
+    return _in_shape(reply, shape, params)
 
 
 def _serve_bytes(handler: Any, portal: Any, name: str, body: bytes, content_type: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..entities import EntitySpec, list_page, register_entity
 from ..registry import ApiError, CallContext, Reply, method
+from ..shapes import result_shape
 
 USER = register_entity(
     EntitySpec(
@@ -50,6 +51,7 @@ USER = register_entity(
         modified_by_field=None,
         methods={"add": "user.add", "update": "user.update"},
         operations=("add", "update"),
+        documented_by={"list": "user.get", "get": "user.current", "fields": "user.fields"},
         sample=lambda row_id: {
             "NAME": f"User{row_id}",
             "LAST_NAME": "Generated",
@@ -86,9 +88,11 @@ def user_current(ctx: CallContext, params: dict) -> dict:
     row = ctx.portal.table(USER.name).get(ctx.user_id)
     if row is None:
         raise ApiError(401, "NO_AUTH_FOUND", "Wrong authorization data")
-    return USER.render(row, ctx.portal.tz)
+    return USER.render(row, ctx.portal.tz, blank=USER.blank("get"))
 
 
 @method("user.fields")
 def user_fields(ctx: CallContext, params: dict) -> dict:
-    return {name: name.replace("_", " ").title() for name in USER.fields}
+    """Field name -> title, for the modelled fields and every field the doc page lists."""
+    names = dict.fromkeys([*USER.fields, *(result_shape("user.fields") or {})])
+    return {name: name.replace("_", " ").title() for name in names}
