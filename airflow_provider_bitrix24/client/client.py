@@ -33,8 +33,16 @@ from requests.adapters import HTTPAdapter
 from .. import __version__
 from . import paging
 from .auth import Auth
-from .encoding import BATCH_LIMIT, _check_batch_chunk, _check_method, _encode_batch_command
+from .encoding import (
+    BATCH_LIMIT,
+    EncodedCommand,
+    _check_batch_chunk,
+    _check_method,
+    _encode_batch_command,
+    json_params,
+)
 from .errors import (
+    Bitrix24AuthError,
     Bitrix24ConfigError,
     Bitrix24Error,
     Bitrix24OperationLimit,
@@ -275,7 +283,7 @@ class Bitrix24Client:
     def call_raw(self, method: str, params: Mapping[str, Any] | None = None) -> dict:
         """Call ``method`` and return the whole success envelope (``result``, ``next``, ``total``, ``time``)."""
         method = _check_method(method)
-        params = dict(params or {})
+        params = json_params(params, method)  # a value JSON cannot carry fails here, naming its path
         if method.lower() == "batch":
             cmd = params.get("cmd")
             if isinstance(cmd, (Mapping, list, tuple)):
@@ -457,32 +465,65 @@ class Bitrix24Client:
         """Run commands through ``batch``, 50 per HTTP request.
 
         ``commands``: ``{key: (method, params)}`` or a list of ``(method, params)`` (keys are then
-        ``"0"``, ``"1"``, ...). A command may also be a ready ``"method?query"`` string.
-        ``$result[key][...]`` references resolve only within one chunk of 50. With ``halt`` the
-        portal stops at the first failing command and no further chunk is sent; without it,
+        ``"0"``, ``"1"``, ...). A command may also be a ready ``"method?query"`` string, sent as
+        written. Parameter values are data: to use an earlier command's result write
+        :func:`~.encoding.result_ref` (``$result[key][...]``), which resolves only within one
+        chunk of 50. A command whose data the portal would not read as written inside batch (a
+        value such as ``"$result[1]"``, see :func:`~.encoding.batch_command`) is sent on its own
+        as a plain call, its outcome filed under its key like the others.
+
+        With ``halt`` the portal stops at the first failing command and nothing further is
+        sent (a command sent on its own also ends the request before it); without it,
         ``batch_parallel`` chunks are in flight at once, so commands of different chunks may
         run in any order (use ``halt`` or ``batch_parallel=1`` where that order matters).
         """
         items = list(commands.items()) if isinstance(commands, Mapping) else list(enumerate(commands))
-        encoded: list[tuple[str, str, str]] = []  # (key, method, command string)
-        for key, command in items:
-            method, cmd = _encode_batch_command(command)
-            encoded.append((str(key), method, cmd))
-        chunks = [encoded[start : start + BATCH_LIMIT] for start in range(0, len(encoded), BATCH_LIMIT)]
+        encoded = [_encode_batch_command(str(key), command) for key, command in items]
+        steps = _batch_steps(encoded, halt)
+        chunks = [step for step in steps if isinstance(step, list)]
+        outside = {c.key: c.solo for c in encoded if c.solo}
         for chunk in chunks:  # every chunk is checked before the first is sent
-            _check_batch_chunk([(key, cmd) for key, _m, cmd in chunk])
+            _check_batch_chunk([(key, cmd) for key, _m, cmd in chunk], outside)
         out = BatchResult()
-        if halt or len(chunks) == 1 or self.batch_parallel == 1:
-            for chunk in chunks:
+        if halt or len(chunks) <= 1 or self.batch_parallel == 1:
+            for step in steps:
                 try:
-                    self._batch_chunk(chunk, halt, out)
+                    if isinstance(step, list):
+                        self._batch_chunk(step, halt, out)
+                    else:
+                        self._batch_solo(step, out)
                 except Bitrix24Error as exc:
                     exc.partial_result = out  # what earlier requests did, for the caller to report
                     raise
                 if halt and out.errors:
                     break
             return out
-        return self._batch_concurrently(chunks)
+        out = self._batch_concurrently(chunks)
+        for step in steps:
+            if not isinstance(step, list):
+                try:
+                    self._batch_solo(step, out)
+                except Bitrix24Error as exc:
+                    exc.partial_result = out
+                    raise
+        return out
+
+    def _batch_solo(self, command: EncodedCommand, out: BatchResult) -> None:
+        """One command sent on its own (a plain call); its own failure is filed like a batch
+        command's, a failed request (transport, limits, auth) is raised like a chunk's."""
+        try:
+            envelope = self.call_raw(command.method, command.params)
+        except _REQUEST_FAILURES:
+            raise
+        except Bitrix24Error as exc:
+            out.errors[command.key] = exc
+            return
+        out.result[command.key] = envelope.get("result")
+        for name, value in (("total", envelope.get("total")), ("next", envelope.get("next"))):
+            if _to_int(value) is not None:
+                getattr(out, name)[command.key] = _to_int(value)
+        if envelope.get("time") is not None:
+            out.time[command.key] = envelope["time"]
 
     def _batch_concurrently(self, chunks: list[list[tuple[str, str, str]]]) -> BatchResult:
         """Chunks without halt are independent: ``batch_parallel`` in flight (each still passes
@@ -552,6 +593,48 @@ class Bitrix24Client:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+# Errors of a plain call that fail the whole request (as they would a batch request), not one command.
+_REQUEST_FAILURES = (
+    Bitrix24TransportError,
+    Bitrix24AuthError,
+    Bitrix24RateLimited,
+    Bitrix24OperationLimit,
+    Bitrix24ServerError,
+    Bitrix24PortalMoved,
+    Bitrix24ConfigError,
+)
+
+
+def _batch_steps(
+    encoded: list[EncodedCommand], halt: bool
+) -> list[list[tuple[str, str, str]] | EncodedCommand]:
+    """Batch requests of up to 50 commands and the commands sent on their own, in sending order.
+
+    With ``halt`` order matters, so a command sent on its own ends the chunk before it; without
+    it the others are chunked as if it were not there (their references reach the same commands)
+    and it goes after them."""
+    steps: list[list[tuple[str, str, str]] | EncodedCommand] = []
+    solos: list[EncodedCommand] = []
+    chunk: list[tuple[str, str, str]] = []
+    for command in encoded:
+        if command.solo is not None:
+            if halt:
+                if chunk:
+                    steps.append(chunk)
+                    chunk = []
+                steps.append(command)
+            else:
+                solos.append(command)
+            continue
+        chunk.append((command.key, command.method, command.command))
+        if len(chunk) == BATCH_LIMIT:
+            steps.append(chunk)
+            chunk = []
+    if chunk:
+        steps.append(chunk)
+    return steps + solos
 
 
 def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .connections import ConnectionWarmer
-from .encoding import BATCH_LIMIT, _check_method, encode_command, encode_params
-from .errors import Bitrix24NotSupported, Bitrix24OperationLimit
+from .encoding import BATCH_LIMIT, _check_method, batch_hazard, encode_command, encode_params, result_ref
+from .errors import Bitrix24ConfigError, Bitrix24Error, Bitrix24NotSupported, Bitrix24OperationLimit
 from .methods import PagingSpec, paging_spec
 from .ratelimit import DEFAULT_BURST
 
@@ -41,6 +41,12 @@ DEFAULT_PAGINATE_BUFFER_MB = 128.0
 WAVE_STAGGER = 0.0016
 
 
+class Bitrix24PagingError(Bitrix24Error):
+    """A list came back in a way paging cannot trust: a page repeats records already read, or the
+    cursor (``>ID`` or ``start``) did not advance. Raised instead of looping or returning a short
+    result; the message names the method and the cursor."""
+
+
 def paginate(
     client: Bitrix24Client, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
 ) -> Iterator[dict]:
@@ -53,16 +59,26 @@ def paginate(
 
     A whole export (no ``limit``, no ID condition in the filter) is cut into ID windows read
     by several chained batches at once (all of them while they fit in the rate limiter's
-    burst, see :meth:`_windows_in_flight`); records still arrive in ascending ID order and
-    memory holds at most the windows in flight (see :meth:`_paginate_windows`).
+    burst, see :func:`_windows_in_flight`); records still arrive in ascending ID order and
+    memory holds at most the windows in flight (see :func:`_paginate_windows`).
+
+    The top-level ``filter``/``order``/``select``/``start`` keys are read in any case
+    (``FILTER`` as the docs write it) and sent in one spelling. An order other than ``ID ASC``,
+    a caller's ``start``, or data the portal would not read as written inside batch (see
+    :func:`~.encoding.batch_command`) pages with plain calls and ``start``/``next`` instead.
+    Every page is checked: one that repeats records or a cursor that does not advance raises
+    :class:`Bitrix24PagingError` at once, never a loop or a short result.
     """
     method = _check_method(method)
     if limit is not None and limit <= 0:
         return
-    params = dict(params or {})
     spec = paging_spec(method)
+    params = _normalised(method, params or {}, spec)
     progress = _Progress(method, client.progress_interval)
-    if spec.id_cursor and _cursor_compatible(params, spec):
+    hazard = batch_hazard(params)
+    if hazard is not None:
+        log.debug("paginate %s with plain calls: %s", method, hazard)
+    if spec.id_cursor and hazard is None and _cursor_compatible(params, spec):
         if limit is None and client.paginate_parallel != 1 and not _has_id_condition(params, spec):
             pages = _paginate_windows(client, method, params, spec, progress)
         else:
@@ -81,20 +97,104 @@ def paginate(
         progress.done(emitted)
 
 
+def _normalised(method: str, params: Mapping[str, Any], spec: PagingSpec) -> dict:
+    """``params`` with the paging keys in one spelling (the portal reads them in any case);
+    refuses one key given in two spellings, which the portal would not merge either."""
+    canonical = {name.lower(): name for name in (spec.filter_param, spec.order_param, "select", "start")}
+    out: dict = {}
+    given: dict[str, Any] = {}
+    for key, value in params.items():
+        name = canonical.get(str(key).lower(), key)
+        if name in out:
+            raise Bitrix24ConfigError(
+                description=f"parameter {name!r} is given twice, as {given[name]!r} and {key!r}",
+                method=method,
+                hint="give each of filter, order, select and start once, in any case",
+            )
+        out[name], given[name] = value, key
+    return out
+
+
+def _with_id_tiebreak(order: Any, spec: PagingSpec) -> Any:
+    """The caller's order, then ID: offset pages of rows that tie on the caller's fields are
+    otherwise in no fixed order, and a row could be read twice while another is never read."""
+    if not order:
+        return {spec.filter_id: "ASC"}
+    if isinstance(order, Mapping) and not any(str(k).lower() == spec.filter_id.lower() for k in order):
+        return {**order, spec.filter_id: "ASC"}
+    return order
+
+
 def _paginate_start(
     client: Bitrix24Client, method: str, params: dict, spec: PagingSpec, progress: _Progress
 ) -> Iterator[list]:
-    start = params.pop("start", 0) or 0
+    start = _to_int(params.pop("start", 0)) or 0
+    if spec.id_cursor:
+        params[spec.order_param] = _with_id_tiebreak(params.get(spec.order_param), spec)
+    seen: set[Any] = set()
     while True:
         before = client.requests_sent
         envelope = client.call_raw(method, {**params, "start": start})
         records = _records(envelope.get("result"), spec, method)
+        ids = [r.get(spec.record_id) for r in records if isinstance(r, dict)]
+        repeated = next((i for i in ids if i is not None and i in seen), None)
+        if repeated is not None:
+            raise _paging_error(
+                method,
+                f"the page at start={start} repeats {spec.record_id} {repeated}, already read",
+                "start",
+            )
+        seen.update(i for i in ids if i is not None)
         progress.page(len(records), client.requests_sent - before)
         yield records
         nxt = _to_int(envelope.get("next"))
-        if nxt is None or nxt <= _to_int(start) or not records:
+        if nxt is None:
             return
+        if nxt <= start or not records:
+            raise _paging_error(
+                method, f"next={nxt} after a page of {len(records)} records at start={start}", "start"
+            )
         start = nxt
+
+
+def _paging_error(method: str, what: str, cursor: str) -> Bitrix24PagingError:
+    return Bitrix24PagingError(
+        "PAGING_CURSOR_STUCK",
+        f"the {cursor} cursor did not advance: {what}; paging stopped rather than repeat or skip records",
+        method,
+        hint="the portal ignored the cursor, or the list changed under it; read the list again",
+    )
+
+
+def _check_page(records: list, after: int, spec: PagingSpec, method: str, upper: int | None = None) -> None:
+    """Records of one page read with ``>ID after`` (and ``<=ID upper``) in ID order must lie
+    in that range, ascending: otherwise the portal ignored the cursor or the order."""
+    try:
+        ids = [int(r[spec.record_id]) for r in records]
+    except (KeyError, TypeError, ValueError):
+        raise Bitrix24NotSupported(
+            "",
+            f"a page read by {spec.filter_id} has a record without a numeric {spec.record_id}",
+            method,
+            None,
+            hint="use call_raw() for this method",
+        ) from None
+    if not ids:
+        return
+    previous = after
+    for value in ids:
+        if value <= previous:
+            raise _paging_error(
+                method,
+                f"after {spec.filter_param}[>{spec.filter_id}]={after} the page returned "
+                f"{spec.record_id} {value} (following {previous})",
+                spec.filter_id,
+            )
+        previous = value
+    if upper is not None and previous > upper:
+        raise _paging_error(
+            method, f"a page bounded by {spec.filter_id} <= {upper} returned {previous}", spec.filter_id
+        )
 
 
 def _paginate_id_cursor(
@@ -109,7 +209,7 @@ def _paginate_id_cursor(
     user_filter = dict(params.get(spec.filter_param) or {})
     cursor = _to_int(_pop_ci(user_filter, filter_key)) or 0
     base = _list_base(params, spec)
-    path = f"[{spec.result_key}]" if spec.result_key else ""
+    path = (spec.result_key,) if spec.result_key else ()
     fetched = 0
     # The first request probes with one page: small results (the common case for filtered
     # lists) then cost one query instead of a chain of 50 whose tail the portal still runs.
@@ -119,7 +219,7 @@ def _paginate_id_cursor(
         chain = BATCH_LIMIT
         commands = {}
         for k in range(wanted):
-            ref = cursor if k == 0 else f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{spec.record_id}]"
+            ref = cursor if k == 0 else result_ref(f"p{k - 1}", *path, PAGE_SIZE - 1, spec.record_id)
             commands[f"p{k}"] = (
                 method,
                 {
@@ -131,28 +231,21 @@ def _paginate_id_cursor(
             )
         result, sends = _batch_waiting(client, method, commands, keep_partial=True)
         progress.page(0, sends)
-        chain_complete = True
         for k in range(wanted):
             key = f"p{k}"
             if key not in result.result:
-                chain_complete = False  # stopped by an operation-limit wait: resume from the cursor
-                break
+                break  # stopped by an operation-limit wait: resume from the cursor
             records = _records(result.result[key], spec, method)
-            # Keep only records past the cursor: once a page is short, later commands'
-            # references resolve to nothing, the portal drops that filter and they restart
-            # from the first record. Everything after the first short page is discarded.
-            fresh = [r for r in records if (_to_int(r.get(spec.record_id)) or 0) > cursor]
-            if len(fresh) != len(records):
-                chain_complete = False
-            if fresh:
-                cursor = max(_to_int(r.get(spec.record_id)) or 0 for r in fresh)
-                fetched += len(fresh)
-                progress.page(len(fresh), 0)
-                yield fresh
-            if len(records) < PAGE_SIZE or not chain_complete:
-                if len(records) < PAGE_SIZE and chain_complete:
-                    return  # a short page: the list is exhausted
-                break
+            # Only pages that follow full ones are read (after a short page the list has ended
+            # and later references resolve to nothing), so every record must pass the cursor.
+            _check_page(records, cursor, spec, method)
+            if records:
+                cursor = int(records[-1][spec.record_id])
+                fetched += len(records)
+                progress.page(len(records), 0)
+                yield records
+            if len(records) < PAGE_SIZE:
+                return  # a short page: the list is exhausted
         if limit is not None and fetched >= limit:
             return
 
@@ -165,8 +258,9 @@ def _paginate_windows(
     One chain of chained batches is the fewest requests, but each waits for the previous
     one's last ID, so below the bucket's rate the portal idles between them. Here:
 
-    1. one probe request (a batch of two commands): the first page in ID order, kept as
-       data, and the largest matching ID (``order DESC``, ``select ID``); no COUNT;
+    1. one probe request (a batch of three commands): the first two pages in ID order, kept
+       as data, and the largest matching ID (``order DESC``, ``select ID``); no COUNT. The
+       second page also proves the portal applies the ``>ID`` cursor before any window goes;
     2. the IDs after the first page are cut into windows expected to hold 2,500 records
        (from the density seen so far); each is one chained batch bounded by ``>=a``/``<=b``
        and sized to the window, so a dense window is exactly one request and no command
@@ -183,6 +277,7 @@ def _paginate_windows(
     fid, rid = spec.filter_id, spec.record_id
     user_filter = dict(params.get(spec.filter_param) or {})
     base = _list_base(params, spec)
+    last_of_head = result_ref("head", *((spec.result_key,) if spec.result_key else ()), PAGE_SIZE - 1, rid)
     # The windows will need connections of their own: open some while the probe is out.
     warmer = ConnectionWarmer(client.session, client._url("batch"), _most_windows(client) - 1)
     try:
@@ -193,6 +288,15 @@ def _paginate_windows(
                 "head": (
                     method,
                     {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1},
+                ),
+                "second": (
+                    method,
+                    {
+                        **base,
+                        spec.filter_param: {**user_filter, f">{fid}": last_of_head},
+                        spec.order_param: {fid: "ASC"},
+                        "start": -1,
+                    },
                 ),
                 "last": (
                     method,
@@ -209,18 +313,23 @@ def _paginate_windows(
     finally:
         warmer.finish()
     head = _records(probe.result.get("head"), spec, method)
+    _check_page(head, 0, spec, method)
+    if len(head) == PAGE_SIZE:  # else the second page's reference resolved to nothing: unread
+        second = _records(probe.result.get("second"), spec, method)
+        _check_page(second, int(head[-1][rid]), spec, method)
+        head = head + second
     last = _records(probe.result.get("last"), spec, method)
     progress.page(len(head), sends)
     yield head
-    if len(head) < PAGE_SIZE:
+    if len(head) < 2 * PAGE_SIZE:
         return
-    first_id, cursor = _to_int(head[0].get(rid)) or 0, _to_int(head[-1].get(rid)) or 0
+    first_id, cursor = int(head[0][rid]), int(head[-1][rid])
     hi = max(cursor, (_to_int(last[0].get(rid)) or 0) if last else 0)
-    density = min(1.0, PAGE_SIZE / max(1, cursor - first_id + 1))
+    density = min(1.0, len(head) / max(1, cursor - first_id + 1))
     parallel, target, wave = _windows_in_flight(client, (hi - cursor) * density, head)
     sizes = deque(wave)
     pending: deque = deque()
-    next_a = cursor + 1
+    next_a: int | None = cursor + 1
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bitrix24-paginate")
     try:
 
@@ -229,9 +338,9 @@ def _paginate_windows(
             if next_a is None:
                 return False
             rows = sizes.popleft() if sizes else target
-            b: int | None = next_a + max(PAGE_SIZE, int(rows / density)) - 1
-            if b >= hi:
-                b = None  # the last window has no upper bound: it also reads records added since
+            end = next_a + max(PAGE_SIZE, int(rows / density)) - 1
+            # The last window has no upper bound: it also reads records added since.
+            b = None if end >= hi else end
             window = (method, base, user_filter, spec, next_a, b, hi)
             pending.append((pool.submit(_read_window, client, *window), next_a, b))
             next_a = None if b is None else b + 1
@@ -301,7 +410,7 @@ def _read_window(
     and the HTTP requests it took. ``hi`` (the probed maximum) sizes the unbounded window so
     that its last command comes back short and no further request is needed to see the end."""
     fid, rid = spec.filter_id, spec.record_id
-    path = f"[{spec.result_key}]" if spec.result_key else ""
+    path = (spec.result_key,) if spec.result_key else ()
     # Commands differ only in their ID bounds: the rest, the caller's filter included, is
     # encoded once per window (PHP merges filter[...] pairs wherever they stand).
     shared = encode_command(
@@ -320,7 +429,7 @@ def _read_window(
             if b is not None:
                 bounds[f"<={fid}"] = b
             if k:
-                bounds[f">{fid}"] = f"$result[p{k - 1}]{path}[{PAGE_SIZE - 1}][{rid}]"
+                bounds[f">{fid}"] = result_ref(f"p{k - 1}", *path, PAGE_SIZE - 1, rid)
             commands[f"p{k}"] = f"{shared}&{encode_params({spec.filter_param: bounds})}"
         result, sends = _batch_waiting(client, method, commands, keep_partial=True)
         requests_made += sends
@@ -328,13 +437,12 @@ def _read_window(
             if f"p{k}" not in result.result:
                 break  # stopped by an operation-limit wait: resend from ``after``
             page = _records(result.result[f"p{k}"], spec, method)
-            if page and (_to_int(page[0].get(rid)) or 0) <= after:
-                # A command whose >ID reference did not resolve restarts at >=after+1 and
-                # would repeat records; that only follows a short page, i.e. the window end.
-                return records, requests_made
+            # Only pages that follow full ones are read, so each reference resolved: a record
+            # at or below ``after`` or past ``b`` means the portal ignored the bounds.
+            _check_page(page, after, spec, method, b)
             records.extend(page)
             if page:
-                after = _to_int(page[-1].get(rid)) or after
+                after = int(page[-1][rid])
             if len(page) < PAGE_SIZE:
                 return records, requests_made
         else:

@@ -526,10 +526,12 @@ def test_batch_parallel_is_validated(emu):
 
 
 def test_batch_references_and_errors(emu, webhook_client):
+    from airflow_provider_bitrix24.client.encoding import result_ref
+
     result = webhook_client.batch(
         {
             "add": ("crm.deal.add", {"fields": {"TITLE": "Ref & co", "OPPORTUNITY": 10}}),
-            "get": ("crm.deal.get", {"id": "$result[add]"}),
+            "get": ("crm.deal.get", {"id": result_ref("add")}),
             "bad": ("crm.deal.get", {"id": 999999}),
         }
     )
@@ -576,8 +578,8 @@ def test_paginate_wrapped_camelcase_results(emu, webhook_client):
     items = list(webhook_client.paginate("crm.item.list", {"entityTypeId": 1036, "select": ["title"]}))
     assert len({t["id"] for t in tasks}) == len(tasks) == 2551
     assert len({i["id"] for i in items}) == len(items) == 2551
-    # Each export: the probe and three windows of ~834 records, the budget ceil(N/2500) + 2.
-    assert len(emu.requests) == 2 * 4 and emu.count_queries == 0
+    # Each export: the probe (two pages) and two windows of ~1,226 records.
+    assert len(emu.requests) == 2 * 3 and emu.count_queries == 0
 
 
 def test_paginate_start_next_fallback(emu, webhook_client):

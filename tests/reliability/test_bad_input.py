@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_bitrix24.catalogue import UnknownActionError
 from airflow_provider_bitrix24.client import Bitrix24ConfigError
+from airflow_provider_bitrix24.client.encoding import result_ref
 from airflow_provider_bitrix24.operators.base import Bitrix24Operator
 from airflow_provider_bitrix24.operators.direct import Bitrix24BatchOperator, Bitrix24CallOperator
 
@@ -84,17 +85,17 @@ def test_batch_operator_chunks_51_commands(emu, webhook_conn):
     ("commands", "expected"),
     [
         (
-            {"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": "$result[zz][0][ID]"})},
+            {"a": ("crm.deal.list", {}), "b": ("crm.deal.get", {"id": result_ref("zz", 0, "ID")})},
             r"'b' refers to \$result\[zz\]",
         ),
         (
-            {"b": ("crm.deal.get", {"id": "$result[a][0][ID]"}), "a": ("crm.deal.list", {})},
+            {"b": ("crm.deal.get", {"id": result_ref("a", 0, "ID")}), "a": ("crm.deal.list", {})},
             r"'b' refers to \$result\[a\]",
         ),
         (
             {
                 **{f"k{i}": ("crm.deal.list", {}) for i in range(50)},
-                "late": ("crm.deal.get", {"id": "$result[k0][0][ID]"}),
+                "late": ("crm.deal.get", {"id": result_ref("k0", 0, "ID")}),
             },
             r"'late' refers to \$result\[k0\]",
         ),
