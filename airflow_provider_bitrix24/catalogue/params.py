@@ -5,7 +5,8 @@ Notation (see the catalogue's reference): terms are separated by commas; ``X|Y``
 them; ``name{A,B}`` names keys inside an object; ``name[]`` is an array; ``name(A|B)`` lists the
 allowed values and ``name(<=50)`` a maximum; ``name=value`` is a value the action sends itself
 (``<OTHER>`` inside the value is filled from the input ``OTHER``); ``*`` and ``<n>`` in a name are
-wildcards; ``...`` means more keys than the ones named are accepted.
+wildcards; ``...`` means more keys than the ones named are accepted. A top-level key may carry
+a filter prefix (``>=DATE_REGISTER``): methods such as ``user.get`` take filter keys there.
 
 Pure Python: no Airflow import (the emulator and scripts use it too).
 """
