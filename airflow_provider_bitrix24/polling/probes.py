@@ -28,6 +28,7 @@ from airflow_provider_bitrix24.client.errors import (
 )
 from airflow_provider_bitrix24.polling.changes import ChangeReader, Cursor, change_source, portal_now_second
 from airflow_provider_bitrix24.polling.entities import crm_entity
+from airflow_provider_bitrix24.polling.offline import LIST_PAGE, OfflineQueue
 from airflow_provider_bitrix24.polling.timestamps import epoch_second, format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -288,90 +289,34 @@ class DriveFolderProbe(Probe):
 class OfflineEventsProbe(Probe):
     """Offline events wait in the application's queue (read with event.offline.list, which changes nothing).
 
-    The probe only looks; taking events happens on a worker with :func:`reserve_offline_events`, so
-    a triggerer that dies mid-poll never takes events that nobody will process.
+    The probe only looks; taking events happens on a worker (:meth:`.offline.OfflineQueue.take`),
+    so a triggerer that dies mid-poll never takes events that nobody will process.
     """
 
     kind: ClassVar[str] = "offline_events"
 
     event_names: list[str] = field(default_factory=list)
     auth_connector: str | None = None
+    #: also fire on events left reserved under some process (a retry taking over its lost batch)
+    take_over: bool = False
 
     @classmethod
-    def of(cls, event_names: Any = (), auth_connector: str | None = None) -> OfflineEventsProbe:
+    def of(
+        cls, event_names: Any = (), auth_connector: str | None = None, take_over: bool = False
+    ) -> OfflineEventsProbe:
         """From operator-style arguments: one name or several, empty values dropped."""
-        names = [event_names] if isinstance(event_names, str) else list(event_names or ())
-        return cls([str(n) for n in names if n], auth_connector or None)
+        queue = OfflineQueue.of(event_names, auth_connector)
+        return cls(list(queue.event_names), queue.auth_connector, take_over)
 
-    @staticmethod
-    def checked_limit(batch_size: Any) -> int:
-        """Events one ``event.offline.get`` may reserve: the method accepts 1 to 1000."""
-        if not 1 <= int(batch_size) <= 1000:
-            raise ValueError("batch_size must be between 1 and 1000")
-        return int(batch_size)
+    @property
+    def queue(self) -> OfflineQueue:
+        return OfflineQueue(tuple(self.event_names), self.auth_connector)
 
     def describe(self) -> str:
         return f"offline events {self.event_names or '(any)'}"
 
-    def queue_filter(self) -> dict:
-        names = [n.upper() for n in self.event_names]
-        if not names:
-            return {}
-        return {"=EVENT_NAME": names[0] if len(names) == 1 else names}
-
-    def _connector(self) -> dict:
-        return {"auth_connector": self.auth_connector} if self.auth_connector else {}
-
     def check(self, hook: Any) -> Outcome:
-        page = hook.call(
-            "event.offline.list", {"filter": {**self.queue_filter(), "ERROR": 0}, **self._connector()}
-        )
-        rows = page if isinstance(page, list) else []
-        free = [r for r in rows if not r.get("PROCESS_ID")]
-        # A full page of rows reserved by other consumers may hide free ones behind it: let the
-        # reservation step decide in that case.
-        if free or len(rows) >= 50:
-            return Outcome(True, {"waiting": len(free)})
+        waiting = len(self.queue.next_free(hook, LIST_PAGE))
+        if waiting or (self.take_over and self.queue.holders(hook, None)):
+            return Outcome(True, {"waiting": waiting})
         return Outcome(False)
-
-    def reserve(self, hook: Any, limit: int = 50) -> dict | None:
-        """Take up to ``limit`` events without deleting them; ``None`` when none were free.
-
-        The events stay on the portal, hidden from other readers, until :func:`clear_offline_events`
-        confirms them by ``process_id``: a failure before that loses nothing.
-        """
-        result = hook.call(
-            "event.offline.get",
-            {"filter": self.queue_filter(), "limit": int(limit), "clear": 0, **self._connector()},
-        )
-        events = (result or {}).get("events") or []
-        if not events:
-            return None
-        return {"process_id": result.get("process_id"), "events": events}
-
-
-def clear_offline_events(
-    hook: Any,
-    process_id: str,
-    event_ids: list[int | str] | None = None,
-    failed_message_ids: list[str] | None = None,
-) -> dict:
-    """Confirm processed offline events and mark failed ones.
-
-    With ``event_ids=None`` every event reserved under ``process_id`` is cleared; otherwise only
-    those ids are, and the rest stay reserved (``event.offline.get`` with the same ``process_id``
-    hands them out again). ``failed_message_ids`` go to event.offline.error first.
-    """
-    if failed_message_ids:
-        hook.call("event.offline.error", {"process_id": process_id, "message_id": list(failed_message_ids)})
-    params: dict[str, Any] = {"process_id": process_id}
-    if event_ids is not None:
-        if not event_ids:
-            return {"process_id": process_id, "cleared": 0, "failed": len(failed_message_ids or [])}
-        params["id"] = [int(i) if str(i).isdigit() else i for i in event_ids]
-    hook.call("event.offline.clear", params)
-    return {
-        "process_id": process_id,
-        "cleared": "all" if event_ids is None else len(event_ids),
-        "failed": len(failed_message_ids or []),
-    }

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, PokeReturnValue
 
 from airflow_provider_bitrix24.hooks.mixin import HookMixin, require_application_auth
-from airflow_provider_bitrix24.polling.probes import OfflineEventsProbe, clear_offline_events
+from airflow_provider_bitrix24.polling.offline import checked_limit, clear_offline_events
+from airflow_provider_bitrix24.polling.probes import OfflineEventsProbe
 from airflow_provider_bitrix24.sensors.base import Bitrix24BaseSensor, as_list
 
 if TYPE_CHECKING:
@@ -28,6 +29,12 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
 
     Returns ``{"process_id": str, "events": [...]}``. Confirm processed events with
     :class:`Bitrix24OfflineEventsClearOperator`; unconfirmed ones stay reserved.
+
+    Nothing is stranded: when the reply of ``event.offline.get`` is lost, the sensor finds the
+    batch it reserved (``event.offline.list`` shows who holds each event) and returns it. A retry
+    of the task first takes over any batch left reserved, since the try before may have died
+    holding one; it cannot tell its own from another run's, so give such DAGs
+    ``max_active_runs=1`` or accept that a batch may be delivered twice.
 
     :param event_names: only these events (e.g. ``["ONCRMDEALUPDATE"]``); all when empty.
     :param batch_size: reserve at most this many events (1-1000; the portal's default is 50).
@@ -46,17 +53,24 @@ class Bitrix24OfflineEventsSensor(Bitrix24BaseSensor):
     ) -> None:
         super().__init__(**kwargs)
         self.event_names = event_names  # templated: normalised in build_probe
-        self.batch_size = OfflineEventsProbe.checked_limit(batch_size)
+        self.batch_size = checked_limit(batch_size)
         self.auth_connector = auth_connector
+        self.take_over = False
 
     def check_connection(self) -> None:
         require_application_auth(self.hook, self.bitrix24_conn_id)
 
+    def execute(self, context: Context) -> Any:
+        self.take_over = _is_retry(context)
+        return super().execute(context)
+
     def build_probe(self) -> OfflineEventsProbe:
-        return OfflineEventsProbe.of(as_list(self.event_names), self.auth_connector)
+        return OfflineEventsProbe.of(as_list(self.event_names), self.auth_connector, self.take_over)
 
     def on_found(self, context: Context, value: Any) -> PokeReturnValue:
-        batch = self.build_probe().reserve(self.hook, self.batch_size)
+        queue = self.build_probe().queue
+        batch = queue.recover(self.hook, None, self.batch_size) if _is_retry(context) else None
+        batch = batch or queue.take(self.hook, self.batch_size)
         if batch is None:
             self.log.info("Events were taken by another consumer; waiting again")
             return PokeReturnValue(is_done=False)
@@ -105,3 +119,12 @@ class Bitrix24OfflineEventsClearOperator(HookMixin, BaseOperator):
             result["failed"],
         )
         return result
+
+
+def _is_retry(context: Context) -> bool:
+    """Whether an earlier try of this task ran (and may have died holding a reserved batch)."""
+    ti = context.get("ti") if isinstance(context, dict) else None
+    try:
+        return int(getattr(ti, "try_number", 1) or 1) > 1
+    except (TypeError, ValueError):
+        return False

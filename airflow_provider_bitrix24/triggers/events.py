@@ -38,11 +38,8 @@ from airflow_provider_bitrix24.polling.changes import (
     portal_now_second,
     start_second,
 )
-from airflow_provider_bitrix24.polling.probes import (
-    TRANSIENT_ERRORS,
-    OfflineEventsProbe,
-    clear_offline_events,
-)
+from airflow_provider_bitrix24.polling.offline import OfflineQueue, checked_limit, clear_offline_events
+from airflow_provider_bitrix24.polling.probes import TRANSIENT_ERRORS
 from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
 
 # An idle watcher stores its advancing position at most this often (seconds of portal time).
@@ -274,12 +271,16 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
 class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
     """Fire for batches of the application's offline events, clearing them once Airflow has them.
 
-    Steps per batch: reserve up to ``batch_size`` events (``event.offline.get`` with
-    ``clear=0``), store ``{"phase": "reserved", process_id, ids}``, yield the event; when the
-    triggerer resumes the trigger, store ``"delivered"``; on the next poll clear exactly those
-    ids (``event.offline.clear``). After a restart, a ``reserved`` batch is fetched again under
-    its ``process_id`` and delivered (it never reached Airflow), a ``delivered`` one is cleared.
-    Payload::
+    Steps per batch, each stored in the cursor store before the next: note the events the
+    reservation is to take (``{"phase": "reserving", "expected": ids}``), reserve up to
+    ``batch_size`` events (``event.offline.get`` with ``clear=0``), store ``{"phase":
+    "reserved", process_id, ids}``, yield the event; when the triggerer resumes the trigger, store
+    ``"delivered"``; on the next poll clear exactly those ids (``event.offline.clear``).
+
+    After a fault or a restart: a ``reserving`` batch whose reply was lost is found again by
+    the events it was to take (:meth:`.offline.OfflineQueue.recover`) and delivered; a
+    ``reserved`` batch is fetched again under its ``process_id`` and delivered (it never reached
+    Airflow); a ``delivered`` one is cleared, again if the clear failed. Payload::
 
         {"process_id": "...", "count": 2, "ids": ["11", "12"], "message_ids": [...],
          "events": [{"ID", "TIMESTAMP_X", "EVENT_NAME", "EVENT_DATA", "EVENT_ADDITIONAL", "MESSAGE_ID"}]}
@@ -299,9 +300,9 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.probe = OfflineEventsProbe.of(event_names, auth_connector)
-        self.event_names, self.auth_connector = self.probe.event_names, self.probe.auth_connector
-        self.batch_size = OfflineEventsProbe.checked_limit(batch_size)
+        self.queue = OfflineQueue.of(event_names, auth_connector)
+        self.event_names, self.auth_connector = list(self.queue.event_names), self.queue.auth_connector
+        self.batch_size = checked_limit(batch_size)
 
     def _watch_kwargs(self) -> dict[str, Any]:
         return {
@@ -314,16 +315,13 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         require_application_auth(self._get_hook(), self.bitrix24_conn_id)
 
     def _reserve(self, process_id: str | None) -> dict | None:
-        params: dict[str, Any] = {"filter": self.probe.queue_filter(), "limit": self.batch_size, "clear": 0}
-        if process_id:
-            params["process_id"] = process_id  # hand out this process's unconfirmed events again
-        if self.auth_connector:
-            params["auth_connector"] = self.auth_connector
-        result = self._get_hook().call("event.offline.get", params) or {}
-        events = result.get("events") or []
-        if not events:
-            return None
-        return {"process_id": result.get("process_id") or process_id, "events": events}
+        return self.queue.reserve(self._get_hook(), self.batch_size, process_id)
+
+    def _expected(self) -> list[str]:
+        return self.queue.next_free(self._get_hook(), self.batch_size)
+
+    def _recover(self, expected: list[str]) -> dict | None:
+        return self.queue.recover(self._get_hook(), expected, self.batch_size)
 
     def _clear(self, state: dict) -> None:
         try:
@@ -346,6 +344,25 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
             "events": events,
         }
 
+    async def _next_batch(self, store: CursorStore, key: str, state: dict) -> dict | None:
+        """The batch to deliver now, moving ``state`` through its phases (see the class docs)."""
+        phase = state.get("phase")
+        if phase == "reserved":  # reserved, not handed over: the same events again
+            return await asyncio.to_thread(self._reserve, state["process_id"])
+        if phase == "reserving":  # the reservation's reply was lost: find the batch it made
+            batch = await asyncio.to_thread(self._recover, list(state.get("expected") or []))
+            if batch is not None:
+                return batch
+            state.clear()
+            await store.asave(key, state)
+        expected = await asyncio.to_thread(self._expected)
+        if not expected:
+            return None
+        state.clear()
+        state.update({"phase": "reserving", "expected": expected})
+        await store.asave(key, state)
+        return await asyncio.to_thread(self._reserve, None)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store, key = self._store(), self.cursor_key
         await asyncio.to_thread(self._check_auth)  # a webhook connection fails here, clearly
@@ -359,14 +376,13 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         while True:
             try:
                 if state is None:
-                    state = await store.aload(key) or {}
+                    state = dict(await store.aload(key) or {})
                 if state.get("phase") == "delivered":
                     await asyncio.to_thread(self._clear, state)
                     state = {}
                     await store.asave(key, state)
-                pending = state.get("process_id") if state.get("phase") == "reserved" else None
-                batch = await asyncio.to_thread(self._reserve, pending)
-            except TRANSIENT_ERRORS as err:
+                batch = await self._next_batch(store, key, state)
+            except TRANSIENT_ERRORS as err:  # a lost reply included: the stored phase says what to redo
                 await self._pause_after(err)
                 continue
             if batch is None:

@@ -117,3 +117,45 @@ def test_a_clear_the_portal_refuses_does_not_stall_the_watcher(emu, oauth_conn, 
     payloads = drive(_trigger(file_store), lambda ev: len(_ids(ev)) >= 2)
     assert set(_ids(payloads)) == later  # the delivered batch is not repeated, the new events flow
     assert [r.http_status for r in emu.requests if r.method == "event.offline.clear"][:1] == [400]
+
+
+# -- a fault at each step: reserve, hand over, clear -----------------------------------------
+
+
+def _all_drained(emu, file_store, queued: set[str], **kwargs) -> list[str]:
+    """Drive until every queued event was delivered, then once more so the last batch is cleared."""
+    payloads = drive(_trigger(file_store, **kwargs), lambda ev: set(_ids(ev)) >= queued, timeout=30)
+    assert drive_quietly(_trigger(file_store, **kwargs)) == []
+    assert offline_events(emu.portal) == [], "events left on the portal (stranded or not cleared)"
+    return _ids(payloads)
+
+
+def test_lost_reply_of_the_reservation_is_found_and_delivered(emu, oauth_conn, file_store):
+    queued = {str(i) for i in _queue(emu, "ONCRMDEALUPDATE", 25)}
+    # the portal reserves the first ten, then the connection drops before the reply
+    emu.inject_fault(kind="drop_after", method="event.offline.get", count=1)
+    ids = _all_drained(emu, file_store, queued, batch_size=10)
+    assert sorted(ids) == sorted(queued)  # none stranded, none twice
+
+
+def test_triggerer_killed_while_reserving_delivers_that_batch_after_restart(emu, oauth_conn, file_store):
+    queued = {str(i) for i in _queue(emu, "ONCRMDEALUPDATE", 25)}
+    first = _trigger(file_store, batch_size=10)
+    # The trigger noted what it was about to reserve, the portal reserved it, and the triggerer
+    # died before the reply arrived: the process id exists only on the portal.
+    expected = first._expected()
+    FileCursorStore(file_store["path"]).save("offline", {"phase": "reserving", "expected": expected})
+    lost = first._reserve(None)
+    payloads = drive(_trigger(file_store, batch_size=10), lambda ev: set(_ids(ev)) >= queued)
+    assert payloads[0]["process_id"] == lost["process_id"] and payloads[0]["ids"] == expected
+    assert sorted(_ids(payloads)) == sorted(queued)
+    assert drive_quietly(_trigger(file_store, batch_size=10)) == []
+    assert offline_events(emu.portal) == []
+
+
+def test_lost_reply_of_a_clear_is_cleared_again(emu, oauth_conn, file_store):
+    queued = {str(i) for i in _queue(emu, "ONCRMDEALUPDATE", 25)}
+    emu.inject_fault(kind="drop_before", method="event.offline.clear", count=1)
+    emu.inject_fault(kind="drop_after", method="event.offline.clear", count=1)
+    ids = _all_drained(emu, file_store, queued, batch_size=10)
+    assert sorted(ids) == sorted(queued)

@@ -126,3 +126,47 @@ def defer_trigger(sensor):
     from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
 
     return Bitrix24PollTrigger(sensor.build_probe().to_dict(), sensor.bitrix24_conn_id, sensor.poke_interval)
+
+
+# -- a fault at each step: reserve, hand over, clear -----------------------------------------
+
+
+def _reserved(emu) -> dict[str, list[str]]:
+    held: dict[str, list[str]] = {}
+    for event in offline_events(emu.portal):
+        if event["PROCESS_ID"]:
+            held.setdefault(event["PROCESS_ID"], []).append(event["ID"])
+    return held
+
+
+def test_lost_reply_of_the_reservation_returns_the_batch_it_reserved(emu, app_hook):
+    queued = _queue(emu, "ONCRMDEALADD", 3)
+    emu.inject_fault(kind="drop_after", method="event.offline.get", count=1)
+    batch = Bitrix24OfflineEventsSensor(task_id="s", batch_size=10).poke({}).xcom_value
+    assert [int(e["ID"]) for e in batch["events"]] == queued
+    assert _reserved(emu) == {batch["process_id"]: [str(i) for i in queued]}  # the one batch, returned
+
+
+def test_a_retry_takes_over_the_batch_an_earlier_try_reserved_and_never_handed_on(emu, app_hook):
+    from unittest import mock
+
+    queued = _queue(emu, "ONCRMDEALADD", 3)
+    first = Bitrix24OfflineEventsSensor(task_id="s", batch_size=10, poke_interval=0.01, timeout=5)
+    lost = first.poke({}).xcom_value  # the try died before its result reached XCom
+    retry = Bitrix24OfflineEventsSensor(task_id="s", batch_size=10, poke_interval=0.01, timeout=5)
+    batch = retry.execute({"ti": mock.MagicMock(try_number=2)})
+    assert batch["process_id"] == lost["process_id"]
+    assert [int(e["ID"]) for e in batch["events"]] == queued
+
+
+def test_lost_reply_of_a_clear_is_safe_to_repeat(emu, app_hook):
+    from airflow_provider_bitrix24.client.errors import Bitrix24TransportError
+
+    _queue(emu, "ONCRMDEALADD", 3)
+    batch = Bitrix24OfflineEventsSensor(task_id="s").poke({}).xcom_value
+    clear = Bitrix24OfflineEventsClearOperator(task_id="c", process_id=batch["process_id"])
+    emu.inject_fault(kind="drop_after", method="event.offline.clear", count=1)
+    with pytest.raises(Bitrix24TransportError):
+        clear.execute({})  # the task fails; its retry clears again
+    assert clear.execute({})["cleared"] == "all"
+    assert offline_events(emu.portal) == []
