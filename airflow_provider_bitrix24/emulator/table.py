@@ -154,6 +154,32 @@ def _like(stored: Any, pattern: Any, op: str) -> bool:
     return needle.strip("%") in text
 
 
+def filter_and_order(
+    params: dict, order_names: Iterable[str] = ("order",)
+) -> tuple[dict, list[tuple[str, bool]]]:
+    """The caller's ``filter`` and ``order`` (top-level names in any case, as the portal reads
+    them), as a filter dict and (field, descending) pairs. What cannot be applied is refused with
+    a :class:`FilterError` naming the key, never ignored."""
+    orders = {name.lower() for name in order_names}
+    flt: dict = {}
+    order: list[tuple[str, bool]] = []
+    for key, value in params.items():
+        lowered = str(key).lower()
+        if value in (None, "", []) or (lowered != "filter" and lowered not in orders):
+            continue
+        if not isinstance(value, dict):
+            raise FilterError(f"the emulator cannot apply {key} given as {type(value).__name__}")
+        if lowered == "filter":
+            flt.update({str(k): v for k, v in value.items()})
+            continue
+        for column, direction in value.items():
+            text = str(direction).upper()
+            if text not in ("ASC", "DESC"):
+                raise FilterError(f"the emulator cannot apply the order key '{column}' ({direction!r})")
+            order.append((str(column), text == "DESC"))
+    return flt, order
+
+
 def split_filter_key(key: str) -> tuple[str, str]:
     for op in _OPERATORS:
         if key.startswith(op):
@@ -306,6 +332,11 @@ class Table:
         conditions: list[Condition] = []
         for key, value in raw.items():
             op, column = split_filter_key(str(key))
+            nested = isinstance(value, dict) or (
+                isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in value)
+            )
+            if nested or column.upper() == "LOGIC" or not column:
+                raise FilterError(f"the emulator cannot apply the filter key '{key}' (nested conditions)")
             if _is_empty(value):
                 continue
             values = tuple(value) if isinstance(value, (list, tuple)) else (value,)

@@ -33,3 +33,11 @@ def test_an_order_it_cannot_apply_is_refused_by_name(rest):
     reply = rest.post("crm.activity.list", {"order": {"SUBJECT": "UPWARDS"}})
     assert reply.status_code == 400
     assert "SUBJECT" in reply.json()["error_description"]
+
+
+def test_modelled_lists_refuse_a_filter_they_cannot_apply(rest, emu):
+    emu.seed("crm.deal", [{"TITLE": "a", "STAGE_ID": "NEW"}, {"TITLE": "b", "STAGE_ID": "WON"}])
+    reply = rest.post(
+        "crm.deal.list", {"filter": {"LOGIC": "OR", "0": {"STAGE_ID": "NEW"}, "1": {"STAGE_ID": "WON"}}}
+    )
+    assert reply.status_code == 400 and "LOGIC" in reply.json()["error_description"]

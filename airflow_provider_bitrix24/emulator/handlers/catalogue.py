@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import re
 import time
 from typing import Any
 
@@ -25,7 +24,7 @@ from .. import shapes as documented
 from ..params import as_int
 from ..registry import HANDLERS, ApiError, CallContext, Reply, method, raw_route
 from ..state import RequestRecord
-from ..table import FilterError, Table, split_filter_key
+from ..table import FilterError, Table, filter_and_order
 from . import catalogue_shapes as shapes
 
 PAGE = 50
@@ -164,54 +163,17 @@ def _list(ctx: CallContext, name: str, params: dict) -> Reply:
     """A page of what was created, with the caller's filter and order applied by the same table
     machinery as the modelled entities; what that machinery cannot apply is refused by name."""
     family = _family(name)
-    flt, order = _list_arguments(name, params)
     table = Table(family, id_column=_id_key(family))
     table.insert_many(dict(record) for record in _store(ctx, family).values())
     start = as_int(params.get("start", params.get("START")), 0) or 0
     try:
+        flt, order = filter_and_order(params, order_names=("order", "sort", "element_order"))
         rows, total, _ = table.query(flt, order, max(start, 0), PAGE, count=True)
     except FilterError as exc:
-        raise ApiError(400, "INVALID_FILTER", f"{name}: {exc}") from None
+        raise ApiError(400, "EMULATOR_NOT_IMPLEMENTED", f"{name}: {exc}") from None
     total = total or 0
     following = start + PAGE if start >= 0 and start + PAGE < total else None
     return Reply(_wrap(family, rows, many=True), next=following, total=total if start >= 0 else None)
-
-
-_FILTER_PARAMS = frozenset({"filter"})
-_ORDER_PARAMS = frozenset({"order", "sort", "element_order"})
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def _unsupported(name: str, what: str) -> ApiError:
-    return ApiError(400, "EMULATOR_NOT_IMPLEMENTED", f"{name}: the emulator cannot apply {what}")
-
-
-def _list_arguments(name: str, params: dict) -> tuple[dict, list[tuple[str, bool]]]:
-    """The caller's filter (field conditions) and order (field, descending), checked."""
-    flt: dict = {}
-    order: list[tuple[str, bool]] = []
-    for key, value in params.items():
-        lowered = str(key).lower()
-        if lowered in _FILTER_PARAMS and value not in (None, "", []):
-            if not isinstance(value, dict):
-                raise _unsupported(name, f"{key} given as {type(value).__name__}")
-            for condition, target in value.items():
-                _op, column = split_filter_key(str(condition))
-                nested = isinstance(target, dict) or (
-                    isinstance(target, list) and any(isinstance(t, (dict, list)) for t in target)
-                )
-                if column.upper() == "LOGIC" or not _FIELD_NAME.match(column) or nested:
-                    raise _unsupported(name, f"the filter key {condition!r}")
-                flt[str(condition)] = target
-        elif lowered in _ORDER_PARAMS and value not in (None, "", []):
-            if not isinstance(value, dict):
-                raise _unsupported(name, f"{key} given as {type(value).__name__}")
-            for column, direction in value.items():
-                text = str(direction).upper()
-                if text not in ("ASC", "DESC") or not _FIELD_NAME.match(str(column)):
-                    raise _unsupported(name, f"the order key {column!r} ({direction!r})")
-                order.append((str(column), text == "DESC"))
-    return flt, order
 
 
 def _document_links(ctx: CallContext, doc_id: int) -> dict:

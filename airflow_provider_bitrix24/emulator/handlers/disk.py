@@ -35,7 +35,13 @@ from urllib.parse import quote
 
 from airflow_provider_bitrix24.emulator.params import as_bool, as_int
 from airflow_provider_bitrix24.emulator.registry import ApiError, CallContext, Reply, method
-from airflow_provider_bitrix24.emulator.table import Table, default_timezone, format_datetime
+from airflow_provider_bitrix24.emulator.table import (
+    FilterError,
+    Table,
+    default_timezone,
+    filter_and_order,
+    format_datetime,
+)
 
 PAGE = 50
 SAMPLE_FOLDER = "Company documents"
@@ -398,14 +404,13 @@ def _page(ctx: CallContext, items: list[dict], params: dict, state: DriveState) 
     table = Table("disk", datetime_columns=_TIME_COLUMNS)
     for item in items:
         table.insert(dict(item))
-    flt = params.get("filter") or {}
-    order_raw = params.get("order") or {}
-    if not isinstance(flt, dict) or not isinstance(order_raw, dict):
-        raise ApiError(400, "ERROR_ARGUMENT", "filter and order must be objects")
-    order = [(str(k), str(v).upper() == "DESC") for k, v in order_raw.items()]
     start = as_int(params.get("start"), 0) or 0
     count = start != -1
-    rows, total, _ = table.query(flt, order, max(start, 0), PAGE, count)
+    try:
+        flt, order = filter_and_order(params)
+        rows, total, _ = table.query(flt, order, max(start, 0), PAGE, count)
+    except FilterError as exc:
+        raise ApiError(400, "ERROR_ARGUMENT", str(exc)) from None
     result = [state.view(state.objects[int(r["ID"])]) if "TYPE" in r else r for r in rows]
     nxt = start + PAGE if count and total is not None and start + PAGE < total else None
     return Reply(result, next=nxt, total=total)
@@ -421,7 +426,11 @@ def storage_getlist(ctx: CallContext, params: dict) -> Reply:
     for storage in state.storages.values():
         table.insert(dict(storage))
     start = as_int(params.get("start"), 0) or 0
-    rows, total, _ = table.query(params.get("filter") or {}, [], max(start, 0), PAGE, True)
+    try:
+        flt, order = filter_and_order(params)
+        rows, total, _ = table.query(flt, order, max(start, 0), PAGE, True)
+    except FilterError as exc:
+        raise ApiError(400, "ERROR_ARGUMENT", str(exc)) from None
     nxt = start + PAGE if total is not None and start + PAGE < total else None
     return Reply(
         [{k: (v if v is None or isinstance(v, str) else str(v)) for k, v in r.items()} for r in rows],
