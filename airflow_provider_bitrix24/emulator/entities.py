@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import as_int
+from .params import as_int, param
 from .registry import ApiError, CallContext, Reply, method
 from .shapes import MAP_KEY, fit, result_shape
 from .table import FilterError, Table, format_datetime
@@ -285,7 +285,7 @@ def entity_fields(spec: EntitySpec, ctx: CallContext, params: dict, table: Table
 
 
 def _order_param(spec: EntitySpec, params: dict, table: Table) -> list[tuple[str, bool]]:
-    raw = params.get("order", params.get("ORDER"))
+    raw = param(params, "order")
     if raw in (None, "", []):
         return []
     if not isinstance(raw, dict):
@@ -305,7 +305,7 @@ def _order_param(spec: EntitySpec, params: dict, table: Table) -> list[tuple[str
 
 def _select_param(spec: EntitySpec, params: dict, table: Table) -> set[str] | None:
     """Columns a list call returns; None means every stored column."""
-    raw = params.get("select", params.get("SELECT"))
+    raw = param(params, "select")
     names = (
         []
         if raw in (None, "", [])
@@ -332,7 +332,7 @@ def _select_param(spec: EntitySpec, params: dict, table: Table) -> set[str] | No
 
 
 def _selects_all(params: dict) -> bool:
-    raw = params.get("select", params.get("SELECT"))
+    raw = param(params, "select")
     return (
         raw in (None, "", [])
         or raw == "*"
@@ -354,7 +354,7 @@ def list_page(
         conditions[key[:op_end] + spec.in_name(key[op_end:], table)] = value
     order = _order_param(spec, params, table)
     select = _select_param(spec, params, table)
-    start = as_int(params.get("start", 0), 0)
+    start = as_int(param(params, "start", 0), 0)
     count = start >= 0  # start=-1 skips the COUNT query (the huge-data export pattern)
     offset = max(start, 0)
     try:
@@ -375,9 +375,7 @@ def list_page(
 
 
 def entity_list(spec: EntitySpec, ctx: CallContext, params: dict, table: Table) -> Reply:
-    rows, nxt, total = list_page(
-        spec, ctx, params, table, params.get(spec.filter_param, params.get("FILTER"))
-    )
+    rows, nxt, total = list_page(spec, ctx, params, table, param(params, spec.filter_param))
     return Reply(_wrap(spec, spec.list_key, rows), next=nxt, total=total)
 
 

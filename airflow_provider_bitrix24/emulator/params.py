@@ -122,3 +122,11 @@ def as_int(value: Any, default: int | None = None) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return default
+
+
+def param(params: dict, name: str, default: Any = None) -> Any:
+    """A top-level parameter by name in any case (``start``, ``START``, ``Start``), as the portal reads it."""
+    if name in params:
+        return params[name]
+    lowered = name.lower()
+    return next((v for k, v in params.items() if str(k).lower() == lowered), default)

@@ -41,3 +41,9 @@ def test_modelled_lists_refuse_a_filter_they_cannot_apply(rest, emu):
         "crm.deal.list", {"filter": {"LOGIC": "OR", "0": {"STAGE_ID": "NEW"}, "1": {"STAGE_ID": "WON"}}}
     )
     assert reply.status_code == 400 and "LOGIC" in reply.json()["error_description"]
+
+
+def test_the_cursor_is_read_in_any_case(rest, emu):
+    emu.seed("crm.deal", [{"TITLE": f"d{i}"} for i in range(60)])
+    second = rest.result("crm.deal.list", {"START": 50, "Order": {"ID": "DESC"}, "Filter": {">ID": 0}})
+    assert len(second["result"]) == 10 and second["result"][0]["ID"] == "10"

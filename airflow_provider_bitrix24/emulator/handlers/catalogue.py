@@ -21,7 +21,7 @@ from airflow_provider_bitrix24.catalogue import actions
 
 from .. import dispatch  # noqa: F401  (the core's ``batch``)
 from .. import shapes as documented
-from ..params import as_int
+from ..params import as_int, param
 from ..registry import HANDLERS, ApiError, CallContext, Reply, method, raw_route
 from ..state import RequestRecord
 from ..table import FilterError, Table, filter_and_order
@@ -165,7 +165,7 @@ def _list(ctx: CallContext, name: str, params: dict) -> Reply:
     family = _family(name)
     table = Table(family, id_column=_id_key(family))
     table.insert_many(dict(record) for record in _store(ctx, family).values())
-    start = as_int(params.get("start", params.get("START")), 0) or 0
+    start = as_int(param(params, "start"), 0) or 0
     try:
         flt, order = filter_and_order(params, order_names=("order", "sort", "element_order"))
         rows, total, _ = table.query(flt, order, max(start, 0), PAGE, count=True)
