@@ -289,9 +289,12 @@ def batch_command(method: str, params: Mapping[str, Any] | None) -> tuple[str, s
     return command, reason, has_ref
 
 
-def batch_hazard(params: Mapping[str, Any] | None) -> str | None:
+def batch_hazard(params: Mapping[str, Any] | None, method: str | None = None) -> str | None:
     """Why ``params`` would not reach the portal as written inside batch, or None."""
-    return batch_command("m", params)[1]
+    try:
+        return batch_command(method or "m", params)[1]
+    except Bitrix24UnsendableValue as exc:
+        raise Bitrix24UnsendableValue(exc.path, exc.problem, method) from None
 
 
 def _check_method(method: Any) -> str:

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .connections import ConnectionWarmer
 from .encoding import BATCH_LIMIT, _check_method, batch_hazard, encode_command, encode_params, result_ref
 from .errors import Bitrix24ConfigError, Bitrix24Error, Bitrix24NotSupported, Bitrix24OperationLimit
 from .methods import PagingSpec, paging_spec
@@ -34,11 +33,6 @@ MAX_PAGINATE_PARALLEL = 50
 # 2 requests/s, and 8 in flight keep it busy while each takes up to 4 s on the portal.
 STEADY_PARALLEL = 8
 DEFAULT_PAGINATE_BUFFER_MB = 128.0
-# How much smaller, as a share of a full batch, each window of one wave is than the next (see
-# ``_staggered``): 4 records, about 6 ms of portal time at the docs' per-page cost, a little more
-# than the client spends decoding and handing over one window of 2,500 records once its
-# connection is open (measured with benchmarks/run.py: 0.12% and 0.2% did worse at 100,000).
-WAVE_STAGGER = 0.0016
 
 
 class Bitrix24PagingError(Bitrix24Error):
@@ -75,7 +69,7 @@ def paginate(
     spec = paging_spec(method)
     params = _normalised(method, params or {}, spec)
     progress = _Progress(method, client.progress_interval)
-    hazard = batch_hazard(params)
+    hazard = batch_hazard(params, method)
     if hazard is not None:
         log.debug("paginate %s with plain calls: %s", method, hazard)
     if spec.id_cursor and hazard is None and _cursor_compatible(params, spec):
@@ -278,40 +272,35 @@ def _paginate_windows(
     user_filter = dict(params.get(spec.filter_param) or {})
     base = _list_base(params, spec)
     last_of_head = result_ref("head", *((spec.result_key,) if spec.result_key else ()), PAGE_SIZE - 1, rid)
-    # The windows will need connections of their own: open some while the probe is out.
-    warmer = ConnectionWarmer(client.session, client._url("batch"), _most_windows(client) - 1)
-    try:
-        probe, sends = _batch_waiting(
-            client,
-            method,
-            {
-                "head": (
-                    method,
-                    {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1},
-                ),
-                "second": (
-                    method,
-                    {
-                        **base,
-                        spec.filter_param: {**user_filter, f">{fid}": last_of_head},
-                        spec.order_param: {fid: "ASC"},
-                        "start": -1,
-                    },
-                ),
-                "last": (
-                    method,
-                    {
-                        **base,
-                        "select": [rid],
-                        spec.filter_param: user_filter,
-                        spec.order_param: {fid: "DESC"},
-                        "start": -1,
-                    },
-                ),
-            },
-        )
-    finally:
-        warmer.finish()
+    probe, sends = _batch_waiting(
+        client,
+        method,
+        {
+            "head": (
+                method,
+                {**base, spec.filter_param: user_filter, spec.order_param: {fid: "ASC"}, "start": -1},
+            ),
+            "second": (
+                method,
+                {
+                    **base,
+                    spec.filter_param: {**user_filter, f">{fid}": last_of_head},
+                    spec.order_param: {fid: "ASC"},
+                    "start": -1,
+                },
+            ),
+            "last": (
+                method,
+                {
+                    **base,
+                    "select": [rid],
+                    spec.filter_param: user_filter,
+                    spec.order_param: {fid: "DESC"},
+                    "start": -1,
+                },
+            ),
+        },
+    )
     head = _records(probe.result.get("head"), spec, method)
     _check_page(head, 0, spec, method)
     if len(head) == PAGE_SIZE:  # else the second page's reference resolved to nothing: unread
@@ -326,8 +315,7 @@ def _paginate_windows(
     first_id, cursor = int(head[0][rid]), int(head[-1][rid])
     hi = max(cursor, (_to_int(last[0].get(rid)) or 0) if last else 0)
     density = min(1.0, len(head) / max(1, cursor - first_id + 1))
-    parallel, target, wave = _windows_in_flight(client, (hi - cursor) * density, head)
-    sizes = deque(wave)
+    parallel, target = _windows_in_flight(client, (hi - cursor) * density, head)
     pending: deque = deque()
     next_a: int | None = cursor + 1
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bitrix24-paginate")
@@ -337,8 +325,7 @@ def _paginate_windows(
             nonlocal next_a
             if next_a is None:
                 return False
-            rows = sizes.popleft() if sizes else target
-            end = next_a + max(PAGE_SIZE, int(rows / density)) - 1
+            end = next_a + max(PAGE_SIZE, int(target / density)) - 1
             # The last window has no upper bound: it also reads records added since.
             b = None if end >= hi else end
             window = (method, base, user_filter, spec, next_a, b, hi)
@@ -362,38 +349,26 @@ def _paginate_windows(
         pool.shutdown(wait=True)
 
 
-def _most_windows(client: Bitrix24Client) -> int:
-    """The most windows one export keeps in flight: ``paginate_parallel``, else the burst."""
-    if client.paginate_parallel is not None:
-        return client.paginate_parallel
-    return min(MAX_PAGINATE_PARALLEL, _burst(client))
-
-
 def _burst(client: Bitrix24Client) -> int:
     return int(client.bucket.capacity) if client.bucket is not None else DEFAULT_BURST
 
 
-def _windows_in_flight(
-    client: Bitrix24Client, remaining: float, head: list[dict]
-) -> tuple[int, int, list[int]]:
-    """How many windows to keep in flight, the records per window, and the sizes of the
-    first windows when they all go in one wave, for an export expected to hold
-    ``remaining`` more records like those of ``head``."""
-    full = BATCH_LIMIT * PAGE_SIZE
+def _windows_in_flight(client: Bitrix24Client, remaining: float, head: list[dict]) -> tuple[int, int]:
+    """How many windows to keep in flight and the records per window, for an export expected
+    to hold ``remaining`` more records like those of ``head``: every window at once while they
+    all fit in the burst (the portal admits them at once), else ``STEADY_PARALLEL``."""
+    target = _window_rows(remaining)
     parallel = client.paginate_parallel
     if parallel is None:
         burst = _burst(client)
-        windows = math.ceil(remaining / full)
-        parallel = min(MAX_PAGINATE_PARALLEL, burst, windows + 1) if windows <= burst else STEADY_PARALLEL
-    target = _window_rows(remaining, parallel)
+        windows = math.ceil(remaining / target)
+        parallel = min(MAX_PAGINATE_PARALLEL, burst, windows) if windows <= burst else STEADY_PARALLEL
     row_bytes = max((_approx_size(r) for r in head), default=0) or 1
     affordable = max(1, int(client.paginate_buffer_mb * 2**20 // (row_bytes * target)))
     if affordable < parallel:
         log.debug("paginate: %d windows in flight fit in paginate_buffer_mb, not %d", affordable, parallel)
         parallel = affordable
-        target = _window_rows(remaining, parallel)
-    windows = math.ceil(remaining / target)
-    return parallel, target, _staggered(remaining, windows) if windows <= parallel else []
+    return parallel, target
 
 
 def _read_window(
@@ -556,39 +531,13 @@ def _list_base(params: Mapping[str, Any], spec: PagingSpec) -> dict:
     return base
 
 
-def _window_rows(remaining: float, parallel: int) -> int:
-    """Records per window for an export expected to hold ``remaining`` more records.
-
-    The fewest windows of one full chained batch (2,500 records) each, plus one more when that
-    adds no round of ``parallel`` requests: the request budget allows it, and smaller windows
-    come back sooner (at 10,000 records, five windows of 2,000 instead of four of 2,500)."""
+def _window_rows(remaining: float) -> int:
+    """Records per window for an export expected to hold ``remaining`` more records: the fewest
+    windows of at most one chained batch (2,500 records) each, with room for one record more,
+    so that the last window ends on a short page and needs no request to see the end."""
     full = BATCH_LIMIT * PAGE_SIZE
-    windows = max(1, math.ceil(remaining / full))
-    if math.ceil((windows + 1) / parallel) == math.ceil(windows / parallel):
-        windows += 1
+    windows = max(1, math.floor(remaining / full) + 1)
     return max(PAGE_SIZE, min(full, math.ceil(remaining / windows)))
-
-
-def _staggered(remaining: float, windows: int) -> list[int]:
-    """Records per window for ``windows`` windows sent at once: each is smaller than the next
-    by ``WAVE_STAGGER`` of a full batch, none holds a full batch, together they hold ``remaining``.
-
-    Equal windows come back together, and the caller then decodes and uses all of them after
-    the last byte. Staggered, each lands a few milliseconds after the previous one (about what
-    one takes to decode and use), so that work overlaps the wait for the later windows. The
-    room comes from the request budget's spare: the last windows grow towards a full batch.
-    A window stays one record short of it so that the last (unbounded) window ends on a short
-    page and needs no further request to see the end."""
-    cap, step = BATCH_LIMIT * PAGE_SIZE - 1, BATCH_LIMIT * PAGE_SIZE * WAVE_STAGGER
-
-    def sizes(top: float) -> list[float]:
-        return [max(PAGE_SIZE, min(cap, top - step * (windows - 1 - i))) for i in range(windows)]
-
-    low, high = 0.0, cap + step * windows
-    for _ in range(40):  # bisect for the largest window that makes the sizes add up
-        middle = (low + high) / 2
-        low, high = (middle, high) if sum(sizes(middle)) < remaining else (low, middle)
-    return [math.ceil(rows) for rows in sizes(high)]
 
 
 def _approx_size(value: Any) -> int:

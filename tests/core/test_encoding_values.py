@@ -108,3 +108,10 @@ def test_a_reference_is_only_meaningful_inside_batch(emu):
 def test_encode_params_renders_references_and_converts_values():
     query = encode_params({"id": result_ref("add", "items", 0, "id"), "d": dt.date(2024, 5, 6)})
     assert query == "id=$result[add][items][0][id]&d=2024-05-06"
+
+
+def test_paginate_refuses_before_sending_and_names_the_method(emu):
+    with client_for(emu) as client, pytest.raises(Bitrix24UnsendableValue) as info:
+        list(client.paginate("crm.deal.list", {"filter": {">OPPORTUNITY": float("nan")}}))
+    assert info.value.path == "filter.>OPPORTUNITY" and "crm.deal.list" in str(info.value)
+    assert not emu.requests
