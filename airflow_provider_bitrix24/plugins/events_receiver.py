@@ -39,6 +39,12 @@ from fastapi.responses import JSONResponse
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+# Event data is shallow (``data[FIELDS][ID]``); a deeper body is an attack on the parser.
+MAX_DEPTH = 32
+# Connection ids that do not exist: how long one is remembered, and how many new ones may be
+# looked up per minute (each lookup may be a paid secrets-backend call).
+UNKNOWN_CONNECTION_TTL = 300.0
+UNKNOWN_LOOKUPS_PER_MINUTE = 5
 DEFAULT_MAX_AGE_SECONDS = 900
 FUTURE_SKEW_SECONDS = 300
 _EVENT_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,127}$")
@@ -67,7 +73,24 @@ def _key_path(key: str) -> list[str]:
         return [key]
     if not rest.endswith("]"):
         raise RejectedEvent(400, f"malformed form key {key[:64]!r}")
+    if rest.count("[") >= MAX_DEPTH:
+        raise RejectedEvent(400, "form key nested too deep")
     return [head, *rest[:-1].split("][")]
+
+
+def _check_depth(body: Any) -> None:
+    """Refuse structures nested deeper than :data:`MAX_DEPTH` (checked without recursion)."""
+    level: list[Any] = [body]
+    for _ in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node if isinstance(node, list) else ())
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return
+    raise RejectedEvent(400, "body nested too deep")
 
 
 def parse_form(body: str) -> dict:
@@ -220,6 +243,64 @@ def settings_from_extra(extra: dict) -> PushSettings | None:
     )
 
 
+class ConnectionLookup:
+    """Connection settings for the push path, with ids that do not exist kept cheap.
+
+    Every lookup may reach a secrets backend that bills per call. An id found missing is
+    remembered for ``ttl`` seconds, and ids never seen to exist may cost at most
+    ``unknown_per_minute`` lookups a minute together; beyond that they are refused unlooked-up.
+    Ids that existed once are always looked up, so a rotated token takes effect at once.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], PushSettings | None],
+        ttl: float = UNKNOWN_CONNECTION_TTL,
+        unknown_per_minute: int = UNKNOWN_LOOKUPS_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.lookup = lookup
+        self.ttl = ttl
+        self.unknown_per_minute = unknown_per_minute
+        self.clock = clock
+        self.max_entries = max_entries
+        self._missing: OrderedDict[str, float] = OrderedDict()  # id -> when to forget it
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._unknown_lookups: list[float] = []
+        self._lock = threading.Lock()
+
+    def _may_look_up(self, conn_id: str, now: float) -> bool:
+        if conn_id in self._known:
+            return True
+        forget_at = self._missing.get(conn_id)
+        if forget_at is not None and forget_at > now:
+            return False
+        self._unknown_lookups = [t for t in self._unknown_lookups if t > now - 60.0]
+        if len(self._unknown_lookups) >= self.unknown_per_minute:
+            return False
+        self._unknown_lookups.append(now)
+        return True
+
+    def __call__(self, conn_id: str) -> PushSettings | None:
+        with self._lock:
+            if not self._may_look_up(conn_id, self.clock()):
+                return None
+        settings = self.lookup(conn_id)
+        with self._lock:
+            if settings is None:
+                self._missing[conn_id] = self.clock() + self.ttl
+                self._missing.move_to_end(conn_id)
+                while len(self._missing) > self.max_entries:
+                    self._missing.popitem(last=False)
+            else:
+                self._missing.pop(conn_id, None)
+                self._known[conn_id] = None
+                while len(self._known) > self.max_entries:
+                    self._known.popitem(last=False)
+        return settings
+
+
 def connection_settings(conn_id: str) -> PushSettings | None:
     """Push settings from an Airflow connection (metadata DB, secrets backends or env)."""
     from airflow.exceptions import AirflowNotFoundException
@@ -233,7 +314,12 @@ def connection_settings(conn_id: str) -> PushSettings | None:
 
 
 def record_asset_event(asset_name: str, extra: dict) -> int | None:
-    """Store an asset event the way the REST API does; ``None`` when no such asset exists."""
+    """Store an asset event the way Airflow's REST endpoint does; ``None`` when no such asset exists.
+
+    Airflow has no public Python API for this (its public one is the REST route, which needs a
+    user's token), so this is the one place that calls its asset manager; a test checks the
+    call still fits the installed Airflow.
+    """
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetActive, AssetModel
     from airflow.utils.session import create_session
@@ -263,7 +349,9 @@ def record_asset_event(asset_name: str, extra: dict) -> int | None:
 class EventReceiver:
     """Decides on one request; the HTTP layer only translates. Collaborators are injectable."""
 
-    settings_for: Callable[[str], PushSettings | None] = connection_settings
+    settings_for: Callable[[str], PushSettings | None] = field(
+        default_factory=lambda: ConnectionLookup(connection_settings)
+    )
     recorder: Callable[[str, dict], int | None] = record_asset_event
     max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS
     guard: ReplayGuard = field(default_factory=ReplayGuard)
@@ -343,11 +431,12 @@ async def _read_body(request: Request) -> dict:
         text = raw.decode("utf-8")
         if content_type == "application/json":
             body = json.loads(text or "{}")
+            _check_depth(body)
         elif content_type in ("application/x-www-form-urlencoded", ""):
             body = parse_form(text)
         else:
             raise RejectedEvent(415, "send application/x-www-form-urlencoded")
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise RejectedEvent(400, "unreadable body") from None
     if not isinstance(body, dict):
         raise RejectedEvent(400, "body must be a structure")

@@ -17,6 +17,7 @@ ACCESS = "s6p6eclrvim6da22ft9ch94ekreb52lv"
 ASSET = "bitrix24/deals_won"
 URL = f"/events/b24_push/{ASSET}"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+JSON = {"content-type": "application/json"}
 
 
 def _body(
@@ -113,13 +114,20 @@ def test_invalid_token_and_unknown_connection_are_refused_alike(client, recorded
         ("<xml/>", {"content-type": "text/xml"}, 415),
         ("{not json", {"content-type": "application/json"}, 400),
         ("a=" + "x" * (300 * 1024), FORM, 413),
+        ('{"event": "ONCRMDEALUPDATE", "data": ' + "[" * 200_000, JSON, 400),  # nested 200,000 deep
+        ('{"data": ' + '{"a": ' * 5000 + "1" + "}" * 5001, JSON, 400),  # well-formed, 5,000 deep
+        (_body() + "&data[x]" + "[a]" * 20_000 + "=1", FORM, 400),  # a form key nested 20,000 deep
+        (b"event=ONCRMDEALUPDATE&ts=1&data[x]=\xff\xfe", FORM, 400),  # not UTF-8
+        ('{"event": "\xff"}'.encode("latin-1"), JSON, 400),
     ],
 )
-def test_malformed_requests_get_a_clear_4xx(client, recorded, content, headers, status):
-    reply = client.post(URL, content=content, headers=headers)
-    assert reply.status_code == status, reply.text
+def test_malformed_requests_get_a_clear_4xx(client, recorded, caplog, content, headers, status):
+    with TestClient(client.app, raise_server_exceptions=False) as lenient:
+        reply = lenient.post(URL, content=content, headers=headers)
+    assert reply.status_code == status, reply.text[:500]
     assert reply.json()["status"] == "rejected"
     assert recorded == []
+    assert "Traceback" not in caplog.text
 
 
 def test_replayed_request_is_refused(client, recorded):
@@ -158,10 +166,26 @@ def test_parse_form_lists_and_nesting():
     assert parse_form("a[]=1&a[]=2&b[c][d]=x&e=") == {"a": ["1", "2"], "b": {"c": {"d": "x"}}, "e": ""}
 
 
-def test_plugin_mounts_the_app():
-    from airflow_provider_bitrix24.plugins.bitrix24 import Bitrix24EventsPlugin
+def _plugin_apps(monkeypatch, enabled: str | None) -> list:
+    import importlib
 
-    (app,) = Bitrix24EventsPlugin.fastapi_apps
+    from airflow_provider_bitrix24.plugins import bitrix24
+
+    if enabled is None:
+        monkeypatch.delenv("AIRFLOW__BITRIX24__PUSH_ENDPOINT_ENABLED", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW__BITRIX24__PUSH_ENDPOINT_ENABLED", enabled)
+    return importlib.reload(bitrix24).Bitrix24EventsPlugin.fastapi_apps
+
+
+def test_plugin_mounts_nothing_unless_enabled(monkeypatch):
+    assert _plugin_apps(monkeypatch, None) == []
+    assert _plugin_apps(monkeypatch, "False") == []
+    assert len(_plugin_apps(monkeypatch, "True")) == 1
+
+
+def test_plugin_mounts_the_app(monkeypatch):
+    (app,) = _plugin_apps(monkeypatch, "True")
     assert app["url_prefix"] == "/bitrix24"
     routes = {getattr(r, "path", "") for r in app["app"].routes}
     assert "/events/{conn_id}/{asset_name:path}" in routes
@@ -180,6 +204,62 @@ def test_airflow_plugin_loader_mounts_the_endpoint(tmp_path):
     )
     env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW_HOME": str(tmp_path)}
     code = "from airflow import plugins_manager as m; print([a['url_prefix'] for a in m.get_fastapi_plugins()[0]])"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "'/bitrix24'" in out.stdout.strip().splitlines()[-1]
+
+    def mounted(enabled: str) -> str:
+        env["AIRFLOW__BITRIX24__PUSH_ENDPOINT_ENABLED"] = enabled
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.strip().splitlines()[-1]
+
+    assert "'/bitrix24'" in mounted("True")
+    assert "'/bitrix24'" not in mounted("False")
+
+
+def test_unknown_connection_ids_cost_few_secrets_lookups(push_conn, recorded, monkeypatch):
+    """Each lookup may be a paid secrets-backend call: ids that do not exist must not buy one each."""
+    import secrets
+
+    from airflow_provider_bitrix24.plugins import events_receiver
+
+    lookups: list[str] = []
+    real_lookup = events_receiver.connection_settings
+
+    def counted(conn_id: str):
+        lookups.append(conn_id)
+        return real_lookup(conn_id)
+
+    monkeypatch.setattr(events_receiver, "connection_settings", counted)
+
+    def recorder(asset_name: str, extra: dict) -> int:
+        recorded.append((asset_name, extra))
+        return len(recorded)
+
+    client = TestClient(create_app(EventReceiver(recorder=recorder)))
+    assert client.post(URL, content=_body(deal_id=1), headers=FORM).status_code == 200
+    for _ in range(25):
+        unknown = f"/events/{secrets.token_hex(8)}/{ASSET}"
+        assert client.post(unknown, content=_body(), headers=FORM).status_code == 403
+    assert len(lookups) <= 1 + 5, len(lookups)
+    # the real connection still works, and an unknown id seen once is not looked up again soon
+    assert client.post(URL, content=_body(deal_id=2), headers=FORM).status_code == 200
+    before = len(lookups)
+    for _ in range(3):
+        assert client.post(f"/events/{lookups[1]}/{ASSET}", content=_body(), headers=FORM).status_code == 403
+    assert len(lookups) == before
+    assert len(recorded) == 2
+
+
+def test_the_internal_asset_event_call_still_fits_this_airflow():
+    """Airflow has no public Python API to record an asset event; record_asset_event uses its asset
+    manager the way Airflow's own REST endpoint does. This fails on an upgrade that changes it."""
+    import inspect
+
+    from airflow.assets.manager import asset_manager
+    from airflow.models.asset import AssetActive, AssetModel
+
+    params = inspect.signature(asset_manager.register_asset_change).parameters
+    missing = {"asset", "extra", "source_is_api", "api_user_teams", "session"} - set(params)
+    assert not missing, f"AssetManager.register_asset_change lost {missing}: update record_asset_event"
+    assert hasattr(AssetActive, "name") and hasattr(AssetModel, "name")
