@@ -112,7 +112,11 @@ def get_provider_info() -> dict:
                     "refresh_token": {
                         "label": "Refresh token (oauth2)",
                         "schema": {"type": ["string", "null"], "format": "password"},
-                        "description": "Rotating OAuth refresh token; the newest one is kept in the token store.",
+                        "description": (
+                            "Rotating OAuth refresh token; the newest one is kept in the token store. Get the "
+                            "first with: python -m airflow_provider_bitrix24.oauth authorize --conn-id <this id> "
+                            "(it fills the token store, so this field may stay empty)."
+                        ),
                     },
                     "access_token": {
                         "label": "Access token (oauth2, optional)",
@@ -137,7 +141,10 @@ def get_provider_info() -> dict:
                     "rate_limit_burst": {
                         "label": "Rate limit: burst",
                         "schema": {"type": ["integer", "null"], "default": 50},
-                        "description": "Requests allowed at once (portal plan: 50, Enterprise 250).",
+                        "description": (
+                            "Requests allowed at once (portal plan: 50, Enterprise 250). A rate_limit object in "
+                            "the extra, if any, takes precedence over these three fields."
+                        ),
                     },
                     "rate_limit_per_second": {
                         "label": "Rate limit: requests per second",
