@@ -4,6 +4,8 @@ upper-case FILTER/ORDER/SELECT/START keys page like the lower-case ones (one spe
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_bitrix24.client import Bitrix24Client, Bitrix24ConfigError, WebhookAuth
 from airflow_provider_bitrix24.client.paging import Bitrix24PagingError
@@ -136,3 +138,44 @@ def test_upper_case_start_is_the_callers_offset(emu):
     with client_for(emu) as client:
         rows = list(client.paginate("crm.deal.list", {"START": 100, "SELECT": ["ID"]}))
     assert [int(r["ID"]) for r in rows] == list(range(101, 121))
+
+
+# ------------------------------------------------------------------ any export
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    stages=st.lists(st.sampled_from(["NEW", "WON"]), max_size=300),
+    holes=st.sets(st.integers(1, 300)),
+    upper=st.booleans(),
+    by_title=st.booleans(),
+    limit=st.none() | st.integers(1, 320),
+    parallel=st.sampled_from([None, 1, 3]),
+)
+def test_any_list_returns_each_matching_row_once_in_the_asked_order(
+    emu, stages, holes, upper, by_title, limit, parallel
+):
+    emu.reset()
+    # Titles repeat, so an order by TITLE alone would leave ties in no fixed order.
+    ids = emu.seed(
+        "crm.deal", [{"TITLE": f"T{(i * 7) % 40:02d}", "STAGE_ID": s} for i, s in enumerate(stages)]
+    )
+    table = emu.table("crm.deal")
+    with emu.portal.lock:
+        for row_id in holes & set(ids):
+            table.delete(row_id)
+    kept = [
+        (row_id, f"T{(i * 7) % 40:02d}")
+        for i, (row_id, s) in enumerate(zip(ids, stages, strict=True))
+        if s == "NEW"
+    ]
+    expected = [row for row in kept if row[0] not in holes]
+    if by_title:
+        expected.sort(key=lambda row: (row[1], row[0]))
+    filter_key, order_key = ("FILTER", "ORDER") if upper else ("filter", "order")
+    params: dict = {filter_key: {"STAGE_ID": "NEW"}, "select": ["ID", "TITLE"]}
+    if by_title:
+        params[order_key] = {"TITLE": "ASC"}
+    with client_for(emu, paginate_parallel=parallel) as client:
+        got = [(int(r["ID"]), r["TITLE"]) for r in client.paginate("crm.deal.list", params, limit=limit)]
+    assert got == expected[:limit]
