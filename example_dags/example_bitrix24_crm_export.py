@@ -41,6 +41,9 @@ ENTITIES = {
 
 with DAG(
     dag_id="example_bitrix24_crm_export",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     description="Daily incremental export of CRM deals, leads and contacts to JSON Lines",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),  # one real day per run
     start_date=datetime(2026, 1, 1),

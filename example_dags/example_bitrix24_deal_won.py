@@ -32,6 +32,9 @@ WON = "{{ ti.xcom_pull(task_ids='wait_until_won') }}"
 
 with DAG(
     dag_id="example_bitrix24_deal_won",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     description="When a deal is won, create a follow-up task and post to chat",
     schedule=None,
     start_date=datetime(2026, 1, 1),

@@ -37,6 +37,9 @@ BACKUP_ROOT = os.environ.get("BITRIX24_BACKUP_ROOT", "file:///tmp/bitrix24/drive
 
 with DAG(
     dag_id="example_bitrix24_drive_backup",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     description="Copy the Drive files changed in each day to object storage",
     schedule=DeltaDataIntervalTimetable(timedelta(days=1)),  # a real one-day data interval per run
     start_date=datetime(2026, 1, 1),

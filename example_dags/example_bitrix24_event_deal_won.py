@@ -80,6 +80,9 @@ def deal_ids_from(triggering_asset_events, params: dict | None = None) -> list[i
 
 @dag(
     dag_id="example_bitrix24_event_deal_won",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     schedule=[DEALS_WON],
     start_date=datetime(2024, 1, 1),
     catchup=False,

@@ -57,6 +57,9 @@ SAMPLE_LEADS = [
 
 with DAG(
     dag_id="example_bitrix24_lead_import",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     description="Hourly upsert of leads from JSON Lines, de-duplicated by e-mail",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),  # the hour that just ended
     start_date=datetime(2026, 1, 1),

@@ -38,6 +38,9 @@ def last_activity(hook: Bitrix24Hook, chat_id: int) -> tuple[dict, datetime | No
 
 with DAG(
     dag_id="example_bitrix24_openlines_housekeeping",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     description="Close open-line sessions idle for more than N hours",
     schedule="@hourly",
     start_date=datetime(2026, 1, 1),

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 @dag(
     dag_id="example_bitrix24_quickstart",
+    # One pool per portal caps the tasks calling it at once (docs/reliability.md); scripts/demo.py
+    # creates it: `airflow pools set bitrix24_demo_portal 4 "Tasks calling the demo portal"`.
+    default_args={"pool": "bitrix24_demo_portal"},
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,

@@ -31,6 +31,16 @@ def test_every_example_dag_imports(dagbag):
         )
 
 
+def test_every_example_task_runs_in_the_portal_pool_the_demo_creates(dagbag):
+    """Without one pool per portal, parallel exports overrun the portal's request limit."""
+    demo = (EXAMPLES.parent / "scripts" / "demo.py").read_text()
+    pool = re.search(r'^DEMO_POOL = "([^"]+)"', demo, re.MULTILINE).group(1)
+    assert re.search(r'"pools",\s*"set",\s*DEMO_POOL', demo), "scripts/demo.py no longer creates its pool"
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.pool == pool, f"{dag.dag_id}.{task.task_id} runs in pool {task.pool!r}"
+
+
 SECRET_SHAPES = (
     re.compile(r"/rest/\d+/[0-9a-z]{8,}", re.IGNORECASE),  # an inbound webhook URL with its code
     re.compile(
