@@ -237,3 +237,20 @@ def test_next_run_sweeps_the_temporary_a_killed_run_left(deals, tmp_path):
     )
     assert op.execute({})["rows"] == ROWS
     assert [p.name for p in tmp_path.iterdir()] == ["deals.jsonl"]
+
+
+def test_custom_fields_come_with_the_uf_mask(emu, webhook_conn, tmp_path):
+    emu.seed("crm.deal", [{"TITLE": "d", "UF_CRM_SOURCE_REF": "ext-1", "DATE_MODIFY": DAY.isoformat()}])
+    path = ObjectStoragePath(f"file://{tmp_path}/deals.jsonl")
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="uf", method="crm.deal.list", path=str(path), parameters={"select": ["*", "UF_*"]}
+    )
+    op.execute(interval_context(DAY, DAY + timedelta(days=1)))
+    (row,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert row["UF_CRM_SOURCE_REF"] == "ext-1" and row["TITLE"] == "d"
+    # without the mask, a select that names standard fields leaves custom fields out
+    op = Bitrix24ToObjectStorageOperator(
+        task_id="no_uf", method="crm.deal.list", path=str(path), parameters={"select": ["ID", "TITLE"]}
+    )
+    op.execute(interval_context(DAY, DAY + timedelta(days=1)))
+    assert "UF_CRM_SOURCE_REF" not in json.loads(path.read_text())
