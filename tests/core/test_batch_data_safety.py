@@ -78,6 +78,27 @@ def test_with_halt_the_order_of_commands_is_kept(emu):
     ]
 
 
+def test_commands_php_would_not_read_as_written_go_on_their_own(emu):
+    """PHP's parse_str keeps 1000 values of a command (max_input_vars) and renames a top-level
+    ``a.b`` to ``a_b``: such commands go as plain JSON calls, the others in the batch."""
+    emu.seed_generated("crm.deal", 3)
+    commands = {
+        "many": ("crm.deal.list", {"filter": {"ID": list(range(1, 1002))}, "select": ["ID"]}),
+        "dotted": ("server.time", {"a.b": 1}),
+        "plain": ("server.time", {}),
+    }
+    with client_for(emu) as client:
+        out = client.batch(commands)
+    assert not out.errors and [int(r["ID"]) for r in out.result["many"]] == [1, 2, 3]
+    batch, *plain = emu.requests
+    assert [c.key for c in batch.sub_calls] == ["plain"]
+    assert [(r.method, len(r.params.get("filter", {}).get("ID", []))) for r in plain] == [
+        ("crm.deal.list", 1001),
+        ("server.time", 0),
+    ]
+    assert plain[1].params["a.b"] == 1
+
+
 def test_an_intended_reference_is_written_with_result_ref(emu):
     with client_for(emu) as client:
         out = client.batch(
