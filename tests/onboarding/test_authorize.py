@@ -238,3 +238,12 @@ def test_defaults_of_the_command_and_the_emulator_agree():
     from airflow_provider_bitrix24.emulator.server import DEFAULT_REDIRECT_URI as EMULATOR_DEFAULT
 
     assert DEFAULT_REDIRECT_URI == EMULATOR_DEFAULT
+
+
+def test_the_code_exchange_has_a_timeout(app, monkeypatch):
+    module = sys.modules[main.__module__]  # the submodule (the package exports a function of that name)
+    monkeypatch.setattr(module, "TIMEOUT", (2.0, 0.5))
+    monkeypatch.setattr(webbrowser, "open", browser_that_follows_redirects([]))
+    app.inject_fault(kind="delay", method="oauth/token", delay=3.0)
+    code, _out, err = run(app)
+    assert code == 1 and "Could not reach the token URL" in err and "timed out" in err.lower()
