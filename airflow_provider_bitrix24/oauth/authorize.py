@@ -93,8 +93,8 @@ def authorize(
         try:
             if browser:
                 _say(stderr, f"Opening the portal's consent page in your browser:\n  {consent_url}")
-                if not webbrowser.open(consent_url):
-                    _say(stderr, "No browser could be started: open the address above yourself.")
+                if not webbrowser.open(consent_url):  # also False when a launcher exits at once
+                    _say(stderr, "If no browser opened, open the address above yourself.")
             else:
                 print(consent_url, file=stdout, flush=True)
                 _say(
