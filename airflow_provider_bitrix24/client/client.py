@@ -1,22 +1,14 @@
-"""Bitrix24Client: transport, retry policy, batch and pagination.
+"""Bitrix24Client: calls, batch and pagination for one portal and one identity.
 
-The retry policy lives in :meth:`Bitrix24Client._send_with_retries` and nowhere else:
-
-* 503 ``QUERY_LIMIT_EXCEEDED``: the call was refused, not run -> back off with jitter, resend.
-* 429 ``OPERATION_TIME_LIMIT``: wait until ``operating_reset_at`` (bounded), resend. Before that,
-  every call and every batch's commands wait for room under the method's operating-time limit
-  (:mod:`.operating`), so a paced client is normally not refused at all.
-* 401 ``expired_token``: ask the auth strategy to renew, resend.
-* network error / 5xx: resend reads; a write that may have reached the portal raises
-  :class:`Bitrix24WriteMayHaveSucceeded` instead of being sent twice.
+Every request goes through one :class:`~.transport.Transport` (rate limiter, operating-time
+pacer, timeouts, no redirects), whose retry and resend decisions are the pure rules of
+:mod:`.policy`. Before a call or a batch's commands are sent they wait for room under the
+method's operating-time limit (:mod:`.operating`), so a paced client is normally not refused.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -27,10 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
-from .. import __version__
 from . import paging
 from .auth import Auth
 from .encoding import (
@@ -49,45 +38,22 @@ from .errors import (
     Bitrix24PortalMoved,
     Bitrix24RateLimited,
     Bitrix24ServerError,
-    Bitrix24TokenExpired,
     Bitrix24TransportError,
-    Bitrix24WriteMayHaveSucceeded,
     classify,
     scrub,
 )
 from .methods import is_read_method
 from .operating import DEFAULT_OPERATING_LIMIT, DEFAULT_OPERATING_WINDOW, OperatingPacer
 from .paging import DEFAULT_PAGINATE_BUFFER_MB, MAX_PAGINATE_PARALLEL, _to_int
+from .policy import REDIRECT_STATUSES, RetryPolicy, decode_body, moved_error
 from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, SCOPES, LeakyBucket, shared_bucket
-
-try:  # Airflow ships msgspec: it decodes a 2,500-record page about twice as fast as ``json``
-    from msgspec.json import decode as _decode_json_bytes
-except ImportError:  # pragma: no cover - the core also runs without it
-    _decode_json_bytes = None
+from .transport import Transport
 
 log = logging.getLogger(__name__)
 
-
-class _ScrubFilter(logging.Filter):
-    """urllib3 logs request lines at DEBUG; a webhook URL carries its code in the path."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())
-
-# Requests of 50 commands in flight for a batch without halt: a write request takes about a second
-# on a real portal, so 8 keep the bucket's 2 requests/s busy and use its burst quickly.
+# Requests of 50 commands in flight for a batch without halt that outgrows the burst: a write
+# request takes about a second on a real portal, so 8 keep the bucket's 2 requests/s busy.
 DEFAULT_BATCH_PARALLEL = 8
-# Operating time is booked in one-minute baskets: refused again after the announced reset, a
-# call retries this often until the next basket drops out.
-OPERATION_POLL = 10.0
-_MAX_RENEWALS = 2  # per call: adopt a pair another worker saved, then refresh it if stale too
 
 _USE_SHARED = object()
 
@@ -124,8 +90,8 @@ class BatchResult:
 
     result: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, Bitrix24Error] = field(default_factory=dict)
-    total: dict[str, int] = field(default_factory=dict)
-    next: dict[str, int] = field(default_factory=dict)
+    total: dict[str, int | None] = field(default_factory=dict)
+    next: dict[str, int | None] = field(default_factory=dict)
     time: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, other: BatchResult) -> None:
@@ -164,6 +130,8 @@ class Bitrix24Client:
         page's records; it lowers ``paginate_parallel`` when records are large.
     :param batch_parallel: requests of 50 commands :meth:`batch` keeps in flight when it need not
         halt (1-50); with ``halt`` they go one by one, since a failing command stops the rest.
+        ``None`` (default) chooses: every request at once while they all fit in the rate
+        limiter's burst, else 8.
     :param operating_limit: the portal's operating-time limit per method (s per ``operating_window``;
         the cloud's 480 by default). Calls and batch requests are held back before they would
         pass it (see :mod:`.operating`), so a long export or bulk write is not refused half-way
@@ -185,7 +153,7 @@ class Bitrix24Client:
         progress_interval: float = 15.0,
         paginate_parallel: int | None = None,
         paginate_buffer_mb: float = DEFAULT_PAGINATE_BUFFER_MB,
-        batch_parallel: int = DEFAULT_BATCH_PARALLEL,
+        batch_parallel: int | None = None,
         operating_limit: float | None = DEFAULT_OPERATING_LIMIT,
         operating_window: float = DEFAULT_OPERATING_WINDOW,
         sleep: Callable[[float], None] = time.sleep,
@@ -197,8 +165,6 @@ class Bitrix24Client:
             raise Bitrix24ConfigError(description="max_retries must be >= 0")
         self.max_retries = int(max_retries)
         self.max_operation_wait = float(max_operation_wait)
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
         self.progress_interval = progress_interval
         if paginate_parallel is not None and not 1 <= paginate_parallel <= MAX_PAGINATE_PARALLEL:
             raise Bitrix24ConfigError(description=f"paginate_parallel must be 1..{MAX_PAGINATE_PARALLEL}")
@@ -206,32 +172,42 @@ class Bitrix24Client:
         if not paginate_buffer_mb > 0:
             raise Bitrix24ConfigError(description="paginate_buffer_mb must be positive")
         self.paginate_buffer_mb = float(paginate_buffer_mb)
-        if not 1 <= batch_parallel <= MAX_PAGINATE_PARALLEL:
+        if batch_parallel is not None and not 1 <= batch_parallel <= MAX_PAGINATE_PARALLEL:
             raise Bitrix24ConfigError(description=f"batch_parallel must be 1..{MAX_PAGINATE_PARALLEL}")
-        self.batch_parallel = int(batch_parallel)
+        self.batch_parallel = None if batch_parallel is None else int(batch_parallel)
         if operating_limit is not None and operating_limit < 0:
             raise Bitrix24ConfigError(
                 description="operating_limit must be positive (or None to turn pacing off)"
             )
         self.pacer = OperatingPacer(operating_limit, operating_window)
-        self._sleep = sleep
         self.bucket = self._make_bucket(rate_limit)
-        if session is None:
-            session = requests.Session()
+        self.transport = Transport(
+            self.portal_url,
+            auth,
+            policy=RetryPolicy(
+                max_retries=self.max_retries,
+                backoff_base=backoff_base,
+                backoff_max=backoff_max,
+                max_operation_wait=self.max_operation_wait,
+            ),
+            timeout=self.timeout,
+            bucket=self.bucket,
+            pacer=self.pacer,
+            session=session,
             # requests keeps 10 connections per host; windows beyond that would reconnect each time.
-            pool = max(10, self.paginate_parallel or MAX_PAGINATE_PARALLEL, self.batch_parallel)
-            for prefix in ("https://", "http://"):
-                session.mount(prefix, HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
-        self.session = session
-        self.session.headers.update(
-            {
-                "Accept": "application/json",
-                "User-Agent": f"airflow-provider-bitrix24/{__version__}",
-            }
+            pool_size=max(
+                10,
+                self.paginate_parallel or MAX_PAGINATE_PARALLEL,
+                self.batch_parallel or MAX_PAGINATE_PARALLEL,
+            ),
+            sleep=sleep,
         )
-        self.requests_sent = 0  # HTTP requests to the portal (observability, tests)
-        # Last ``operating_reset_at`` seen per method: the portal's 429 reply itself has none.
-        self._operating_reset: dict[str, float] = {}
+        self.session = self.transport.session
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent to the portal so far (observability, tests)."""
+        return self.transport.requests_sent
 
     def _make_bucket(self, rate_limit: Any) -> LeakyBucket | None:
         if rate_limit is None or isinstance(rate_limit, LeakyBucket):
@@ -263,7 +239,7 @@ class Bitrix24Client:
         )
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def __enter__(self) -> Bitrix24Client:
         return self
@@ -290,170 +266,29 @@ class Bitrix24Client:
                 _check_batch_chunk(list(cmd.items()) if isinstance(cmd, Mapping) else list(enumerate(cmd)))
         return self._send(method, params, is_read_method(method))
 
-    # ------------------------------------------------------------------ transport + retry policy
+    # ------------------------------------------------------------------ sending
 
     def _url(self, method: str) -> str:
-        return f"{self.auth.rest_base(self.portal_url)}/{method}"
+        return self.transport.rest_url(method)
 
     def _send(self, method: str, params: dict, is_read: bool) -> dict:
-        if method.lower() == "batch":  # not metered itself: _batch_chunk paces the commands inside
-            return self._send_with_retries(method, params, is_read)
-        with self.pacer.reserve(method, 1):
-            return self._send_with_retries(method, params, is_read)
-
-    def _send_with_retries(self, method: str, params: dict, is_read: bool) -> dict:
-        attempt = 0
-        renewals = 0
-        operation_waited = 0.0
-        while True:
-            body, credential = self.auth.prepare(params)
-            url = self._url(method)
-            if self.bucket is not None:
-                self.bucket.acquire()
-            try:
-                self.requests_sent += 1
-                resp = self.session.post(
-                    url, json=body, timeout=self.timeout, allow_redirects=False, stream=True
-                )
-                # The body in one read: requests' default 10 KB chunks cost about 1 ms of Python
-                # per 500 KB page, which adds up when dozens of windows land together.
-                content = b"".join(resp.iter_content(chunk_size=None))
-            except requests.RequestException as exc:
-                never_sent = _never_reached_server(exc)
-                if not (is_read or never_sent):
-                    raise Bitrix24WriteMayHaveSucceeded(
-                        "",
-                        f"no reply ({type(exc).__name__})",
-                        method,
-                        None,
-                        hint=_write_hint(method),
-                    ) from None
-                if attempt >= self.max_retries:
-                    raise Bitrix24TransportError(
-                        "",
-                        f"{type(exc).__name__}: {scrub(exc)}",
-                        method,
-                        None,
-                        hint=f"gave up after {attempt + 1} attempts",
-                    ) from None
-                attempt += 1
-                self._backoff(attempt, method, type(exc).__name__)
-                continue
-
-            envelope = self._decode(resp, method, content)
-            error = classify(envelope, resp.status_code, method)
-            if error is None:
-                self._note_operating(method, envelope.get("time") if isinstance(envelope, dict) else None)
-                return envelope
-
-            if isinstance(error, Bitrix24TokenExpired) and renewals < _MAX_RENEWALS:
-                renewals += 1
-                self.auth.renew(credential)  # raises with a hint when the strategy cannot renew
-                continue
-            if isinstance(error, Bitrix24TokenExpired):
-                error.hint = error.hint or self.auth.expired_hint()
-                raise error
-            if isinstance(error, Bitrix24RateLimited) and attempt < self.max_retries:
-                attempt += 1
-                if self.bucket is not None:
-                    self.bucket.penalize()
-                self._backoff(attempt, method, error.code)
-                continue
-            if isinstance(error, Bitrix24OperationLimit):
-                operation_waited = self._wait_for_operating_reset(error, method, operation_waited)
-                continue
-            # A 5xx, or a success status whose body did not arrive whole (truncated, not JSON):
-            # the method may have run, so only a read is resent.
-            if isinstance(error, Bitrix24ServerError) and (
-                resp.status_code >= 500 or not isinstance(envelope, dict)
-            ):
-                if not is_read:
-                    raise Bitrix24WriteMayHaveSucceeded(
-                        error.code, error.description, method, resp.status_code, hint=_write_hint(method)
-                    )
-                if attempt < self.max_retries:
-                    attempt += 1
-                    self._backoff(attempt, method, error.code or str(resp.status_code))
-                    continue
-            raise error
+        # A batch request is not metered itself: _batch_chunk paces the commands inside.
+        pace = None if method.lower() == "batch" else {method: 1}
+        return self.transport.call(method, params, resend_safe=is_read, pace=pace)
 
     def _decode(self, resp: requests.Response, method: str, content: bytes | None = None) -> Any:
-        """The reply's JSON, or its text when it is not JSON (``classify`` decides what that means)."""
-        if resp.status_code in (301, 302, 303, 307, 308):
-            location = resp.headers.get("Location", "")
-            parts = urlsplit(location)
-            new_portal = f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
-            err = Bitrix24PortalMoved(
-                "PORTAL_MOVED",
-                f"the portal redirects to {new_portal or 'an unknown address'}",
-                method,
-                resp.status_code,
-                hint="Its address changed: update the connection host to the new address",
-            )
-            err.new_url = new_portal
-            raise err
-        content = resp.content if content is None else content
-        if _decode_json_bytes is not None:
-            with contextlib.suppress(ValueError):  # not UTF-8 JSON: the general path below decides
-                return _decode_json_bytes(content)
-        # What ``Response.json()`` does (a BOM or UTF-16/32 is detected), then the plain text.
-        text = content.decode(
-            requests.utils.guess_json_utf(content) or resp.encoding or "utf-8", errors="replace"
-        )
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-
-    def _backoff(self, attempt: int, method: str, reason: str) -> None:
-        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        delay *= random.uniform(0.5, 1.0)  # jitter: parallel workers do not retry in lockstep
-        log.warning("%s: %s, retry %d/%d in %.2f s", method, reason, attempt, self.max_retries, delay)
-        self._sleep(delay)
+        """A reply's JSON (or its text); a redirect raises :class:`Bitrix24PortalMoved`."""
+        if resp.status_code in REDIRECT_STATUSES:
+            raise moved_error(resp.status_code, resp.headers.get("Location"), method)
+        return decode_body(resp.content if content is None else content, resp.encoding)
 
     def _note_operating(self, method: str, time_block: Any) -> None:
-        self.pacer.record(method, time_block)
-        if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                # Replies of parallel requests land out of order; the oldest basket's reset only
-                # moves forward, so an earlier value is stale.
-                key = method.lower()
-                reset_at = float(time_block["operating_reset_at"])
-                self._operating_reset[key] = max(reset_at, self._operating_reset.get(key, reset_at))
+        self.transport.note_operating(method, time_block)
 
     def _wait_for_operating_reset(self, error: Bitrix24OperationLimit, method: str, waited: float) -> float:
-        """Sleep until a call refused with ``OPERATION_TIME_LIMIT`` may be resent; return the
-        call's total wait so far. Raises ``error`` once ``max_operation_wait`` is used up."""
-        wait = self._operation_wait(error, method, waited)
-        if wait is None:
-            raise error
-        log.warning("%s hit OPERATION_TIME_LIMIT; waiting %.1f s for the limit to reset", method, wait)
-        self._sleep(wait)
-        return waited + wait
-
-    def _operation_wait(self, error: Bitrix24OperationLimit, method: str, waited: float) -> float | None:
-        """Seconds to wait before resending a call refused with ``OPERATION_TIME_LIMIT``, or
-        ``None`` once the call would wait more than ``max_operation_wait`` in all.
-
-        As the limits page advises, the first wait runs to ``operating_reset_at`` (from the error,
-        else from the method's last successful reply), when the oldest one-minute basket drops
-        out. Refused again after that, later baskets still hold too much: the call retries every
-        ``OPERATION_POLL`` seconds, as the next basket drops out within a minute.
-        """
-        reset_at = error.reset_at or self._operating_reset.get(method.lower())
-        until = (reset_at - time.time()) if reset_at is not None else 0.0
-        if until > 0:
-            # The portal sends whole seconds: the basket really resets within one second after it.
-            wait = until + 1.0 + random.uniform(0.0, 0.25)
-        else:
-            wait = OPERATION_POLL * random.uniform(0.8, 1.0)
-        if waited + wait > self.max_operation_wait:
-            error.hint = (
-                f"waiting for the method's operating time to reset would take {waited + wait:.0f} s in all, "
-                f"more than max_operation_wait={self.max_operation_wait:.0f} s; retry later or spread the calls"
-            )
-            return None
-        return wait
+        """Sleep until work refused with ``OPERATION_TIME_LIMIT`` may be resent (see
+        :meth:`.transport.Transport.wait_for_operating_reset`)."""
+        return self.transport.wait_for_operating_reset(error, method, waited)
 
     # ------------------------------------------------------------------ batch
 
@@ -485,7 +320,8 @@ class Bitrix24Client:
         for chunk in chunks:  # every chunk is checked before the first is sent
             _check_batch_chunk([(key, cmd) for key, _m, cmd in chunk], outside)
         out = BatchResult()
-        if halt or len(chunks) <= 1 or self.batch_parallel == 1:
+        parallel = self._batch_in_flight(len(chunks))
+        if halt or len(chunks) <= 1 or parallel == 1:
             for step in steps:
                 try:
                     if isinstance(step, list):
@@ -498,7 +334,8 @@ class Bitrix24Client:
                 if halt and out.errors:
                     break
             return out
-        out = self._batch_concurrently(chunks)
+        job = Counter(m for chunk in chunks for _k, m, _c in chunk)
+        out = self._batch_concurrently(chunks, parallel, job)
         for step in steps:
             if not isinstance(step, list):
                 try:
@@ -525,8 +362,17 @@ class Bitrix24Client:
         if envelope.get("time") is not None:
             out.time[command.key] = envelope["time"]
 
-    def _batch_concurrently(self, chunks: list[list[tuple[str, str, str]]]) -> BatchResult:
-        """Chunks without halt are independent: ``batch_parallel`` in flight (each still passes
+    def _batch_in_flight(self, chunks: int) -> int:
+        """``batch_parallel``, or by default every request at once while they fit in the burst."""
+        if self.batch_parallel is not None:
+            return self.batch_parallel
+        burst = int(self.bucket.capacity) if self.bucket is not None else DEFAULT_BURST
+        return chunks if chunks <= min(burst, MAX_PAGINATE_PARALLEL) else DEFAULT_BATCH_PARALLEL
+
+    def _batch_concurrently(
+        self, chunks: list[list[tuple[str, str, str]]], parallel: int, job: Mapping[str, int]
+    ) -> BatchResult:
+        """Chunks without halt are independent: ``parallel`` in flight (each still passes
         the rate limiter), merged in command order. After a failed request no further chunk is
         sent; the first failure in command order is raised once those in flight are done, with
         the results of the requests that succeeded as its ``partial_result``."""
@@ -537,13 +383,13 @@ class Bitrix24Client:
             if failed.is_set():
                 raise _NotSent
             try:
-                self._batch_chunk(chunk, False, part)
+                self._batch_chunk(chunk, False, part, job)
             except BaseException:
                 failed.set()
                 raise
 
         with ThreadPoolExecutor(
-            max_workers=min(self.batch_parallel, len(chunks)), thread_name_prefix="bitrix24-batch"
+            max_workers=min(parallel, len(chunks)), thread_name_prefix="bitrix24-batch"
         ) as pool:
             futures = [pool.submit(send, chunk, part) for chunk, part in zip(chunks, parts, strict=True)]
         outcomes = [future.exception() for future in futures]
@@ -558,14 +404,23 @@ class Bitrix24Client:
             raise errors[0]
         return out
 
-    def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool, out: BatchResult) -> None:
+    def _batch_chunk(
+        self,
+        chunk: list[tuple[str, str, str]],
+        halt: bool,
+        out: BatchResult,
+        job: Mapping[str, int] | None = None,
+    ) -> None:
+        """One batch request; each method's commands wait for room under its operating time
+        (``job``: the commands of the whole job, which decides whether the first waits alone)."""
         is_read = all(is_read_method(method) for _key, method, _cmd in chunk)
-        with self.pacer.reserve_many(
-            Counter(m for _k, m, _c in chunk)
-        ):  # each method's commands wait for room
-            envelope = self._send(
-                "batch", {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}}, is_read
-            )
+        envelope = self.transport.call(
+            "batch",
+            {"halt": 1 if halt else 0, "cmd": {k: c for k, _m, c in chunk}},
+            resend_safe=is_read,
+            pace=Counter(m for _k, m, _c in chunk),
+            job=job,
+        )
         body = envelope.get("result") or {}
         keys = [k for k, _m, _c in chunk]
         methods = {k: m for k, m, _c in chunk}
@@ -644,23 +499,3 @@ def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)}
     return {}
-
-
-def _never_reached_server(exc: requests.RequestException) -> bool:
-    """True when the request certainly did not reach the server (safe to resend even a write)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)
-        return isinstance(
-            inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
-        )
-    return False
-
-
-def _write_hint(method: str) -> str:
-    return (
-        f"The request may have been applied by the portal, so it was not resent. Check whether {method} "
-        "took effect (e.g. with the matching .get/.list method) before running it again"
-    )

@@ -19,7 +19,7 @@ import pathlib
 import posixpath
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
@@ -27,16 +27,14 @@ from urllib.parse import urljoin
 
 import requests
 
-from airflow_provider_bitrix24 import __version__
-from airflow_provider_bitrix24.client.errors import (
+from .errors import (
     Bitrix24BadRequest,
     Bitrix24Error,
     Bitrix24NotFound,
-    Bitrix24TokenExpired,
     Bitrix24TransportError,
-    classify,
     scrub,
 )
+from .transport import USER_AGENT, mask_query_values
 
 CHUNK_SIZE = 1 << 20  # bytes read or written per step of a streamed transfer
 # Read size for base64 streaming: a multiple of 3 so each chunk encodes without padding.
@@ -45,7 +43,6 @@ _B64_READ = 3 * (1 << 18)
 DEFAULT_INLINE_LIMIT = 8 << 20
 # Cloud portals reject POST bodies above 2 GB; base64 grows a file by a third.
 MAX_POST_BYTES = 2 << 30
-_UA = f"airflow-provider-bitrix24/{__version__}"  # the docs ask for a real integration name
 
 ConflictPolicy = Literal["fail", "unique", "replace"]
 CONFLICT_POLICIES: tuple[str, ...] = ("fail", "unique", "replace")
@@ -259,43 +256,54 @@ def json_body_with_file(params: dict, path: tuple[str | int, ...], fh: IO[bytes]
 
 def download_headers(portal_url: str | None = None) -> dict[str, str]:
     """Headers for GET on a signed file link, as the REST docs ask (a real User-Agent, Referer)."""
-    headers = {"User-Agent": _UA, "Accept": "*/*", "Accept-Language": "en-US,en;q=0.9"}
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Language": "en-US,en;q=0.9"}
     if portal_url:
         headers["Referer"] = portal_url.rstrip("/") + "/"
     return headers
 
 
-_QUERY = re.compile(r"\?[^\s'\")]*")
-
-
 def _describe(exc: BaseException) -> str:
-    """An exception as text without URL queries: a signed link's query is a credential."""
-    return _QUERY.sub("?***", scrub(f"{type(exc).__name__}: {exc}"))
+    """An exception as text without URL query values: a signed link's query is a credential."""
+    return mask_query_values(scrub(f"{type(exc).__name__}: {exc}"))
 
 
-def _decode_reply(response: requests.Response, what: str) -> Any:
-    try:
-        envelope: Any = response.json()
-    except ValueError:
-        envelope = response.text
-    err = classify(envelope, response.status_code, what)
-    if err is not None:
-        raise err
+def _result(envelope: Any) -> Any:
     return envelope.get("result") if isinstance(envelope, dict) else envelope
 
 
-def _post_streamed(
-    session: requests.Session, url: str, body: _StreamedBody, content_type: str, timeout: Any, what: str
-) -> Any:
-    """POST a streamed body once (an upload is never resent) and return the reply's ``result``."""
-    headers = {"Content-Type": content_type, "User-Agent": _UA, "Accept": "application/json"}
-    try:
-        response = session.post(url, data=body, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise Bitrix24TransportError(
-            "", f"upload failed after {body.sent} bytes: {_describe(exc)}", what
-        ) from None
-    return _decode_reply(response, what)
+def _attempts_of(source: Any) -> Callable[[], tuple[IO[bytes], Callable[[], None]] | None]:
+    """Opens ``source`` afresh for each attempt of a request: paths, bytes and objects with
+    ``open`` are opened again; a stream is rewound to where it stood, and if it cannot seek it
+    is sent once only (``None`` for a second attempt)."""
+    if hasattr(source, "read"):
+        try:
+            start: int | None = source.tell()
+        except (OSError, AttributeError, ValueError):
+            start = None
+        used = [False]
+
+        def rewind() -> tuple[IO[bytes], Callable[[], None]] | None:
+            if used[0]:
+                if start is None:
+                    return None
+                try:
+                    source.seek(start)
+                except (OSError, AttributeError, ValueError):
+                    return None
+            used[0] = True
+            return source, lambda: None
+
+        return rewind
+
+    def reopen() -> tuple[IO[bytes], Callable[[], None]] | None:
+        opened = open_source(source)
+
+        def close() -> None:
+            opened.__exit__(None, None, None)
+
+        return opened.__enter__(), close
+
+    return reopen
 
 
 def _known_size(source: Any) -> int:
@@ -306,41 +314,61 @@ def _known_size(source: Any) -> int:
 
 
 def post_multipart(
-    session: requests.Session,
+    client: Any,
     url: str,
     *,
     field: str,
     source: Any,
     filename: str | None = None,
-    timeout: float | tuple[float, float] | None = (10.0, 300.0),
+    timeout: tuple[float, float] | None = (10.0, 300.0),
     what: str = "upload",
 ) -> Any:
-    """POST ``source`` to an ``uploadUrl`` as multipart/form-data, streaming it; returns ``result``.
+    """POST ``source`` to an ``uploadUrl`` as multipart/form-data, streaming it, through the
+    client's transport; returns ``result``.
 
-    The upload is never retried: the portal may have stored the file even if the reply was lost.
+    Sent again only when the portal certainly did not take it (refused with 503, connection
+    never made) and the source can be read again; after a lost reply it raises
+    :class:`~.errors.Bitrix24WriteMayHaveSucceeded`: the portal may have stored the file.
     """
     size = _known_size(source)
-    with open_source(source) as fh:
-        body, content_type = multipart_body(field, filename or source_name(source), fh, size)
-        return _post_streamed(session, url, body, content_type, timeout, what)
+    name = filename or source_name(source)
+    attempt = _attempts_of(source)
+
+    def make_body() -> tuple[Any, str, Callable[[], None]] | None:
+        opened = attempt()
+        if opened is None:
+            return None
+        fh, close = opened
+        body, content_type = multipart_body(field, name, fh, size)
+        return body, content_type, close
+
+    return _result(client.transport.post(url, make_body, what, timeout=timeout))
 
 
 def post_json_with_file(
-    session: requests.Session,
-    url: str,
+    client: Any,
+    method: str,
     params: dict,
     path: tuple[str | int, ...],
     source: Any,
     *,
-    timeout: float | tuple[float, float] | None = (10.0, 300.0),
-    what: str = "upload",
+    timeout: tuple[float, float] | None = (10.0, 300.0),
 ) -> Any:
-    """POST a method call whose base64 file argument is streamed (see :func:`json_body_with_file`)."""
+    """Call ``method`` with the base64 of ``source`` streamed into ``params`` at ``path`` (see
+    :func:`json_body_with_file`), through the client's transport; returns ``result``. Resent
+    only where it certainly was not applied (503, an expired token) and the source can be read again."""
     size = _known_size(source)
     _check_size(b64_length(size), MAX_POST_BYTES, "the base64 request body")
-    with open_source(source) as fh:
-        body = json_body_with_file(params, path, fh, size)
-        return _post_streamed(session, url, body, "application/json", timeout, what)
+    attempt = _attempts_of(source)
+
+    def make_body(prepared: dict) -> tuple[Any, str, Callable[[], None]] | None:
+        opened = attempt()
+        if opened is None:
+            return None
+        fh, close = opened
+        return json_body_with_file(prepared, path, fh, size), "application/json", close
+
+    return _result(client.transport.call_with_body(method, params, make_body, timeout=timeout))
 
 
 def upload_via_url(
@@ -365,7 +393,7 @@ def upload_via_url(
     if not url:
         raise Bitrix24Error("NO_UPLOAD_URL", f"the reply has no {url_key}", method)
     field = step.get(field_key) or "file"
-    return post_multipart(client.session, url, field=field, source=source, filename=filename, what=method)
+    return post_multipart(client, url, field=field, source=source, filename=filename, what=method)
 
 
 def _remove(dest: Any) -> None:
@@ -400,28 +428,28 @@ def absolute_url(portal_url: str, url: str) -> str:
 
 
 def download_to(
-    session: requests.Session,
+    client: Any,
     url: str,
     dest: Any,
     *,
     expected_size: int | None = None,
-    portal_url: str | None = None,
-    timeout: float | tuple[float, float] | None = (10.0, 120.0),
+    timeout: tuple[float, float] | None = (10.0, 120.0),
     chunk_size: int = CHUNK_SIZE,
     what: str = "download",
 ) -> int:
-    """Stream ``url`` into ``dest`` and return the byte count.
+    """Stream ``url`` (absolute, or a path on the portal) into ``dest`` through the client's
+    transport and return the byte count.
 
     The size is checked against ``expected_size`` (e.g. the Drive ``SIZE``) and the reply's
-    Content-Length. On any failure the partial file is removed and
-    :class:`Bitrix24DownloadError` is raised; a non-2xx reply raises the portal's error.
+    Content-Length. A refused request (503) is sent again after a backoff; on any failure the
+    partial file is removed and :class:`Bitrix24DownloadError` is raised; a reply that is an
+    error raises the portal's error.
     """
-    written = 0
-    try:
-        with session.get(url, headers=download_headers(portal_url), stream=True, timeout=timeout) as response:
-            if response.status_code >= 300:
-                _decode_reply(response, what)  # raises the portal's error
-                raise Bitrix24DownloadError("", f"HTTP {response.status_code} for the file link", what)
+    portal = str(client.portal_url)
+
+    def consume(response: requests.Response) -> int:
+        written = 0
+        try:
             declared = response.headers.get("Content-Length")
             with _open_dest(dest) as out:
                 for chunk in response.iter_content(chunk_size):
@@ -432,19 +460,28 @@ def download_to(
                     raise Bitrix24DownloadError(
                         "SIZE_MISMATCH", f"received {written} bytes but the {label} is {int(size)}", what
                     )
+        except Bitrix24DownloadError:
+            _remove(dest)
+            raise
+        except (requests.RequestException, OSError) as exc:
+            _remove(dest)
+            raise Bitrix24DownloadError(
+                "",
+                f"download broke off after {written} bytes; the partial file was removed ({_describe(exc)})",
+                what,
+            ) from None
+        return written
+
+    try:
+        return int(
+            client.transport.download(
+                absolute_url(portal, url), consume, what, headers=download_headers(portal), timeout=timeout
+            )
+        )
     except Bitrix24DownloadError:
-        _remove(dest)
         raise
-    except Bitrix24Error:
-        raise  # nothing was written: the portal refused the link
-    except (requests.RequestException, OSError) as exc:
-        _remove(dest)
-        raise Bitrix24DownloadError(
-            "",
-            f"download broke off after {written} bytes; the partial file was removed ({_describe(exc)})",
-            what,
-        ) from None
-    return written
+    except Bitrix24TransportError as exc:  # no reply at all: nothing was written
+        raise Bitrix24DownloadError(exc.code, exc.description, what, exc.http_status, hint=exc.hint) from None
 
 
 # Reply keys holding signed links. Such a link carries the caller's credentials (its ``auth``
@@ -462,7 +499,7 @@ SIGNED_LINK_KEYS = frozenset(
         "urlMachine",
     }
 )
-_CREDENTIAL_QUERY = re.compile(r"[?&](auth|access_token)=", re.IGNORECASE)
+_CREDENTIAL_QUERY = re.compile(r"[?&](auth|access_token|token)=", re.IGNORECASE)
 
 
 def mask_links(value: Any) -> Any:
@@ -515,46 +552,14 @@ class DriveTarget:
 
 
 class Drive:
-    """Drive operations over a :class:`~airflow_provider_bitrix24.client.client.Bitrix24Client`.
-
-    Uses the client's ``call``/``paginate`` for REST methods and its ``session`` and
-    ``portal_url`` for the plain HTTP legs (uploadUrl POST, DOWNLOAD_URL GET).
+    """Drive operations over a :class:`~airflow_provider_bitrix24.client.client.Bitrix24Client`:
+    its ``call``/``paginate`` for REST methods and its transport for the streamed legs (uploadUrl
+    POST, streamed base64 call, DOWNLOAD_URL GET), so every request follows one policy.
     """
 
     def __init__(self, client: Any, *, inline_limit: int = DEFAULT_INLINE_LIMIT) -> None:
         self.client = client
         self.inline_limit = inline_limit
-
-    # -- plumbing
-    @property
-    def _session(self) -> requests.Session:
-        return self.client.session
-
-    @property
-    def _portal(self) -> str:
-        return str(self.client.portal_url)
-
-    def _streamed_call(self, method: str, params: dict, path: tuple[str | int, ...], source: Any) -> Any:
-        """Call ``method`` with the base64 of ``source`` streamed into ``params`` at ``path``.
-
-        This bypasses the client's retry loop on purpose (an upload is never resent after it may
-        have been applied), but waits for the client's rate limiter and renews an expired OAuth
-        token once: a request refused for its token was not applied, and paths, bytes and
-        object-storage files can be read a second time.
-        """
-        client = self.client
-        url = f"{client.auth.rest_base(client.portal_url)}/{method}"
-        for attempt in (1, 2):
-            body, credential = client.auth.prepare(dict(params))
-            if getattr(client, "bucket", None) is not None:
-                client.bucket.acquire()
-            try:
-                return post_json_with_file(self._session, url, body, path, source, what=method)
-            except Bitrix24TokenExpired:
-                if attempt == 2 or hasattr(source, "read"):
-                    raise
-                client.auth.renew(credential)
-        raise AssertionError("unreachable")
 
     # -- reads
     def get_file(self, file_id: int) -> dict:
@@ -694,7 +699,7 @@ class Drive:
                 {"id": int(file_id), "fileContent": base64_pair(source, name, max_bytes=self.inline_limit)},
             )
         params = {"id": int(file_id), "fileContent": [name, None]}
-        return self._streamed_call("disk.file.uploadversion", params, ("fileContent", 1), source)
+        return post_json_with_file(self.client, "disk.file.uploadversion", params, ("fileContent", 1), source)
 
     def upload_tree(
         self, directory: Any, target: DriveTarget, *, conflict: ConflictPolicy = "fail", prefix: str = ""
@@ -730,11 +735,10 @@ class Drive:
             raise Bitrix24Error("NO_DOWNLOAD_URL", f"file {file_id} has no DOWNLOAD_URL", "disk.file.get")
         size = record.get("SIZE")
         download_to(
-            self._session,
-            absolute_url(self._portal, url),
+            self.client,
+            url,
             dest,
             expected_size=int(size) if size not in (None, "") else None,
-            portal_url=self._portal,
             what="disk.file.get DOWNLOAD_URL",
         )
         return record

@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 DEFAULT_OPERATING_LIMIT = 480.0  # seconds per method per window (the cloud's default)
 DEFAULT_OPERATING_WINDOW = 600.0  # ten one-minute baskets
 COST_MARGIN = 1.25  # a request is reserved at this multiple of its calls' mean cost so far
+# A job is "far below the limit" when it would stay under this share of it even if each call
+# cost UNKNOWN_CALL_COST seconds (a 50-row list page without COUNT runs about 0.07 s in the
+# docs' large-export guide; writes cost about as much): such a job does not wait for a
+# method's first reply before sending the rest.
+UNKNOWN_CALL_COST = 0.2
+SMALL_JOB_SHARE = 0.25
 LOG_INTERVAL = 30.0  # seconds between two "pacing" log lines of one method
 
 
@@ -92,12 +98,6 @@ class OperatingPacer:
             # Only what exceeds everything we account for is somebody else's.
             state.others = max(0.0, reported - state.spent_total - state.reserved)
 
-    def estimate(self, method: str, calls: int) -> float:
-        """Expected cost of ``calls`` more calls of ``method`` (0 while none has been seen)."""
-        with self._cond:
-            state = self._methods.get(method.lower())
-            return 0.0 if state is None else self._estimate(state, calls)
-
     @staticmethod
     def _estimate(state: _Method, calls: int) -> float:
         return calls * state.call_seconds / state.calls * COST_MARGIN if state.calls else 0.0
@@ -116,25 +116,34 @@ class OperatingPacer:
         return self.reserve_many({method: calls})
 
     @contextlib.contextmanager
-    def reserve_many(self, calls_by_method: Mapping[str, int]) -> Iterator[None]:
+    def reserve_many(
+        self, calls_by_method: Mapping[str, int], job: Mapping[str, int] | None = None
+    ) -> Iterator[None]:
         """Hold the caller until the calls (per method) fit under the limit, and count them as
         in flight until the block ends.
 
-        A method's first request goes alone: until its reply nothing is known of the cost nor of
-        what other workers already used, so requests sent beside it could not be paced.
-        Nothing is held while waiting (all methods are reserved at once, when all fit), so
-        requests of several methods cannot wait on each other in a cycle."""
+        ``job``: the calls of the whole job this request belongs to (by default the request
+        itself). When the job could cross the limit, a method's first request goes alone: until
+        its reply nothing is known of the cost nor of what other workers already used, so
+        requests sent beside it could not be paced. A job far below the limit (see
+        ``SMALL_JOB_SHARE``) goes at once. Nothing is held while waiting (all methods are
+        reserved at once, when all fit), so requests of several methods cannot wait on each
+        other in a cycle."""
         if self.limit is None:
             yield
             return
         wanted: dict[str, int] = {}
         for method, calls in calls_by_method.items():
             wanted[method.lower()] = wanted.get(method.lower(), 0) + calls
+        whole = sum((job or calls_by_method).values())
+        small_job = whole * UNKNOWN_CALL_COST <= self.limit * SMALL_JOB_SHARE
         costs: dict[str, float] = {}
         with self._cond:
             states = {key: self._methods.setdefault(key, _Method()) for key in wanted}
             while True:
-                if any(state.first_sent and not state.first_done for state in states.values()):
+                if not small_job and any(
+                    state.first_sent and not state.first_done for state in states.values()
+                ):
                     self._cond.wait()  # the method's first request is out: its end notifies
                     continue
                 now = self._clock()

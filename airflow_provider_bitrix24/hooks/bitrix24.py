@@ -21,7 +21,8 @@ total wait, s, for an ``OPERATION_TIME_LIMIT`` to lift; default 660), ``paginate
 batches a whole-table read keeps in flight, 1-50, or ``auto`` (default): all windows at once
 while they fit in the rate limiter's burst, else 8; 1 reads one chain at a time),
 ``paginate_buffer_mb`` (memory those windows may hold, default 128), ``batch_parallel``
-(requests of 50 commands a batch without halt keeps in flight, 1-50, default 8),
+(requests of 50 commands a batch without halt keeps in flight, 1-50, or ``auto`` (default): all
+at once while they fit in the rate limiter's burst, else 8),
 ``operating_limit`` (the portal's operating-time limit per method, s per 10 minutes, default 480
 as in the cloud; calls and batches are paced to stay under it; 0 or ``off`` turns pacing off).
 
@@ -83,7 +84,6 @@ DEFAULTS = {
     "max_retries": 5,
     "max_operation_wait": 660.0,
     "paginate_buffer_mb": 128.0,
-    "batch_parallel": 8,
     "operating_limit": 480.0,
 }
 
@@ -237,7 +237,7 @@ class Bitrix24Hook(BaseHook):
                 ),
                 paginate_parallel=self._paginate_parallel(),
                 paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
-                batch_parallel=int(self._number("batch_parallel", DEFAULTS["batch_parallel"])),
+                batch_parallel=self._batch_parallel(),
                 operating_limit=self._operating_limit(),
             )
         except Bitrix24ConfigError as exc:
@@ -385,6 +385,12 @@ class Bitrix24Hook(BaseHook):
                     "extra.rate_limit_scope", f"must be one of {', '.join(RATE_LIMIT_SCOPES)}, got {scope!r}"
                 )
         return flat
+
+    def _batch_parallel(self) -> int | None:
+        value = self._extra.get("batch_parallel")
+        if value is None or str(value).strip().lower() in ("", "auto"):
+            return None  # the client chooses: every request at once while they fit in the burst, else 8
+        return int(self._number("batch_parallel", 0))
 
     def _paginate_parallel(self) -> int | None:
         value = self._extra.get("paginate_parallel")

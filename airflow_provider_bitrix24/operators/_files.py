@@ -55,12 +55,6 @@ def encode_into(params: dict, files: Mapping[str, Any], encoding: str, name_para
 
 
 def download(client: Any, url: str, dest: Any, expected_size: int | None = None) -> int:
-    """Stream ``url`` (absolute, or a path on the portal) into ``dest``; return the byte count."""
-    portal = str(client.portal_url)
-    return client_files.download_to(
-        client.session,
-        client_files.absolute_url(portal, url),
-        dest,
-        expected_size=expected_size,
-        portal_url=portal,
-    )
+    """Stream ``url`` (absolute, or a path on the portal) into ``dest`` through the client's
+    transport; return the byte count."""
+    return client_files.download_to(client, url, dest, expected_size=expected_size)

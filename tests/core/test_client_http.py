@@ -381,7 +381,7 @@ def test_a_reset_a_whole_window_away_is_waited_by_default(emu):
 def test_an_older_reset_time_from_a_late_reply_does_not_replace_a_newer_one(emu, webhook_client):
     webhook_client._note_operating("crm.deal.list", {"operating_reset_at": 2_000})
     webhook_client._note_operating("crm.deal.list", {"operating_reset_at": 1_000})
-    assert webhook_client._operating_reset["crm.deal.list"] == 2_000
+    assert webhook_client.transport.operating_reset["crm.deal.list"] == 2_000
 
 
 # ------------------------------------------------------------------ error shapes and transport
@@ -578,8 +578,8 @@ def test_paginate_wrapped_camelcase_results(emu, webhook_client):
     items = list(webhook_client.paginate("crm.item.list", {"entityTypeId": 1036, "select": ["title"]}))
     assert len({t["id"] for t in tasks}) == len(tasks) == 2551
     assert len({i["id"] for i in items}) == len(items) == 2551
-    # Each export: the probe (two pages) and two windows of ~1,226 records.
-    assert len(emu.requests) == 2 * 3 and emu.count_queries == 0
+    # Each export: the probe (two pages) and one window of the other 2,451 records.
+    assert len(emu.requests) == 2 * 2 and emu.count_queries == 0
 
 
 def test_paginate_start_next_fallback(emu, webhook_client):

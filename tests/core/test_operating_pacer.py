@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
-from airflow_provider_bitrix24.client.operating import COST_MARGIN, OperatingPacer
+from airflow_provider_bitrix24.client.operating import OperatingPacer
 from airflow_provider_bitrix24.emulator import CostModel
 
 
@@ -74,7 +74,6 @@ def test_reservations_hold_requests_until_earlier_calls_age_out():
     clock = Clock()
     pacer = OperatingPacer(limit=10.0, window=60.0, clock=clock)
     learned(pacer, "crm.deal.list", 1.0, 1.0)
-    assert pacer.estimate("crm.deal.list", 4) == pytest.approx(4 * COST_MARGIN)
     pacer.record("crm.deal.list", block(1.0, 2.0))
     with pacer.reserve("crm.deal.list", 4):  # 2 spent + 5 reserved
         assert pacer.used("crm.deal.list") == pytest.approx(7.0)
@@ -113,7 +112,8 @@ def test_pacing_off_and_replies_without_operating_change_nothing():
         assert off.used("crm.deal.list") == 0.0
     on = OperatingPacer(limit=10.0, clock=clock)
     on.record("batch", {"processing": 3.0})  # the outer batch call is not metered
-    assert on.estimate("batch", 10) == 0.0
+    with on.reserve("batch", 10):
+        assert on.used("batch") == 0.0
 
 
 def test_operating_limit_is_validated():
@@ -169,6 +169,22 @@ def test_a_methods_first_request_goes_alone():
         order.append("first replied")
     second.join(2)
     assert order == ["first replied", "second sent"]
+
+
+def test_a_job_far_below_the_limit_does_not_wait_for_the_first_reply():
+    pacer = OperatingPacer(limit=480.0, clock=Clock())
+    job = {"crm.deal.add": 500}  # 500 calls: far below 480 s even at a pessimistic cost per call
+    sent = threading.Event()
+
+    def second_request() -> None:
+        with pacer.reserve_many({"crm.deal.add": 50}, job=job):
+            sent.set()
+
+    with pacer.reserve_many({"crm.deal.add": 50}, job=job):
+        second = threading.Thread(target=second_request)
+        second.start()
+        second.join(2)
+        assert sent.is_set()  # sent beside the first, not after its reply
 
 
 def test_a_request_of_several_methods_holds_nothing_while_it_waits():

@@ -165,7 +165,7 @@ def test_download_links_are_signed(webhook_conn, emu, root_folder, tmp_path):
     from airflow_provider_bitrix24.client.files import download_to
 
     with pytest.raises(Bitrix24AuthError):
-        download_to(requests.Session(), tampered, tmp_path / "s.txt")
+        download_to(Bitrix24Hook().get_conn(), tampered, tmp_path / "s.txt")
     assert not (tmp_path / "s.txt").exists()
 
 

@@ -91,20 +91,19 @@ def test_download_headers_follow_the_docs():
 def test_transport_errors_hide_the_signed_query(tmp_path):
     import socket
 
-    import requests
+    from airflow_provider_bitrix24.client import Bitrix24Client, WebhookAuth
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/rest/download.json?auth=abcdef123456&token=disk%7Csecretpayload"
+    client = Bitrix24Client(url, WebhookAuth(1, "code-abcdef"), rate_limit=None, sleep=lambda s: None)
     with pytest.raises(files.Bitrix24DownloadError) as caught:
-        files.download_to(requests.Session(), url, tmp_path / "x.bin", timeout=(1, 1))
+        files.download_to(client, url, tmp_path / "x.bin", timeout=(1, 1))
     assert "abcdef123456" not in str(caught.value) and "secretpayload" not in str(caught.value)
     assert caught.value.__cause__ is None and not (tmp_path / "x.bin").exists()
     with pytest.raises(files.Bitrix24TransportError) as caught:
-        files.post_multipart(
-            requests.Session(), url, field="file", source=b"abc", filename="a", timeout=(1, 1)
-        )
+        files.post_multipart(client, url, field="file", source=b"abc", filename="a", timeout=(1, 1))
     assert "secretpayload" not in str(caught.value)
 
 
