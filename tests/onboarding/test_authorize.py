@@ -227,7 +227,12 @@ def test_conn_id_saves_the_pair_in_the_connections_token_store(app, monkeypatch,
 def test_conn_id_without_a_reachable_store_prints_the_pair_instead_of_losing_it(app, monkeypatch, tmp_path):
     monkeypatch.setattr(webbrowser, "open", browser_that_follows_redirects([]))
     # No such connection and no metadata database here: the default Variable store is out of reach.
-    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/missing/airflow.db")
+    from airflow_provider_bitrix24.hooks import bitrix24 as hook_module
+
+    def no_database():
+        raise RuntimeError("no metadata database")
+
+    monkeypatch.setattr(hook_module, "_probe_metadata_db", no_database)
     code, out, err = run(app, "--conn-id", "not_there")
     assert code == 1 and "metadata database" in err
     connection = json.loads(out.strip())
