@@ -252,3 +252,18 @@ def test_the_code_exchange_has_a_timeout(app, monkeypatch):
     app.inject_fault(kind="delay", method="oauth/token", delay=3.0)
     code, _out, err = run(app)
     assert code == 1 and "Could not reach the token URL" in err and "timed out" in err.lower()
+
+
+def test_advice_for_a_connection_set_up_another_way_is_to_replace_it():
+    from types import SimpleNamespace
+
+    from airflow_provider_bitrix24.oauth.authorize import connection_advice
+
+    webhook = SimpleNamespace(conn_type="bitrix24", login="1", extra_dejson={"token_store": "file:/t.json"})
+    advice = connection_advice(
+        "b24", webhook, "FileTokenStore('/t.json')", "https://x.bitrix24.com", "local.a.1", "u"
+    )
+    assert "exists but is not set up for this application (auth type webhook" in advice
+    assert "airflow connections delete b24" in advice
+    assert '"token_store": "file:/t.json"' in advice and '"token_url": "u"' in advice
+    assert "--conn-password '<client secret>'" in advice  # a placeholder, never the secret
