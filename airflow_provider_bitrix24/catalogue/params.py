@@ -275,6 +275,7 @@ def check(
     methods' pages; fill fixed and default values. Raises :class:`ParameterError`."""
     params = dict(params)
     warnings: list[str] = []
+    _refuse_two_spellings(action_id, params, doc)
     known = merge(required, optional)
     structured = {p.name.casefold() for p in known if p.is_object or p.is_array} | STRUCTURED_NAMES
     for key, value in list(params.items()):
@@ -324,6 +325,21 @@ def check(
         if key is not None:
             _check_value(action_id, params[key], param, key, doc, warnings)
     return Checked(params, warnings)
+
+
+def _refuse_two_spellings(action_id: str, params: Mapping[str, Any], doc: str | None) -> None:
+    """The portal reads parameter names in any case, so ``FILTER`` and ``filter`` are one
+    parameter given twice: refuse rather than send both and let one silently win."""
+    seen: dict[str, str] = {}
+    for key in params:
+        folded = str(key).casefold()
+        if folded in seen:
+            raise ParameterError(
+                action_id,
+                f"{seen[folded]!r} and {key!r} are one parameter given twice (Bitrix24 reads names in any case)",
+                doc,
+            )
+        seen[folded] = str(key)
 
 
 def _shape(param: Param | None) -> str | None:

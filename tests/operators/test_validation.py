@@ -30,6 +30,9 @@ CASES = [
     ("notify_get_notifications", {"LIMIT": 500}, "at most 50"),
     ("duplicate_find_by_communication", {"type": "EMAIL", "values": "a@b.c"}, "'values' must be a list"),
     ("crm_company_create", {"fields": "TITLE"}, "'fields' must be an object"),
+    # The portal reads names in any case: one name in two spellings is two values for one key.
+    ("crm_deal_get_all", {"FILTER": {"STAGE_ID": "NEW"}, "filter": {">ID": 5}}, "'FILTER' and 'filter'"),
+    ("crm_deal_get", {"ID": 1, "id": 2}, "given twice"),
 ]
 
 
