@@ -124,7 +124,7 @@ def files_under(folder: Path) -> set[Path]:
 
 def written_files(before: set[Path], after: set[Path], data: Path, root: Path) -> list[str]:
     """One line per folder under ``data`` (export, import, backup) that received new files."""
-    by_folder: Counter = Counter(data / path.relative_to(data).parts[0] for path in after - before)
+    by_folder: Counter[Path] = Counter(data / path.relative_to(data).parts[0] for path in after - before)
     return [f"wrote {n} file(s) under {folder.relative_to(root)}/" for folder, n in sorted(by_folder.items())]
 
 
@@ -220,7 +220,7 @@ def report(emulator, results) -> None:
     tables = {name: len(table) for name, table in sorted(emulator.portal.tables.items()) if len(table)}
     for name, rows in tables.items():
         print(f"  {name:<32} {rows:>6} record(s) stored")
-    methods = Counter()
+    methods: Counter[str] = Counter()
     for record in emulator.requests:
         for call in record.sub_calls if record.is_batch else [record]:
             methods[call.method] += 1
