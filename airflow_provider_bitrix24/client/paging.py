@@ -92,9 +92,12 @@ def paginate(
 
 
 def _normalised(method: str, params: Mapping[str, Any], spec: PagingSpec) -> dict:
-    """``params`` with the paging keys in one spelling (the portal reads them in any case);
-    refuses one key given in two spellings, which the portal would not merge either."""
-    canonical = {name.lower(): name for name in (spec.filter_param, spec.order_param, "select", "start")}
+    """``params`` with the keys paging writes in one spelling, so that its own never stand
+    beside the caller's: ``start`` (its documented name) always, and for the methods paged by
+    ID, whose lists read them in any case, ``filter``/``order``/``select`` too; other keys
+    pass as given. One key given in two spellings is refused (the portal would not merge them)."""
+    names = (spec.filter_param, spec.order_param, "select", "start") if spec.id_cursor else ("start",)
+    canonical = {name.lower(): name for name in names}
     out: dict = {}
     given: dict[str, Any] = {}
     for key, value in params.items():

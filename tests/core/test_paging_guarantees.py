@@ -135,6 +135,17 @@ def test_lower_and_upper_case_spelling_of_one_key_is_refused(emu):
     assert not emu.requests
 
 
+def test_a_method_paged_by_start_keeps_the_callers_spelling_except_start(emu, mocker):
+    """Only ``start`` is written by paging there; the method's own FILTER stays as the docs write it."""
+    params = {"IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 1, "FILTER": {"NAME": "x"}, "START": 50}
+    with client_for(emu) as client:
+        call_raw = mocker.patch.object(client, "call_raw", return_value={"result": [{"ID": "51"}]})
+        assert list(client.paginate("lists.element.get", params)) == [{"ID": "51"}]
+    call_raw.assert_called_once_with(
+        "lists.element.get", {"IBLOCK_TYPE_ID": "lists", "IBLOCK_ID": 1, "FILTER": {"NAME": "x"}, "start": 50}
+    )
+
+
 def test_upper_case_start_is_the_callers_offset(emu):
     emu.seed_generated("crm.deal", 120)
     with client_for(emu) as client:
