@@ -32,7 +32,7 @@ CAMEL_ID = frozenset(
 )
 
 # Verbs (last name segment) by what they answer.
-CREATE_VERBS = frozenset({"add", "register"})
+CREATE_VERBS = frozenset({"add", "register", "bind"})
 GET_VERBS = frozenset({"get", "getbyid", "getbyentitytypeid"})
 LIST_VERBS = frozenset({"list", "getlist", "instances"})
 FIELDS_VERBS = frozenset({"fields", "getfields"})
@@ -67,7 +67,6 @@ CREATE_RETURNS_TRUE = frozenset(
         "entity.item.property.add",
         "event.bind",
         "crm.timeline.bindings.bind",
-        "crm.duplicate.volatiletype.register",
     }
 )
 
@@ -87,8 +86,6 @@ FIXED: dict[str, object] = {
         {"ID": "date", "title": "Date"},
         {"ID": "file", "title": "File"},
     ],
-    "crm.duplicate.volatiletype.list": {"items": []},
-    "crm.entity.mergebatch": {"STATUS": "SUCCESS", "ENTITY_IDS": [], "CONFLICTS": []},
     "crm.item.details.configuration.get": [
         {"name": "main", "title": "About", "type": "section", "elements": [{"name": "TITLE"}]}
     ],
@@ -122,7 +119,6 @@ FIXED: dict[str, object] = {
     "lists.field.add": "PROPERTY_1",
     "telephony.externalcall.searchcrmentities": [],
     "telephony.externalcall.attachrecord": {"FILE_ID": 1},
-    "user.userfield.list": [],
     "crm.duplicate.findbycomm": {"CONTACT": [1]},
     # every smart process has its default pipeline
     "crm.category.list": {
@@ -146,15 +142,13 @@ FIXED: dict[str, object] = {
             "SORT": "20",
         },
     },
-    "telephony.externalline.add": {"ID": 1},
     "disk.rights.gettasks": [{"ID": "1", "NAME": "disk_access_read", "TITLE": "Read"}],
 }
-for _entity in ("lead", "deal", "contact", "company", "quote"):
-    FIXED[f"crm.{_entity}.userfield.list"] = []
 
 # Creates whose page documents a record rather than a bare id: method -> id key of that record.
 CREATE_RETURNS_RECORD = {
     "telephony.externalcall.register": "CALL_ID",
+    "telephony.externalline.add": "ID",
     "voximplant.sip.add": "ID",
 }
 
