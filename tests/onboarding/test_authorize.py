@@ -27,9 +27,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def app(emu):
-    """The emulated application with a redirect URI on a free local port."""
-    emu.redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+def app(emu, monkeypatch):
+    """The emulated application with a redirect URI on a free local port (the session's emulator
+    gets its own back afterwards)."""
+    monkeypatch.setattr(emu, "redirect_uri", f"http://127.0.0.1:{free_port()}/callback")
     return emu
 
 

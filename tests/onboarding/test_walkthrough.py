@@ -100,14 +100,14 @@ def airflow_env(home: Path) -> dict:
 
 
 @pytest.fixture
-def shell(airflow_template, tmp_path, emu):
+def shell(airflow_template, tmp_path, emu, monkeypatch):
     """Run doc blocks as one bash script in a fresh copy of the Airflow home."""
     home = tmp_path / "airflow-home"
     shutil.copytree(airflow_template, home)
     browser = tmp_path / "browser.py"
     browser.write_text(FAKE_BROWSER)
     env = {**airflow_env(home), "BROWSER": f"{sys.executable} {browser} %s"}
-    emu.redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    monkeypatch.setattr(emu, "redirect_uri", f"http://127.0.0.1:{free_port()}/callback")
 
     def run(*blocks: str) -> subprocess.CompletedProcess:
         script = "set -euo pipefail\n" + "\n".join(as_run_here(b, emu, emu.redirect_uri) for b in blocks)
