@@ -268,3 +268,32 @@ def test_500_creates_go_in_one_round(emu, mocker):
     assert len(result.result) == 500 and not result.errors
     assert client.requests_sent == 10
     assert most[0] == 10, f"{most[0]} batch requests in flight at most: more than one round"
+
+
+def test_nothing_outside_the_client_core_touches_http_auth_or_the_bucket():
+    """Every request goes through the client's transport: no other layer imports requests or
+    reaches for a client's session, auth object or bucket."""
+    import ast
+    from pathlib import Path
+
+    import airflow_provider_bitrix24
+
+    package = Path(airflow_provider_bitrix24.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        # The emulator is the portal, not a client. The authorization helper (oauth/) runs once,
+        # interactively, before any connection exists: it exchanges the consent code itself.
+        if path.relative_to(package).parts[0] in ("client", "emulator", "oauth"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(name.split(".")[0] in ("requests", "urllib3", "httpx") for name in names):
+                offenders.append(f"{path.relative_to(package)}:{node.lineno} imports {names}")
+            if isinstance(node, ast.Attribute) and node.attr in ("session", "bucket", "transport"):
+                offenders.append(f"{path.relative_to(package)}:{node.lineno} uses .{node.attr}")
+    assert offenders == []
