@@ -375,7 +375,7 @@ def save_to_connection(conn_id: str, pair: TokenPair) -> tuple[Any, Any]:
     """Save ``pair`` in the token store of connection ``conn_id`` (the hook's own resolution:
     extra ``token_store``, default the Variable ``bitrix24_tokens_<conn_id>``); return
     ``(store, existing connection or None)``."""
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.exceptions import AirflowNotFoundException
 
     from airflow_provider_bitrix24.client import MemoryTokenStore
     from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
