@@ -60,7 +60,7 @@ class Bitrix24CrmChangesSensor(Bitrix24BaseSensor):
     :param filter: extra list filter, e.g. ``{"CATEGORY_ID": 0}`` (templated).
     :param entity: ``deal``, ``lead``, ``contact``, ``company``, ``quote`` or ``item``.
     :param entity_type_id: CRM entity type for ``entity="item"``.
-    :param max_ids: report at most this many IDs.
+    :param max_ids: report at most this many IDs: those of the oldest changes.
     """
 
     template_fields: Sequence[str] = (
