@@ -408,12 +408,13 @@ def connection_advice(
     conn_id: str, existing: Any, store: Any, portal: str, client_id: str, token_url: str
 ) -> str:
     """How to add or update the connection so that it starts from the saved pair (no secret in it)."""
-    extra: dict[str, Any] = {"auth_type": "oauth2"}
+    current = existing.extra_dejson if existing is not None else {}
+    # Named explicitly, the store is also found by the UI's Test button, which tests a copy of the
+    # connection under a temporary id (the default Variable key would follow that id).
+    pinned = (current.get("token_store") if isinstance(current, dict) else None) or _store_spec(store)
+    extra: dict[str, Any] = {"auth_type": "oauth2", **({"token_store": pinned} if pinned else {})}
     if token_url != DEFAULT_TOKEN_URL:
         extra["token_url"] = token_url
-    current = existing.extra_dejson if existing is not None else {}
-    if isinstance(current, dict) and current.get("token_store"):
-        extra["token_store"] = current["token_store"]
     add = (
         f"airflow connections add {conn_id} --conn-type bitrix24 --conn-host {portal} "
         f"--conn-login {client_id} --conn-password '<client secret>' --conn-extra '{json.dumps(extra)}'"
@@ -427,11 +428,26 @@ def connection_advice(
         and auth_type == "oauth2"
         and (existing.login or "").strip() == client_id
     ):
-        return f"{saved} Connection {conn_id!r} already uses this application and starts from the new pair."
+        advice = f"{saved} Connection {conn_id!r} already uses this application and starts from the new pair."
+        if not (isinstance(current, dict) and current.get("token_store")) and pinned:
+            advice += (
+                f' Add "token_store": "{pinned}" to its extra, so that the UI\'s Test button (which tests a copy '
+                "under a temporary id) finds the pair too."
+            )
+        return advice
     return (
         f"{saved} Connection {conn_id!r} exists but is not set up for this application (auth type {auth_type}, "
         f"login {existing.login or '-'}). Replace it:\n  airflow connections delete {conn_id}\n  {add}"
     )
+
+
+def _store_spec(store: Any) -> str | None:
+    """``variable:<key>`` or ``file:<path>``: the extra ``token_store`` value naming ``store``."""
+    if hasattr(store, "key"):
+        return f"variable:{store.key}"
+    if hasattr(store, "path"):
+        return f"file:{store.path}"
+    return None
 
 
 # --------------------------------------------------------------------------- command line

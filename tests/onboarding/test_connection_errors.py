@@ -88,3 +88,32 @@ def test_a_bad_form_field_is_named(emu, monkeypatch, key, value):
     hook = _hook_with(monkeypatch, emu, {key: value})
     with pytest.raises(Bitrix24ConfigError, match=f"connection 'rate_test', field extra.{key}:"):
         hook.get_conn()
+
+
+def test_the_ui_test_of_an_oauth_connection_renews_into_its_named_store(emu, monkeypatch, tmp_path):
+    """The Test button tests a copy under a temporary id; with the store named in the extra, a
+    renewal during the test lands where the connection itself looks (no refresh token spent)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.strings import get_random_string
+
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    access, refresh = emu.issue_tokens()
+    emu.expire_access_tokens()
+    extra = {
+        "auth_type": "oauth2",
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_url": emu.token_url,
+        "token_store": f"file:{tmp_path / 'tokens.json'}",
+    }
+    fields = {"conn_type": "bitrix24", "host": emu.url, "login": emu.client_id, "password": emu.client_secret}
+    monkeypatch.setenv("AIRFLOW_CONN_B24_OAUTH", json.dumps({**fields, "extra": extra}))
+    transient = get_random_string()
+    copy = Connection(conn_id=transient, extra=json.dumps(extra), **fields)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{transient.upper()}", copy.get_uri())
+    ok, message = copy.test_connection()
+    assert ok, message
+    assert emu.refresh_count == 1
+    assert Bitrix24Hook("b24_oauth").call("user.current")["ID"] in (1, "1")
+    assert emu.refresh_count == 1  # the connection started from the pair the test renewed

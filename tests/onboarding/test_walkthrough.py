@@ -140,6 +140,8 @@ def test_local_application_walkthrough_with_the_token_store(shell, emu):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "does not exist yet; add it" in output  # the command says how to add the connection
+    assert '"token_store": "variable:bitrix24_tokens_bitrix24_default"' in add_and_test  # as it advises
+    assert '"token_store": "variable:bitrix24_tokens_bitrix24_default"' in output
     assert "Connection success!" in output
     assert [r.auth_kind for r in emu.calls("user.current")] == ["oauth"]
     assert (
