@@ -135,7 +135,8 @@ def get_provider_info() -> dict:
                         "description": (
                             "Where rotated tokens are kept: 'variable:<key>' (Airflow Variable, default "
                             "'variable:bitrix24_tokens_<conn_id>'), 'file:<path>' (shared by processes on one host) "
-                            "or 'memory'."
+                            "or 'memory'. Name it even when it is the default: the Test button tests a copy of the "
+                            "connection under a temporary id and finds only a named store."
                         ),
                     },
                     "rate_limit_burst": {
