@@ -34,7 +34,8 @@ from .errors import (
     Bitrix24TransportError,
     scrub,
 )
-from .transport import USER_AGENT, mask_query_values
+from .policy import mask_query_values
+from .transport import USER_AGENT
 
 CHUNK_SIZE = 1 << 20  # bytes read or written per step of a streamed transfer
 # Read size for base64 streaming: a multiple of 3 so each chunk encodes without padding.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -74,6 +75,7 @@ FATAL = "fatal"  # retrying cannot heal it: DNS, certificate, TLS with a plain-H
 MAYBE_SENT = "maybe_sent"  # the request may have reached the portal and run
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"'#]+=)[^&\s\"'#]+")
 PLAIN_HTTP_HINT = "the portal answered plain HTTP: use http:// for a local portal"
 # OpenSSL's words for "the peer did not speak TLS" (a plain-HTTP server answering a ClientHello).
 _NOT_TLS = (
@@ -122,6 +124,8 @@ class Retry:
 class Renew:
     """Renew the credential the request used, then send again."""
 
+    error: Bitrix24Error | None = None  # what to raise if the request cannot be sent again
+
 
 @dataclass(frozen=True)
 class Raise:
@@ -160,6 +164,12 @@ class Attempts:
 
 
 # ----------------------------------------------------------------------------- replies
+
+
+def mask_query_values(text: str) -> str:
+    """``text`` with the value of every URL query parameter replaced by ``***``: a signed link
+    is rebuilt from any one of them (``token``, ``auth``, ...), not only from ``auth``."""
+    return _QUERY_VALUE.sub(r"\1***", text)
 
 
 def decode_body(content: bytes, encoding: str | None = None) -> Any:
@@ -234,7 +244,7 @@ def classify_failure(exc: BaseException, *, connect_failed: bool, tls_failed: bo
     """What an exchange that raised ``exc`` means. The shell says what its HTTP library knows:
     ``connect_failed`` (the connection was never made, so nothing was sent) and ``tls_failed``
     (the TLS handshake failed)."""
-    reason = scrub(f"{type(exc).__name__}: {exc}")
+    reason = mask_query_values(scrub(f"{type(exc).__name__}: {exc}"))
     chain = _chain(exc)
     if (
         any(isinstance(e, ssl.SSLCertVerificationError) for e in chain)
@@ -318,7 +328,7 @@ class RetryPolicy:
         if verdict.kind == OK or error is None:
             return Done(verdict.envelope)
         if verdict.kind == TOKEN_EXPIRED:
-            return Renew() if attempts.renewals < self.max_renewals else Raise(error)
+            return Renew(error) if attempts.renewals < self.max_renewals else Raise(error)
         if verdict.kind == THROTTLED and attempts.retries < self.max_retries:
             retry = attempts.retries + 1
             return Retry(self.backoff(retry, jitter), error.code, throttled=True, error=error)

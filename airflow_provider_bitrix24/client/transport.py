@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,20 +27,22 @@ from .. import __version__
 from .auth import Auth
 from .errors import Bitrix24Error, Bitrix24OperationLimit, scrub
 from .operating import OperatingPacer
-from .policy import Attempts, Done, Raise, Renew, Retry, RetryPolicy, classify_failure, classify_reply
+from .policy import (
+    Attempts,
+    Done,
+    Raise,
+    Renew,
+    Retry,
+    RetryPolicy,
+    classify_failure,
+    classify_reply,
+    mask_query_values,
+)
 from .ratelimit import LeakyBucket
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"airflow-provider-bitrix24/{__version__}"  # the docs ask for a real integration name
-
-_QUERY_VALUE = re.compile(r"([?&][^=&\s\"'#]+=)[^&\s\"'#]+")
-
-
-def mask_query_values(text: str) -> str:
-    """``text`` with the value of every URL query parameter replaced by ``***``: a signed link
-    is rebuilt from any one of them (``token``, ``auth``, ...), not only from ``auth``."""
-    return _QUERY_VALUE.sub(r"\1***", text)
 
 
 class _ScrubFilter(logging.Filter):
@@ -241,11 +242,11 @@ class Transport:
             if isinstance(decision, Raise):
                 raise decision.error
             attempts.count(decision)
+            last_error = decision.error or last_error
             if isinstance(decision, Renew):
                 self.auth.renew(outgoing.credential)  # raises with a hint when the strategy cannot renew
                 continue
             assert isinstance(decision, Retry)
-            last_error = decision.error or last_error
             if decision.throttled and self.bucket is not None:
                 self.bucket.penalize()
             if decision.operating:
@@ -299,7 +300,6 @@ class Transport:
                 connect_failed=_never_reached_server(exc),
                 tls_failed=isinstance(exc, requests.exceptions.SSLError),
             )
-            failure = type(failure)(failure.kind, mask_query_values(failure.reason), failure.hint)
             decision = self.policy.decide_failure(
                 failure,
                 attempts,
