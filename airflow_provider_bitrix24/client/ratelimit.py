@@ -5,8 +5,12 @@ per request and drains at a fixed rate; past the threshold the portal answers 50
 ``QUERY_LIMIT_EXCEEDED``. Mirroring that bucket on our side means we wait instead of being
 refused. Two scopes share one arithmetic (:func:`drained`, :func:`take_slot`):
 
-* ``process`` (default): all clients of one portal inside a process share one
-  :class:`LeakyBucket` (:func:`shared_bucket`).
+* ``process`` (default): all clients of one portal inside a process share one bucket
+  (:func:`shared_bucket`). By default it is an :class:`AdaptiveBucket`: it starts with the
+  configured limit and, when the portal refuses a request (``QUERY_LIMIT_EXCEEDED``), falls to a
+  share of it and climbs back over time, so workers that share nothing (different hosts, each
+  configured with the portal's whole limit) converge to their share. ``adaptive=False`` keeps the
+  static :class:`LeakyBucket`.
 * ``host``: all processes on one machine share a :class:`HostBucket` - a tiny state file per
   portal (level and wall-clock time) updated under an ``fcntl`` lock. Airflow runs many task
   processes per host (LocalExecutor, a Celery worker with concurrency N); without this each one
@@ -28,8 +32,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import Bitrix24ConfigError
 
@@ -108,6 +113,119 @@ class LeakyBucket:
         with self._lock:
             self.capacity = float(capacity)
             self.leak_per_second = float(leak_per_second)
+
+
+# ----------------------------------------------------------------------------- adaptive rate
+#
+# Like botocore's adaptive retry mode: a rate that falls when the service throttles and climbs
+# back along a CUBIC-like curve. Rates are shares of the configured rate and time is counted in
+# slots (1 / per_second), so the same constants fit a 2/s portal and a 10/s one. Everything here
+# is a pure function of a state and ``now``; the bucket classes only supply the clock and the lock.
+#
+# After a fall a worker climbs back to the share it had (concave, like CUBIC), stays there for a
+# time inversely proportional to that share, then probes past it, doubling every DOUBLING_SLOTS.
+# A worker with share s thus probes once per PROBE_SLOTS / s slots; all workers together
+# (shares summing to 1) probe once per PROBE_SLOTS slots, so about 1 request in PROBE_SLOTS is
+# refused however many workers there are, and a worker left alone is back at full speed soon.
+
+FALL = 0.7  # the share kept after a refusal (CUBIC's beta)
+PROBE_SLOTS = 40.0  # slots a worker with the whole rate waits before probing past its last peak
+DOUBLING_SLOTS = 10.0  # while probing, the share doubles every this many slots
+LONGEST_BACK_SLOTS = 200.0  # even a small share probes this often: a worker left alone speeds up
+QUIET_SLOTS = 300.0  # slots without a refusal before the burst may be used again
+MIN_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class AdaptiveState:
+    """``peak``: the share in use when the portal last refused us (``None``: never refused, the
+    configured limit applies); ``fell_at``: when; ``sent``: requests sent before the first refusal."""
+
+    peak: float | None = None
+    fell_at: float = 0.0
+    sent: int = 0
+
+
+def adaptive_share(state: AdaptiveState, now: float, per_second: float) -> float:
+    """The share of the configured rate to use at ``now``."""
+    if state.peak is None:
+        return 1.0
+    slots = max(0.0, now - state.fell_at) * per_second
+    back = min(PROBE_SLOTS / state.peak, LONGEST_BACK_SLOTS)  # slots until it probes past the peak
+    if slots < back:
+        return state.peak * (1 - (1 - FALL) * (1 - slots / back) ** 3)
+    return min(1.0, state.peak * 2 ** ((slots - back) / DOUBLING_SLOTS))
+
+
+def adaptive_capacity(state: AdaptiveState, now: float, burst: float, per_second: float) -> float:
+    """The burst to allow at ``now``: none for a long while after a refusal (the portal's burst
+    is shared with workers we cannot see), the configured one after a quiet spell."""
+    if state.peak is None or (now - state.fell_at) * per_second >= QUIET_SLOTS:
+        return burst
+    return 1.0
+
+
+def adaptive_sent(state: AdaptiveState) -> AdaptiveState:
+    """Count a request; only those before the first refusal matter (see :func:`adaptive_refused`)."""
+    return replace(state, sent=state.sent + 1) if state.peak is None else state
+
+
+def adaptive_refused(state: AdaptiveState, now: float, burst: float, per_second: float) -> AdaptiveState:
+    """The portal refused a request at ``now``: fall.
+
+    The first refusal comes once the portal's burst (``burst + 1`` requests from everybody) is
+    spent, so the part of it this worker got (its requests but the refused one) estimates its
+    share: that becomes the peak it climbs back to. Later refusals record the current share as
+    the peak. Either way the rate restarts at ``FALL`` of the peak, without a burst. Refusals
+    within one slot of the fallen rate belong to the same overshoot and fall once.
+    """
+    current = adaptive_share(state, now, per_second)
+    if state.peak is None:
+        share = (max(0, state.sent - 1) + 0.5) / (burst + 1)
+        return AdaptiveState(peak=max(MIN_SHARE, min(1.0, share)), fell_at=now, sent=state.sent)
+    if (now - state.fell_at) * per_second * FALL * state.peak < 1.0:
+        return state
+    return AdaptiveState(peak=max(MIN_SHARE, current), fell_at=now, sent=state.sent)
+
+
+class AdaptiveBucket(LeakyBucket):
+    """A :class:`LeakyBucket` whose rate and burst follow :func:`adaptive_share` and
+    :func:`adaptive_capacity`; :meth:`penalize` (a ``QUERY_LIMIT_EXCEEDED``) makes it fall."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.adaptive = AdaptiveState()
+
+    def _rate_and_capacity(self, now: float) -> tuple[float, float]:
+        share = adaptive_share(self.adaptive, now, self.leak_per_second)
+        return share * self.leak_per_second, adaptive_capacity(
+            self.adaptive, now, self.capacity, self.leak_per_second
+        )
+
+    def reserve(self) -> float:
+        with self._lock:
+            now = self._clock()
+            self.adaptive = adaptive_sent(self.adaptive)
+            rate, capacity = self._rate_and_capacity(now)
+            level = drained(self._level, now - self._updated, rate)
+            self._level, wait = take_slot(level, capacity, rate)
+            self._updated = now
+            return wait
+
+    def penalize(self) -> None:
+        with self._lock:
+            now = self._clock()
+            rate, _ = self._rate_and_capacity(now)
+            level = drained(self._level, now - self._updated, rate)
+            self.adaptive = adaptive_refused(self.adaptive, now, self.capacity, self.leak_per_second)
+            _, capacity = self._rate_and_capacity(now)
+            self._level, self._updated = max(level, capacity), now
+
+    @property
+    def rate(self) -> float:
+        """The rate in use now (requests per second)."""
+        with self._lock:
+            return self._rate_and_capacity(self._clock())[0]
 
 
 class HostBucket(LeakyBucket):
@@ -219,24 +337,29 @@ def shared_bucket(
     *,
     scope: str = "process",
     state_dir: str | os.PathLike[str] | None = None,
+    adaptive: bool = True,
 ) -> LeakyBucket:
-    """The bucket of one portal shared process-wide (``scope="process"``) or host-wide
-    (``scope="host"``, falls back to the process with a warning where ``fcntl`` is missing).
+    """The bucket of one portal shared process-wide (``scope="process"``, adaptive unless
+    ``adaptive=False``) or host-wide (``scope="host"``, static: the processes coordinate through
+    the file; falls back to the process with a warning where ``fcntl`` is missing).
     The latest configuration wins."""
     if scope not in SCOPES:
         raise ValueError(f"rate limit scope must be one of {', '.join(SCOPES)}")
     if scope == "host" and fcntl is None:  # pragma: no cover - Windows
         log.warning("Bitrix24 rate limit scope 'host' needs fcntl (POSIX); using a per-process limit instead")
         scope = "process"
-    key = (portal_key, scope, str(state_dir or "")) if scope == "host" else (portal_key, scope, "")
+    adaptive = adaptive and scope == "process"
+    key = (portal_key, scope, str(state_dir or "") if scope == "host" else "", adaptive)
     with _SHARED_LOCK:
         bucket = _SHARED.get(key)
         if bucket is None:
-            bucket = _SHARED[key] = (
-                HostBucket(portal_key, capacity, leak_per_second, state_dir=state_dir)
-                if scope == "host"
-                else LeakyBucket(capacity, leak_per_second)
-            )
+            if scope == "host":
+                bucket = HostBucket(portal_key, capacity, leak_per_second, state_dir=state_dir)
+            elif adaptive:
+                bucket = AdaptiveBucket(capacity, leak_per_second)
+            else:
+                bucket = LeakyBucket(capacity, leak_per_second)
+            _SHARED[key] = bucket
         elif (bucket.capacity, bucket.leak_per_second) != (float(capacity), float(leak_per_second)):
             bucket.reconfigure(capacity, leak_per_second)
         return bucket

@@ -10,8 +10,18 @@ import pytest
 
 from airflow_provider_bitrix24.client import Bitrix24Client, Bitrix24ConfigError, WebhookAuth
 from airflow_provider_bitrix24.client.ratelimit import (
+    DOUBLING_SLOTS,
+    FALL,
+    PROBE_SLOTS,
+    QUIET_SLOTS,
+    AdaptiveBucket,
+    AdaptiveState,
     HostBucket,
     LeakyBucket,
+    adaptive_capacity,
+    adaptive_refused,
+    adaptive_sent,
+    adaptive_share,
     drained,
     shared_bucket,
     take_slot,
@@ -106,7 +116,7 @@ def test_client_rate_limit_scope(tmp_path, state_dir):
         and host.bucket.path.parent == state_dir
     )
     process = Bitrix24Client("https://x.bitrix24.com", auth, rate_limit={"burst": 7})
-    assert type(process.bucket) is LeakyBucket and process.bucket is shared_bucket("x.bitrix24.com", 7)
+    assert type(process.bucket) is AdaptiveBucket and process.bucket is shared_bucket("x.bitrix24.com", 7)
     with pytest.raises(Bitrix24ConfigError, match="scope"):
         Bitrix24Client("https://x.bitrix24.com", auth, rate_limit={"scope": "cluster"})
     (tmp_path / "file").write_text("")
@@ -184,3 +194,60 @@ def test_host_bucket_ignores_a_stored_time_in_the_future(state_dir):
     bucket.reserve()
     clock.now += 10  # 10 s at 2/s drains everything
     assert bucket.reserve() == 0
+
+
+# ---------------------------------------------------------------- adaptive rate (the default)
+
+
+def test_adaptive_bucket_acts_like_the_static_one_until_refused():
+    clock = FakeClock()
+    static = LeakyBucket(5, 2, clock=clock, sleep=clock.sleep)
+    adaptive = AdaptiveBucket(5, 2, clock=clock, sleep=clock.sleep)
+    assert [adaptive.reserve() for _ in range(8)] == [static.reserve() for _ in range(8)]
+
+
+def test_first_refusal_falls_to_the_share_of_the_burst_this_worker_got():
+    state = AdaptiveState()
+    for _ in range(6):  # 5 accepted, the 6th refused: 5 of the portal's 21
+        state = adaptive_sent(state)
+    state = adaptive_refused(state, now=100.0, burst=20, per_second=10)
+    share = (5 + 0.5) / 21
+    assert state.peak == pytest.approx(share)
+    assert adaptive_share(state, 100.0, 10) == pytest.approx(FALL * share)
+    assert adaptive_capacity(state, 100.0, 20, 10) == 1  # no burst: it is shared with unseen workers
+
+
+def test_share_climbs_back_to_the_peak_then_probes_past_it():
+    state = AdaptiveState(peak=0.25, fell_at=0.0)
+    per_second = 10.0
+    back = PROBE_SLOTS / 0.25 / per_second  # seconds back to the peak
+    shares = [adaptive_share(state, t, per_second) for t in (0, back / 4, back / 2, back)]
+    assert shares == sorted(shares) and shares[0] == pytest.approx(FALL * 0.25)
+    assert shares[-1] == pytest.approx(0.25)
+    assert adaptive_share(state, back + DOUBLING_SLOTS / per_second, per_second) == pytest.approx(0.5)
+    assert adaptive_share(state, back + 100, per_second) == 1.0  # never above the configured rate
+    assert adaptive_capacity(state, QUIET_SLOTS / per_second, 20, per_second) == 20  # the burst is back
+
+
+def test_a_burst_of_refusals_falls_once_then_each_new_overshoot_falls_again():
+    state = adaptive_refused(AdaptiveState(sent=11), now=0.0, burst=20, per_second=10)
+    again = adaptive_refused(state, now=0.01, burst=20, per_second=10)
+    assert again == state  # the same overshoot
+    later = adaptive_refused(state, now=30.0, burst=20, per_second=10)
+    assert later.fell_at == 30.0 and later.peak == pytest.approx(adaptive_share(state, 30.0, 10))
+
+
+def test_adaptive_bucket_slows_down_after_a_refusal():
+    clock = FakeClock()
+    bucket = AdaptiveBucket(20, 10, clock=clock, sleep=clock.sleep)
+    for _ in range(6):
+        bucket.reserve()
+    bucket.penalize()
+    assert bucket.rate == pytest.approx(10 * FALL * 5.5 / 21)
+    waits = [bucket.reserve() for _ in range(3)]
+    assert waits[0] > 0 and waits == sorted(waits)  # paced at the lower rate, no burst
+
+
+def test_shared_bucket_kinds():
+    assert type(shared_bucket("kinds.bitrix24.com", 9, 3)) is AdaptiveBucket
+    assert type(shared_bucket("kinds.bitrix24.com", 9, 3, adaptive=False)) is LeakyBucket

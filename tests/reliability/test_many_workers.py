@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from reliability_helpers import ask, start_workers, stop
 
 PORTAL = {"burst": 8, "per_second": 40.0}
@@ -117,3 +118,57 @@ def test_workers_each_using_the_whole_limit_back_off_and_all_finish(emu, tmp_pat
     assert refused  # they really overran it
     assert len(accepted) >= WORKERS * (WRITES + 1)
     assert len(refused) < 3 * len(accepted)  # backing off keeps the storm bounded
+
+
+# ------------------------------------------------------------------ uncoordinated workers adapt
+
+# A portal of burst 20 draining 10 requests/s, and every worker process configured with that whole
+# limit, knowing nothing of the others (workers on different hosts, process scope).
+SHARED_PORTAL = {"burst": 20, "per_second": 10.0}
+CALLS = 40
+
+
+def measure_uncoordinated_workers(emu, tmp_path, processes: int, rate_limit: dict) -> dict:
+    """Start ``processes`` workers, let each make CALLS calls at once; return what the portal saw."""
+    workers = start_workers(
+        emu,
+        processes,
+        tmp_path / "tokens.json",
+        rate_limit=rate_limit,
+        backoff_base=1.0,
+        backoff_max=30.0,
+        max_retries=10,
+    )
+    try:
+        emu.configure(rate_limit=SHARED_PORTAL)  # a fresh, empty portal bucket for the measured run
+        emu.clear_requests()
+        started = time.monotonic()
+        replies = ask(workers, [{"job": "calls", "threads": 1, "calls": CALLS}] * processes)
+        elapsed = time.monotonic() - started
+    finally:
+        stop(workers)
+    rest = [r for r in emu.requests if r.path.startswith("/rest")]
+    refused = sum(r.error == "QUERY_LIMIT_EXCEEDED" for r in rest)
+    floor = (processes * CALLS - SHARED_PORTAL["burst"]) / SHARED_PORTAL["per_second"]
+    return {
+        "errors": [e for r in replies for e in r["errors"]],
+        "accepted": sum(r.error is None for r in rest),
+        "refused": refused,
+        "refused_share": refused / len(rest),
+        "seconds": elapsed,
+        "floor": floor,
+        "vs_floor": elapsed / floor,
+    }
+
+
+@pytest.mark.parametrize("processes", [4, 8])
+def test_uncoordinated_workers_converge_to_their_share(emu, tmp_path, processes):
+    """Each process is configured with the portal's whole limit and shares nothing with the others
+    (the default, adaptive limiter): they converge to their share of it. Every call succeeds, few
+    requests are refused, and the run takes little longer than the portal's own limit allows."""
+    figures = measure_uncoordinated_workers(emu, tmp_path, processes, dict(SHARED_PORTAL))
+    print(f"{processes} processes x {CALLS} calls: {figures}")
+    assert figures["errors"] == []
+    assert figures["accepted"] == processes * CALLS
+    assert figures["refused_share"] <= 0.10, figures
+    assert figures["vs_floor"] <= 1.5, figures
