@@ -310,6 +310,21 @@ class Bitrix24ActionOperator(BaseOperator):
             raise ParameterError(
                 action.action_id, "output_path is required: it names where the file is written"
             )
+        pages = self.returns_every_row()
+        if self.limit is not None and not pages:
+            raise ParameterError(action.action_id, f"limit applies to list actions only; {self._one_reply()}")
+        if self.output_path and not (pages or action.binary_down):
+            raise ParameterError(
+                action.action_id,
+                f"output_path applies to list and download actions only; {self._one_reply()}",
+            )
+
+    def returns_every_row(self) -> bool:
+        """Whether this run reads a list to the end (where ``limit`` and ``output_path`` apply)."""
+        return self.action.paged
+
+    def _one_reply(self) -> str:
+        return f"{', '.join(self.action.methods)} returns one reply, not pages of rows"
 
     def check_auth(self, hook: Bitrix24Hook, params: Mapping[str, Any]) -> None:
         """Refuse, before any request, what the connection's auth type cannot do."""

@@ -38,6 +38,12 @@ class Bitrix24CallOperator(Bitrix24ActionOperator):
         )
         self.all_pages = all_pages
 
+    def returns_every_row(self) -> bool:
+        return bool(getattr(self, "all_pages", False))
+
+    def _one_reply(self) -> str:
+        return "set all_pages=True to read every page of a list method"
+
     def run(self, hook: Any, params: dict) -> Any:
         name = documented_or_warn(str(params["method"]))
         body = params.get("params") or {}

@@ -123,3 +123,28 @@ def test_direct_call_warns_on_undocumented_method_and_raises_portal_errors(emu, 
     with pytest.raises(Exception, match="ERROR_METHOD_NOT_FOUND"):
         Bitrix24CallOperator(task_id="call", method="crm.deal.nosuch").execute({})
     assert "not in the documented method index" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "action_id,options,fragment",
+    [
+        ("crm_deal_get", {"limit": 5}, "limit applies to list actions only"),
+        ("crm_deal_get", {"output_path": "/tmp/deal.json"}, "output_path applies to list and download"),
+        ("crm_deal_create", {"limit": 1}, "crm.deal.add returns one reply"),
+    ],
+)
+def test_list_options_on_a_one_reply_action_are_refused(action_id, options, fragment, emu, webhook_conn):
+    """limit and output_path never pass silently: they apply where rows are read to the end."""
+    with pytest.raises(ParameterError, match=fragment):
+        _op(action_id, parameters={"id": 1, "fields": {"TITLE": "x"}}, **options).execute({})
+    assert emu.requests == []
+
+
+def test_direct_call_takes_list_options_only_with_all_pages(emu, webhook_conn):
+    with pytest.raises(ParameterError, match="all_pages=True"):
+        Bitrix24CallOperator(task_id="c", method="crm.deal.list", limit=3).execute({})
+    emu.seed("crm.deal", [{"TITLE": f"d{i}"} for i in range(5)])
+    assert (
+        len(Bitrix24CallOperator(task_id="c", method="crm.deal.list", limit=3, all_pages=True).execute({}))
+        == 3
+    )
