@@ -1,9 +1,12 @@
 """Generic handlers for every catalogue method the emulator core does not model itself.
 
-Driven by data (:mod:`.catalogue_shapes`): a create answers a new integer id and remembers the
-record, a get answers the stored record (or a minimal one for an unknown id: these families do
-not model existence), a list answers a paged list of what was created, ``fields`` a field map,
-and other verbs ``true``. Documented shapes that differ are listed in ``catalogue_shapes``.
+Two layers of data. The verb decides what happens to the stored records (:mod:`.catalogue_shapes`):
+a create remembers the record and answers its new id, a get answers the stored record (or a
+minimal one for an unknown id: these families do not model existence), a list answers a page of
+what was created with the caller's filter and order applied, ``fields`` a field map, other verbs
+``true``. Then the method's documented reply shape (``emulator/response_shapes.json``, extracted
+from its doc page) decides the form: every documented key present, scalars typed as the page
+shows them, and an id or ``true`` placed into the object the page returns.
 
 Registration is order-independent: this module first imports the emulator core's batch method
 and every sibling handler module, then registers only the names still unserved, so a module

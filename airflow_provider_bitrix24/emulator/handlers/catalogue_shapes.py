@@ -1,4 +1,5 @@
-"""Result shapes of the catalogue methods served by the generic handlers (data, no logic).
+"""What the generic handlers store and answer, by method family (data, no logic); the form of
+each reply then follows the method's documented shape (``emulator/response_shapes.json``).
 
 Methods are grouped by *family* (the name without its last segment). A family listed in
 :data:`WRAPPED` answers inside an object, as its pages document (``{"type": {...}}``,
@@ -28,6 +29,7 @@ CAMEL_ID = frozenset(
         "crm.category",
         "crm.timeline.note",
         "crm.timeline.layout.blocks",
+        "crm.duplicate.volatiletype",
     }
 )
 
