@@ -124,7 +124,13 @@ def _php(value: Any) -> Any:
 
 
 def _lower_paging_keys(params: dict) -> dict:
-    return {(k.lower() if str(k).lower() in PAGING_KEYS else k): v for k, v in params.items()}
+    out: dict = {}
+    for key, value in params.items():
+        name = key.lower() if str(key).lower() in PAGING_KEYS else key
+        if name in out:  # both spellings on the wire: never equal to an example
+            out.setdefault("<sent in two spellings>", []).append(key)
+        out[name] = value
+    return out
 
 
 def strip_additions(action: Action, example: dict, wire: dict) -> tuple[dict, dict]:
@@ -248,3 +254,26 @@ def test_examples_are_what_the_script_extracts_from_the_docs():
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(EXAMPLES) >= 300
+
+
+def test_only_the_listed_additions_are_taken_out():
+    deals = get_action("crm_deal_get_all")
+    example = {"FILTER": {"STAGE_ID": "NEW"}, "SELECT": ["TITLE"]}
+    cursor = {
+        "filter": {"STAGE_ID": "NEW", ">ID": 0},
+        "select": ["TITLE", "ID"],
+        "order": {"ID": "ASC"},
+        "start": -1,
+    }
+    assert strip_additions(deals, example, cursor)[1] == strip_additions(deals, example, example)[1]
+    for wrong in (
+        {**cursor, "filter": {"STAGE_ID": "WON", ">ID": 0}},  # a changed value
+        {**cursor, "extra": 1},  # a key of our own
+        {**cursor, "FILTER": {"STAGE_ID": "NEW"}},  # both spellings side by side
+        {**cursor, "order": {"TITLE": "ASC", "ID": "ASC"}},  # an order the example does not ask for
+    ):
+        expected, sent = strip_additions(deals, example, wrong)
+        assert sent != expected, wrong
+    invoice = get_action("crm_invoice_get")
+    expected, sent = strip_additions(invoice, {"entityTypeId": 1, "id": 5}, {"entityTypeId": 31, "id": 5})
+    assert sent == expected  # the action's fixed entityTypeId stands for the example's
