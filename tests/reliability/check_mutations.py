@@ -212,6 +212,62 @@ MUTATIONS = [
         "WAVE_STAGGER = 0.0",
         "../core/test_connection_warmup.py",
     ),
+    (
+        "state-changing read resent",
+        "client/resend_safety.tsv",
+        "event.offline.get\tunsafe\t",
+        "event.offline.get\tsafe\t",
+        "../core/test_safety.py",
+    ),
+    (
+        "rotated pair saved before use",
+        "client/auth.py",
+        "                self._unsaved = pair\n                self._save_unsaved()",
+        "                self.store.save(pair)",
+        "test_tokens.py",
+    ),
+    (
+        "in-memory pair private to each hook",
+        "client/auth.py",
+        "        return _SHARED_STORES.setdefault(key, MemoryTokenStore())",
+        "        return MemoryTokenStore()",
+        "test_tokens.py",
+    ),
+    (
+        "host state dir not checked",
+        "client/ratelimit.py",
+        "    if problem:\n        raise Bitrix24ConfigError(",
+        "    if False:\n        raise Bitrix24ConfigError(",
+        "../core/test_ratelimit.py",
+    ),
+    (
+        "host state file symlink followed",
+        "client/ratelimit.py",
+        'os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)',
+        "os.O_RDWR | os.O_CREAT",
+        "../core/test_ratelimit.py",
+    ),
+    (
+        "absurd stored level obeyed",
+        "client/ratelimit.py",
+        "        return min(max(level, 0.0), 2 * self.capacity), min(updated, now)",
+        "        return level, updated",
+        "../core/test_ratelimit.py",
+    ),
+    (
+        "words after a key scrubbed",
+        "client/errors.py",
+        'rf"(\\b{_CREDENTIAL_KEY}=)',
+        'rf"(\\b{_CREDENTIAL_KEY}[=:]\\s*)',
+        "../core/test_safety_scrub.py",
+    ),
+    (
+        "adaptive rate never falls",
+        "client/ratelimit.py",
+        "            self.adaptive = adaptive_refused(self.adaptive, now, self.capacity, self.leak_per_second)",
+        "            pass",
+        "test_many_workers.py",
+    ),
 ]
 
 
