@@ -31,7 +31,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -363,3 +363,35 @@ def shared_bucket(
         elif (bucket.capacity, bucket.leak_per_second) != (float(capacity), float(leak_per_second)):
             bucket.reconfigure(capacity, leak_per_second)
         return bucket
+
+
+def bucket_from_config(portal_key: str, rate_limit: Mapping[str, Any]) -> LeakyBucket:
+    """The shared bucket a ``rate_limit`` mapping asks for: ``burst``, ``per_second``, ``scope``
+    (``process`` or ``host``), ``state_dir`` (host scope) and ``adaptive`` (process scope, default
+    true). Raises :class:`Bitrix24ConfigError` naming the key that is wrong."""
+    try:
+        burst = float(rate_limit.get("burst", DEFAULT_BURST))
+        per_second = float(rate_limit.get("per_second", DEFAULT_PER_SECOND))
+        if burst < 1 or per_second <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise Bitrix24ConfigError(description='rate_limit must be {"burst": >=1, "per_second": >0}') from None
+    scope = str(rate_limit.get("scope") or "process").lower()
+    if scope not in SCOPES:
+        raise Bitrix24ConfigError(description=f"rate_limit scope must be one of {', '.join(SCOPES)}")
+    adaptive = rate_limit.get("adaptive", True)
+    if isinstance(adaptive, str) and adaptive.strip().lower() in ("true", "false"):
+        adaptive = adaptive.strip().lower() == "true"
+    if not isinstance(adaptive, bool):
+        raise Bitrix24ConfigError(description=f"rate_limit adaptive must be true or false, got {adaptive!r}")
+    try:
+        return shared_bucket(
+            portal_key,
+            burst,
+            per_second,
+            scope=scope,
+            state_dir=rate_limit.get("state_dir"),
+            adaptive=adaptive,
+        )
+    except OSError as exc:
+        raise Bitrix24ConfigError(description=f"rate_limit state_dir is not usable: {exc}") from None

@@ -22,6 +22,7 @@ from airflow_provider_bitrix24.client.ratelimit import (
     adaptive_refused,
     adaptive_sent,
     adaptive_share,
+    bucket_from_config,
     drained,
     shared_bucket,
     take_slot,
@@ -251,3 +252,19 @@ def test_adaptive_bucket_slows_down_after_a_refusal():
 def test_shared_bucket_kinds():
     assert type(shared_bucket("kinds.bitrix24.com", 9, 3)) is AdaptiveBucket
     assert type(shared_bucket("kinds.bitrix24.com", 9, 3, adaptive=False)) is LeakyBucket
+
+
+def test_bucket_from_config(state_dir):
+    assert type(bucket_from_config("cfg.bitrix24.com", {"burst": 9, "per_second": 3})) is AdaptiveBucket
+    static = bucket_from_config("cfg.bitrix24.com", {"burst": 9, "per_second": 3, "adaptive": False})
+    assert type(static) is LeakyBucket and (static.capacity, static.leak_per_second) == (9, 3)
+    assert type(bucket_from_config("cfg.bitrix24.com", {"adaptive": "false"})) is LeakyBucket
+    host = bucket_from_config("cfg.bitrix24.com", {"scope": "host", "state_dir": str(state_dir)})
+    assert type(host) is HostBucket
+    for bad, key in (
+        ({"burst": 0}, "burst"),
+        ({"scope": "cluster"}, "scope"),
+        ({"adaptive": "maybe"}, "adaptive"),
+    ):
+        with pytest.raises(Bitrix24ConfigError, match=key):
+            bucket_from_config("cfg.bitrix24.com", bad)
