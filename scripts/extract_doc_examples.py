@@ -10,6 +10,9 @@ several languages; this script keeps the first one it can read without guessing:
 3. else ``BX24.callMethod("<method>", {...})`` whose object is a plain literal (quoted or bare
    keys, strings, numbers, booleans, null, arrays and objects; no variables or calls).
 
+A row with alternative methods (a selector such as ``entity`` or ``mode``) gets one more case
+per further alternative, keyed ``action_id:choice``, from that method's own page.
+
 Only facts are written (action id, method, parameters, which tab they came from), to
 ``tests/conformance/doc_examples.json``, so the conformance suite runs on a clone without the
 docs. Actions whose page shows no readable example are listed with the reason.
@@ -171,6 +174,8 @@ def example_of(page: str, method: str) -> tuple[dict, str] | tuple[None, str]:
 
 
 def extract(reference: Path) -> dict:
+    """Cases keyed by action id, and by ``action_id:choice`` for each further alternative of a
+    row with a selector (its own method, with that method's example)."""
     docs = reference / "b24restdocs"
     cases: dict[str, dict] = {}
     missing: dict[str, str] = {}
@@ -179,12 +184,22 @@ def extract(reference: Path) -> dict:
         if method is None or action.not_offered:
             missing[action.action_id] = "the action calls no documented method of its own"
             continue
-        page = (docs / methods()[method].doc).read_text(encoding="utf-8")
-        params, source = example_of(page, method)
-        if params is None:
-            missing[action.action_id] = f"{method}: {source}"
-            continue
-        cases[action.action_id] = {"method": method, "params": params, "source": source}
+        choices = [(action.action_id, None, method)]
+        if action.selector:
+            step = action.steps.index(next(s for s in action.steps if method in s))
+            choices += [
+                (f"{action.action_id}:{choice}", choice, alternative)
+                for choice, alternative in zip(action.choices[1:], action.steps[step][1:], strict=True)
+            ]
+        for key, choice, name in choices:
+            page = (docs / methods()[name].doc).read_text(encoding="utf-8")
+            params, source = example_of(page, name)
+            if params is None:
+                missing[key] = f"{name}: {source}"
+                continue
+            cases[key] = {"method": name, "params": params, "source": source}
+            if choice is not None:
+                cases[key]["choice"] = choice
     return {"examples": cases, "without_example": missing}
 
 
@@ -195,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = extract(args.reference)
     text = json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-    print(f"{len(data['examples'])} actions with an example, {len(data['without_example'])} without")
+    print(f"{len(data['examples'])} cases with an example, {len(data['without_example'])} without")
     return write_or_check(OUTPUT, text, script="extract_doc_examples.py", check=args.check, root=ROOT)
 
 

@@ -125,17 +125,19 @@ def _doc_examples() -> list[str]:
     examples = json.loads((CONFORMANCE / "doc_examples.json").read_text(encoding="utf-8"))
     exceptions = _tsv(CONFORMANCE / "exceptions.tsv")
     count = len(examples["examples"])
+    alternatives = sum(1 for case_id in examples["examples"] if ":" in case_id)
     verbatim = count - len(exceptions)
     out = [
         "\n## The docs' own examples\n",
-        f"{count} actions have an example request on their method's doc page"
+        f"{count - alternatives} actions, and {alternatives} further alternatives of rows with a choice"
+        " (`action_id:choice`), have an example request on their method's doc page"
         " (`tests/conformance/doc_examples.json`, extracted by `scripts/extract_doc_examples.py`)."
-        " `tests/conformance` drives each action with it against the emulator and checks the body"
-        f" that reaches the portal: {verbatim} of {count} ({verbatim / count:.1%}) send the example"
+        " `tests/conformance` drives each with it against the emulator and checks the body that"
+        f" reaches the portal: {verbatim} of {count} ({verbatim / count:.1%}) send the example"
         " verbatim, with only these additions:\n",
     ]
     out += [f"- **{r['name']}**: {r['rule']}" for r in _tsv(CONFORMANCE / "additions.tsv")]
-    out += ["\nExceptions:\n", "| Action id | Why the body differs from the example |", "|---|---|"]
+    out += ["\nExceptions:\n", "| Case | Why the body differs from the example |", "|---|---|"]
     out += [f"| `{r['action_id']}` | {r['reason']} |" for r in exceptions]
     without = ", ".join(f"`{a}`" for a in sorted(examples["without_example"]))
     out.append(f"\nWithout a readable example request on their page (or without a method): {without}.")

@@ -11,6 +11,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     verbatim = sum(1 for outcome in RESULTS.values() if not outcome)
     terminalreporter.write_sep("-", "doc examples")
     terminalreporter.write_line(
-        f"{verbatim} of {len(RESULTS)} actions driven with their doc page's example sent it verbatim "
-        f"({verbatim / len(RESULTS):.1%}); {len(EXAMPLES)} actions have an example"
+        f"{verbatim} of {len(RESULTS)} cases (actions and their alternatives) driven with their doc "
+        f"page's example sent it verbatim ({verbatim / len(RESULTS):.1%}); {len(EXAMPLES)} cases in all"
     )
