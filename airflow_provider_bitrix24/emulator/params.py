@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from email.parser import BytesParser
 from email.policy import default as default_policy
+from email.utils import collapse_rfc2231_value
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -82,10 +83,13 @@ def _multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
         raise ValueError("malformed multipart body")
     pairs: list[tuple[str, Any]] = []
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
+        raw_name = part.get_param("name", header="content-disposition")
+        name = collapse_rfc2231_value(raw_name) if isinstance(raw_name, tuple) else raw_name
         if not name:
             continue
         payload = part.get_payload(decode=True) or b""
+        if not isinstance(payload, bytes):
+            raise ValueError("malformed multipart part")
         filename = part.get_filename()
         if filename is not None:
             pairs.append((name, [filename, base64.b64encode(payload).decode("ascii")]))
