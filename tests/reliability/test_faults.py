@@ -133,7 +133,8 @@ def test_persistent_connection_resets_fail_typed(emu, client):
 
 
 def test_unreachable_portal_resends_even_a_write_then_fails_typed():
-    """A refused TCP connection proves nothing was sent: retrying a write is safe there."""
+    """A refused TCP connection proves nothing was sent: retrying a write is safe there, for a
+    few seconds in all (a restarting portal or proxy), then the call fails typed."""
     import socket
 
     with socket.socket() as s:
@@ -146,7 +147,8 @@ def test_unreachable_portal_resends_even_a_write_then_fails_typed():
     with pytest.raises(Bitrix24TransportError) as info:
         client.call("crm.deal.add", {"fields": {"TITLE": "x"}})
     assert not isinstance(info.value, Bitrix24WriteMayHaveSucceeded)
-    assert len(slept) == client.max_retries
+    assert "refused" in str(info.value)
+    assert 1 <= len(slept) <= client.max_retries and sum(slept) <= 3.0  # resent, briefly
 
 
 def test_operation_limit_with_reset_time_waits_then_completes(emu, client):
