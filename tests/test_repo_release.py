@@ -106,3 +106,11 @@ def test_every_data_file_in_the_package_ships_in_the_wheel():
     ]
     missing = [f for f in data if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)]
     assert not missing, f"add to [tool.setuptools.package-data]: {missing}"
+
+
+def test_deprecations_fail_the_suite_except_named_third_party_ones():
+    filters = PYPROJECT["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    assert filters[:2] == ["error::DeprecationWarning", "error::FutureWarning"]
+    for rule in filters[2:]:
+        action, message, category = rule.split(":")[:3]
+        assert action == "ignore" and message and category, f"too broad: {rule}"
