@@ -354,7 +354,7 @@ def list_page(
         conditions[key[:op_end] + spec.in_name(key[op_end:], table)] = value
     order = _order_param(spec, params, table)
     select = _select_param(spec, params, table)
-    start = as_int(param(params, "start", 0), 0)
+    start = as_int(param(params, "start", 0)) or 0
     count = start >= 0  # start=-1 skips the COUNT query (the huge-data export pattern)
     offset = max(start, 0)
     try:

@@ -206,7 +206,7 @@ class Table:
         self._ids = array("q")
         self._rows: dict[int, tuple] = {}
         self._factory: RowFactory | None = None
-        self._generated: set[int] | None = None  # ids whose row comes from the factory
+        self._generated: _RangeSet | None = None  # ids whose row comes from the factory
         self.next_id = 1
         self.next_multifield_id = 1  # ids of phone/e-mail values (CRM multifields)
 
@@ -296,7 +296,7 @@ class Table:
         self._ids.extend(ids)
         if self._generated is None:
             self._generated = _RangeSet()
-        self._generated.add_range(first, first + count)  # type: ignore[attr-defined]
+        self._generated.add_range(first, first + count)
         self.next_id = first + count
         return ids
 
@@ -344,7 +344,7 @@ class Table:
             if not values:
                 continue
             if column == self.id_column and op in (">", ">=", "<", "<=") and _number(values[0]) is not None:
-                bound = _number(values[0])
+                bound = float(values[0])  # a number: checked just above
                 if op == ">":
                     lo = max(lo, bisect_right(self._ids, bound))
                 elif op == ">=":
@@ -427,8 +427,12 @@ class Table:
             if self._matches(row, conditions):
                 matches.append(row)
         for column, desc in reversed(order):
-            matches.sort(key=lambda row, c=column: _sort_key(row.get(c)), reverse=desc)
+            matches.sort(key=_column_sort_key(column), reverse=desc)
         return matches[offset : offset + limit], (len(matches) if count else None), hi - lo
+
+
+def _column_sort_key(column: str) -> Callable[[dict], tuple]:
+    return lambda row: _sort_key(row.get(column))
 
 
 def _sort_key(value: Any) -> tuple:
