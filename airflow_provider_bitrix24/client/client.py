@@ -268,9 +268,6 @@ class Bitrix24Client:
 
     # ------------------------------------------------------------------ sending
 
-    def _url(self, method: str) -> str:
-        return self.transport.rest_url(method)
-
     def _send(self, method: str, params: dict, is_read: bool) -> dict:
         # A batch request is not metered itself: _batch_chunk paces the commands inside.
         pace = None if method.lower() == "batch" else {method: 1}
