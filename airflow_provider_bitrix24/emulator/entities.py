@@ -144,6 +144,8 @@ class EntitySpec:
             if name is None:
                 name = names[column] = self.out_name(column)
             out[name] = value
+        if self.case == "camel" and not _COMMUNICATIONS.isdisjoint(row):
+            _fold_communications(row, out)
         return out
 
     def describe(self) -> dict:
@@ -159,6 +161,31 @@ class EntitySpec:
                 "title": name.replace("_", " ").title(),
             }
         return result
+
+
+# CRM multifields; crm.item shows them as ``fm`` entries plus one value under the field's own name.
+_COMMUNICATIONS = frozenset({"PHONE", "EMAIL", "WEB", "IM"})
+
+
+def _fold_communications(row: dict, out: dict) -> None:
+    entries: list[dict] = []
+    for column in sorted(_COMMUNICATIONS & row.keys()):
+        values = row[column] if isinstance(row[column], list) else []
+        name = to_camel(column)
+        if name in out:
+            out[name] = next((v.get("VALUE") for v in values if isinstance(v, dict)), None)
+        entries.extend(
+            {
+                "id": as_int(v.get("ID")),
+                "typeId": v.get("TYPE_ID", column),
+                "value": v.get("VALUE"),
+                "valueType": v.get("VALUE_TYPE"),
+            }
+            for v in values
+            if isinstance(v, dict)
+        )
+    if entries or "fm" in out:
+        out["fm"] = entries
 
 
 ENTITIES: dict[str, EntitySpec] = {}

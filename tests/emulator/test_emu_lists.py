@@ -227,3 +227,24 @@ def test_portal_time_zone_and_date_filter_formats(emu, rest):
     assert bad.status_code == 400 and bad.json()["error"] == "INVALID_ARG_VALUE"
     emu.configure(timezone_hours=0)
     assert rest.result("crm.deal.get", {"id": 1})["result"]["DATE_MODIFY"] == "2024-05-01T10:00:00+00:00"
+
+
+def test_crm_item_shows_communications_as_documented(emu, rest):
+    """crm-item-get.md: a contact's phones and e-mails come as ``fm`` entries, and ``phone`` /
+    ``email`` hold a single value."""
+    (contact,) = emu.seed(
+        "crm.contact",
+        [
+            {
+                "NAME": "Ann",
+                "PHONE": [{"VALUE": "+1", "VALUE_TYPE": "WORK"}, {"VALUE": "+2", "VALUE_TYPE": "HOME"}],
+            }
+        ],
+    )
+    item = rest.result("crm.item.get", {"entityTypeId": 3, "id": contact})["result"]["item"]
+    assert item["phone"] == "+1" and item["email"] is None
+    assert [(f["typeId"], f["value"], f["valueType"]) for f in item["fm"]] == [
+        ("PHONE", "+1", "WORK"),
+        ("PHONE", "+2", "HOME"),
+    ]
+    assert all(isinstance(f["id"], int) for f in item["fm"])
