@@ -64,21 +64,19 @@ def _sections(text: str) -> list[list[str]]:
 
 
 def _json_blocks(lines: list[str]) -> list[str]:
+    """The bodies of the fenced blocks that may hold JSON (tagged json/js or untagged)."""
     blocks: list[str] = []
     body: list[str] | None = None
+    keep = False
     for line in lines:
         fence = _FENCE.match(line)
         if fence and body is None:
-            body = [] if fence.group(1).lower() in ("json", "js", "javascript", "") else None
-            if body is None:  # a non-JSON block: skip to its end
-                body = ["<skip>"]
-            continue
-        if fence and body is not None:
-            if body[:1] != ["<skip>"]:
+            body, keep = [], fence.group(1).lower() in ("json", "js", "javascript", "")
+        elif fence and body is not None:
+            if keep:
                 blocks.append("\n".join(body))
             body = None
-            continue
-        if body is not None:
+        elif body is not None:
             body.append(line)
     return blocks
 
