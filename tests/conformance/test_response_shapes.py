@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import requests
+from operators.samples import operator_kwargs, seed  # tests/ is the rootdir of this package
 
 from airflow_provider_bitrix24.catalogue import actions
 from airflow_provider_bitrix24.emulator import dispatch, shapes
 from airflow_provider_bitrix24.emulator.registry import HANDLERS, Reply
 from airflow_provider_bitrix24.operators import operator_class
-from tests.operators.samples import operator_kwargs, seed
 
 REQUIRED_SHARE = 0.90
 ACTIONS = [
