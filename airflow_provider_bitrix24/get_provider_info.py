@@ -133,10 +133,9 @@ def get_provider_info() -> dict:
                         "label": "Token store (oauth2)",
                         "schema": {"type": ["string", "null"]},
                         "description": (
-                            "Where rotated tokens are kept: 'variable:<key>' (Airflow Variable, default "
-                            "'variable:bitrix24_tokens_<conn_id>'), 'file:<path>' (shared by processes on one host) "
-                            "or 'memory'. Name it even when it is the default: the Test button tests a copy of the "
-                            "connection under a temporary id and finds only a named store."
+                            "Where rotated tokens are kept: 'variable:<key>' (Airflow Variable; empty: the "
+                            "Variable bitrix24_tokens_<portal host>_<client id>), 'file:<path>' (shared by "
+                            "processes on one host) or 'memory'."
                         ),
                     },
                     "rate_limit_burst": {

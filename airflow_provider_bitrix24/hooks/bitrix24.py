@@ -30,7 +30,9 @@ Token store (oauth2): Bitrix24 rotates the refresh token on every refresh, so th
 outlive the process. ``token_store`` selects where it lives:
 
 * ``{"type": "variable", "key": ...}`` or ``"variable:<key>"`` - an Airflow Variable (default,
-  key ``bitrix24_tokens_<conn_id>``). Visible to every worker of the deployment: written through
+  key ``bitrix24_tokens_<portal host>_<client id>``, see :func:`default_token_key`; a pair saved
+  under the earlier default ``bitrix24_tokens_<conn_id>`` is read until the next save moves it).
+  Visible to every worker of the deployment: written through
   the Task SDK inside tasks and the triggerer, through the metadata database elsewhere; where
   neither is reachable (a bare script) the hook warns and keeps tokens in memory. Variables have
   no cross-process lock: two workers refreshing at the same instant are reconciled by the
@@ -44,8 +46,10 @@ outlive the process. ``token_store`` selects where it lives:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -97,31 +101,50 @@ def _bridge_to_airflow_masker() -> None:
     add_secret_listener(mask_secret)
 
 
+_VARIABLE_KEY_MAX = 250  # Airflow's limit on a Variable key
+
+
+def default_token_key(portal_url: str, client_id: str) -> str:
+    """The Variable that keeps the OAuth pair of application ``client_id`` on a portal by default:
+    ``bitrix24_tokens_<portal host>_<client id>``, other characters than letters, digits, ``.``,
+    ``-`` and ``_`` replaced by ``_``.
+
+    Named after the grant rather than the connection id, so that every connection of that grant
+    renews one pair, including the copy the UI's Test button makes under a random id (a renewal
+    there spends the refresh token the connection holds)."""
+    parts = urlsplit(normalize_portal_url(portal_url))
+    portal = (parts.netloc + parts.path).lower()
+    key = re.sub(r"[^A-Za-z0-9._-]", "_", f"bitrix24_tokens_{portal}_{client_id.strip()}")
+    if len(key) > _VARIABLE_KEY_MAX:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        key = f"{key[: _VARIABLE_KEY_MAX - len(digest) - 1]}_{digest}"
+    return key
+
+
 class VariableTokenStore:
     """Token pair kept in an Airflow Variable (JSON).
 
     Inside a task or the triggerer it goes through the Task SDK (``airflow.sdk.Variable``);
     elsewhere (API server "Test connection", scripts on a scheduler host) through the metadata
     database, so a refresh made there is not lost either.
+
+    ``legacy_key``: a Variable read while ``key`` holds no pair (an earlier default key); the next
+    save writes ``key``, and from then on only ``key`` is read.
     """
 
     _locks: dict[str, threading.RLock] = {}
     _locks_guard = threading.Lock()
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, legacy_key: str | None = None) -> None:
         self.key = key
+        self.legacy_key = legacy_key
         with self._locks_guard:
             self._lock = self._locks.setdefault(key, threading.RLock())
 
     def load(self) -> TokenPair | None:
-        if _in_execution_context():
-            from airflow.sdk import Variable
-
-            raw = Variable.get(self.key, default=None)
-        else:
-            from airflow.models.variable import Variable as DbVariable
-
-            raw = DbVariable.get(self.key, default_var=None)
+        raw = self._get(self.key)
+        if not raw and self.legacy_key:
+            raw = self._get(self.legacy_key)
         if not raw:
             return None
         try:
@@ -129,6 +152,16 @@ class VariableTokenStore:
         except ValueError:
             log.warning("Variable %s does not hold a Bitrix24 token pair; ignoring it", self.key)
             return None
+
+    @staticmethod
+    def _get(key: str) -> Any:
+        if _in_execution_context():
+            from airflow.sdk import Variable
+
+            return Variable.get(key, default=None)
+        from airflow.models.variable import Variable as DbVariable
+
+        return DbVariable.get(key, default_var=None)
 
     def save(self, pair: TokenPair) -> None:
         value = json.dumps(pair.to_json())
@@ -307,17 +340,18 @@ class Bitrix24Hook(BaseHook):
                     host = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{conn.port}"))
         return host
 
-    def token_store(self) -> TokenStore:
-        """Where this connection keeps its OAuth pair (extra ``token_store``; default the Variable
-        ``bitrix24_tokens_<conn_id>``), also before the connection exists: the authorize command
-        saves the first pair there."""
+    def token_store(self, portal: str | None = None, client_id: str | None = None) -> TokenStore:
+        """Where this connection keeps its OAuth pair: extra ``token_store``, by default the Variable
+        :func:`default_token_key` names. The authorize command saves the first pair there, also
+        before the connection exists; it gives the ``portal`` and ``client_id`` it authorised,
+        which then name the default Variable instead of the connection's host and login."""
         try:
             self._connection  # noqa: B018 - a missing connection gets the default store
         except AirflowNotFoundException:
             self._extra = {}
-        return self._token_store()
+        return self._token_store((portal, client_id) if portal and client_id else None)
 
-    def _token_store(self) -> TokenStore:
+    def _token_store(self, grant: tuple[str, str] | None = None) -> TokenStore:
         raw = self._extra.get("token_store")
         if isinstance(raw, str):
             kind, _, arg = raw.partition(":")
@@ -336,7 +370,14 @@ class Bitrix24Hook(BaseHook):
         if kind == "memory":
             return self._memory_store()
         if kind == "variable":
-            store = VariableTokenStore(raw.get("key") or f"bitrix24_tokens_{self.bitrix24_conn_id}")
+            if raw.get("key"):
+                store = VariableTokenStore(raw["key"])
+            else:
+                portal, client_id = grant or (self._portal(), self._connection.login or "")
+                store = VariableTokenStore(
+                    default_token_key(portal, client_id),
+                    legacy_key=f"bitrix24_tokens_{self.bitrix24_conn_id}",
+                )
             if _in_execution_context():
                 return store
             try:

@@ -371,10 +371,10 @@ def connection_json(portal: str, client_id: str, client_secret: str, token: dict
     }
 
 
-def save_to_connection(conn_id: str, pair: TokenPair) -> tuple[Any, Any]:
-    """Save ``pair`` in the token store of connection ``conn_id`` (the hook's own resolution:
-    extra ``token_store``, default the Variable ``bitrix24_tokens_<conn_id>``); return
-    ``(store, existing connection or None)``."""
+def save_to_connection(conn_id: str, pair: TokenPair, portal: str, client_id: str) -> tuple[Any, Any]:
+    """Save ``pair`` (the grant of ``client_id`` on ``portal``) in the token store of connection
+    ``conn_id`` (the hook's own resolution: extra ``token_store``, default the Variable named after
+    the grant); return ``(store, existing connection or None)``."""
     from airflow.exceptions import AirflowNotFoundException
 
     from airflow_provider_bitrix24.client import MemoryTokenStore
@@ -386,7 +386,7 @@ def save_to_connection(conn_id: str, pair: TokenPair) -> tuple[Any, Any]:
     except AirflowNotFoundException:
         existing = None
     try:
-        store = hook.token_store()
+        store = hook.token_store(portal, client_id)
     except Bitrix24ConfigError as exc:
         raise AuthorizeError(exc.description) from None
     if isinstance(store, MemoryTokenStore):
@@ -409,9 +409,8 @@ def connection_advice(
 ) -> str:
     """How to add or update the connection so that it starts from the saved pair (no secret in it)."""
     current = existing.extra_dejson if existing is not None else {}
-    # Named explicitly, the store is also found by the UI's Test button, which tests a copy of the
-    # connection under a temporary id (the default Variable key would follow that id).
-    pinned = (current.get("token_store") if isinstance(current, dict) else None) or _store_spec(store)
+    # The default store is found from the portal and client id alone: only a chosen one is named.
+    pinned = current.get("token_store") if isinstance(current, dict) else None
     extra: dict[str, Any] = {"auth_type": "oauth2", **({"token_store": pinned} if pinned else {})}
     if token_url != DEFAULT_TOKEN_URL:
         extra["token_url"] = token_url
@@ -428,26 +427,11 @@ def connection_advice(
         and auth_type == "oauth2"
         and (existing.login or "").strip() == client_id
     ):
-        advice = f"{saved} Connection {conn_id!r} already uses this application and starts from the new pair."
-        if not (isinstance(current, dict) and current.get("token_store")) and pinned:
-            advice += (
-                f' Add "token_store": "{pinned}" to its extra, so that the UI\'s Test button (which tests a copy '
-                "under a temporary id) finds the pair too."
-            )
-        return advice
+        return f"{saved} Connection {conn_id!r} already uses this application and starts from the new pair."
     return (
         f"{saved} Connection {conn_id!r} exists but is not set up for this application (auth type {auth_type}, "
         f"login {existing.login or '-'}). Replace it:\n  airflow connections delete {conn_id}\n  {add}"
     )
-
-
-def _store_spec(store: Any) -> str | None:
-    """``variable:<key>`` or ``file:<path>``: the extra ``token_store`` value naming ``store``."""
-    if hasattr(store, "key"):
-        return f"variable:{store.key}"
-    if hasattr(store, "path"):
-        return f"file:{store.path}"
-    return None
 
 
 # --------------------------------------------------------------------------- command line
@@ -557,7 +541,7 @@ def main(
             time.time() + float(expires_in) if expires_in else None,
         )
         try:
-            store, existing = save_to_connection(args.conn_id, pair)
+            store, existing = save_to_connection(args.conn_id, pair, portal, args.client_id)
         except AuthorizeError as exc:
             # The code is spent: print the pair rather than lose it.
             print(json.dumps(connection), file=stdout, flush=True)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from airflow_provider_bitrix24.hooks.bitrix24 import default_token_key
+
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILE = ROOT / "example_dags" / "example_bitrix24_quickstart.py"
 
@@ -53,7 +55,7 @@ def test_quickstart_dag_with_oauth_and_variable_token_store(emu, tmp_path):
         assert secret not in output
 
     stored = json.loads(
-        run("variables", "get", "bitrix24_tokens_bitrix24_default").stdout.strip().splitlines()[-1]
+        run("variables", "get", default_token_key(emu.url, emu.client_id)).stdout.strip().splitlines()[-1]
     )
     assert stored["refresh_token"] and stored["refresh_token"] != refresh
     assert stored["refresh_token"] in emu.portal.refresh_tokens  # the live (rotated) token was persisted

@@ -11,7 +11,6 @@ The scope table of the same section is checked against the Bitrix24 docs (each m
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -21,6 +20,10 @@ from pathlib import Path
 
 import pytest
 from conformance.reference import require_reference
+
+from airflow_provider_bitrix24.hooks.bitrix24 import default_token_key
+
+from .conftest import airflow_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "connections.md"
@@ -71,34 +74,6 @@ def as_run_here(block: str, emu, redirect_uri: str) -> str:
     return script
 
 
-@pytest.fixture(scope="module")
-def airflow_template(tmp_path_factory):
-    """An Airflow home with a migrated metadata database, copied for each walkthrough."""
-    home = tmp_path_factory.mktemp("airflow-template")
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-        env=airflow_env(home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return home
-
-
-def airflow_env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
-    env.pop("AIRFLOW_HOME", None)
-    return {
-        **env,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
-    }
-
-
 @pytest.fixture
 def shell(airflow_template, tmp_path, emu, monkeypatch):
     """Run doc blocks as one bash script in a fresh copy of the Airflow home."""
@@ -140,8 +115,8 @@ def test_local_application_walkthrough_with_the_token_store(shell, emu):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "does not exist yet; add it" in output  # the command says how to add the connection
-    assert '"token_store": "variable:bitrix24_tokens_bitrix24_default"' in add_and_test  # as it advises
-    assert '"token_store": "variable:bitrix24_tokens_bitrix24_default"' in output
+    assert "token_store" not in add_and_test and "token_store" not in output  # the default is found
+    assert f"VariableTokenStore('{default_token_key(emu.url, emu.client_id)}')" in output
     assert "Connection success!" in output
     assert [r.auth_kind for r in emu.calls("user.current")] == ["oauth"]
     assert (
