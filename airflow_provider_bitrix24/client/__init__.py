@@ -12,6 +12,7 @@ from .auth import (
     WebhookAuth,
 )
 from .client import BatchResult, Bitrix24Client, normalize_portal_url
+from .encoding import BatchRef, Bitrix24UnsendableValue, result_ref
 from .errors import (
     Bitrix24AccessDenied,
     Bitrix24AuthError,
@@ -28,11 +29,13 @@ from .errors import (
     Bitrix24TransportError,
     Bitrix24WriteMayHaveSucceeded,
 )
+from .paging import Bitrix24PagingError
 from .ratelimit import LeakyBucket
 
 __all__ = [
     "DEFAULT_TOKEN_URL",
     "Auth",
+    "BatchRef",
     "BatchResult",
     "Bitrix24AccessDenied",
     "Bitrix24AuthError",
@@ -43,11 +46,13 @@ __all__ = [
     "Bitrix24NotFound",
     "Bitrix24NotSupported",
     "Bitrix24OperationLimit",
+    "Bitrix24PagingError",
     "Bitrix24PortalMoved",
     "Bitrix24RateLimited",
     "Bitrix24ServerError",
     "Bitrix24TokenExpired",
     "Bitrix24TransportError",
+    "Bitrix24UnsendableValue",
     "Bitrix24WriteMayHaveSucceeded",
     "FileTokenStore",
     "LeakyBucket",
@@ -58,4 +63,5 @@ __all__ = [
     "TokenStore",
     "WebhookAuth",
     "normalize_portal_url",
+    "result_ref",
 ]
