@@ -499,7 +499,12 @@ class Bitrix24Hook(BaseHook):
         return self.get_conn().call_raw(method, params)
 
     def batch(self, commands: Mapping[str, Any] | Iterable[Any], halt: bool = False) -> BatchResult:
-        """Run many commands via ``batch`` (chunked by 50)."""
+        """Run many commands via ``batch`` (chunked by 50).
+
+        In ``(method, params)`` commands the values are sent as written: a ``"$result[0]"`` in
+        them is stored as text. An intended reference to an earlier command of the same chunk is
+        written ``result_ref("key", ...)`` (from ``airflow_provider_bitrix24.client``) or inside
+        a ready ``"method?query"`` string. See :meth:`Bitrix24Client.batch`."""
         return self.get_conn().batch(commands, halt=halt)
 
     def paginate(

@@ -58,8 +58,12 @@ class Bitrix24BatchOperator(Bitrix24ActionOperator):
     """Run up to 50 commands per request through ``batch`` (more are sent in chunks).
 
     :param commands: ``{key: (method, params)}``, ``{key: {"method": .., "params": ..}}``,
-        ``{key: "method?query"}`` or a list of those (templated; JSON string accepted). A later
-        command may use ``$result[key][field]`` of an earlier one in the same chunk.
+        ``{key: "method?query"}`` or a list of those (templated; JSON string accepted). Values
+        in ``params`` are sent as written, so a rendered ``"$result[key]"`` stays text. A later
+        command refers to an earlier one of the same chunk of 50 on purpose with
+        ``result_ref("key", "field")`` (from ``airflow_provider_bitrix24.client``) in ``params``,
+        or inside a ``"method?query"`` string, which is sent as written
+        (``"crm.deal.get?id=$result[add]"``).
     :param halt: stop at the first failing command.
 
     Returns ``{"result", "total", "next"}`` keyed like ``commands``; if any command failed the
