@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the facts in ``docs/architecture.md`` that the code knows: the module list (each
-module's docstring summary) and the connection defaults. Only the marked blocks change.
+module's docstring summary), the imports between packages, the client's retry budgets and the
+connection defaults. Only the marked blocks change.
 
 Re-runnable: ``python scripts/gen_architecture_docs.py [--check]``.
 """
@@ -82,6 +83,19 @@ def default_lines() -> list[str]:
     return ["| Extra | Default |", "|---|---|", *(f"| `{key}` | {value} |" for key, value in rows)]
 
 
+def budget_lines() -> list[str]:
+    """The fields of the client's retry policy and their defaults."""
+    from dataclasses import fields
+
+    from airflow_provider_bitrix24.client.policy import RetryPolicy
+
+    return [
+        "| Budget | Default |",
+        "|---|---|",
+        *(f"| `{f.name}` | `{f.default:g}` |" for f in fields(RetryPolicy)),
+    ]
+
+
 def layer_lines() -> list[str]:
     """Which of the package's layers each layer imports today (import-linter's graph, functions included)."""
     import grimp
@@ -114,6 +128,7 @@ def replace_block(text: str, name: str, lines: list[str]) -> str:
 def render(text: str) -> str:
     text = replace_block(text, "modules", module_lines())
     text = replace_block(text, "layers", layer_lines())
+    text = replace_block(text, "budgets", budget_lines())
     return replace_block(text, "defaults", default_lines())
 
 
