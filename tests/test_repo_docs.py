@@ -51,3 +51,20 @@ def test_generator_reports_a_stale_doc(tmp_path, monkeypatch):
     assert generator.main(["--check"]) == 1
     assert generator.main([]) == 0
     assert generator.main(["--check"]) == 0
+
+
+def test_hand_written_numbers_agree_with_the_code():
+    import inspect
+    import re
+
+    from airflow_provider_bitrix24.client import Bitrix24Client
+    from airflow_provider_bitrix24.client.encoding import BATCH_LIMIT
+    from airflow_provider_bitrix24.client.paging import PAGE_SIZE
+
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    timeout = re.search(r"timeout=\(([\d.]+), ([\d.]+)\)", text)
+    assert timeout, "the client example states its timeouts"
+    default = inspect.signature(Bitrix24Client).parameters["timeout"].default
+    assert (float(timeout[1]), float(timeout[2])) == default
+    assert f"at most {BATCH_LIMIT} commands" in text
+    assert f"{PAGE_SIZE * BATCH_LIMIT:,} records per request" in text
