@@ -221,6 +221,12 @@ class AdaptiveBucket(LeakyBucket):
             _, capacity = self._rate_and_capacity(now)
             self._level, self._updated = max(level, capacity), now
 
+    def reconfigure(self, capacity: float, leak_per_second: float) -> None:
+        """A new limit starts unthrottled: what the old one learnt was a share of another rate."""
+        super().reconfigure(capacity, leak_per_second)
+        with self._lock:
+            self.adaptive = AdaptiveState()
+
     @property
     def rate(self) -> float:
         """The rate in use now (requests per second)."""

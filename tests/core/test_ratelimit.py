@@ -249,6 +249,15 @@ def test_adaptive_bucket_slows_down_after_a_refusal():
     assert waits[0] > 0 and waits == sorted(waits)  # paced at the lower rate, no burst
 
 
+def test_a_new_limit_starts_unthrottled():
+    bucket = AdaptiveBucket(20, 10, clock=FakeClock())
+    bucket.reserve()
+    bucket.penalize()
+    assert bucket.rate < 10
+    bucket.reconfigure(50, 2)
+    assert bucket.rate == 2
+
+
 def test_shared_bucket_kinds():
     assert type(shared_bucket("kinds.bitrix24.com", 9, 3)) is AdaptiveBucket
     assert type(shared_bucket("kinds.bitrix24.com", 9, 3, adaptive=False)) is LeakyBucket
