@@ -154,7 +154,8 @@ def adaptive_share(state: AdaptiveState, now: float, per_second: float) -> float
     back = min(PROBE_SLOTS / state.peak, LONGEST_BACK_SLOTS)  # slots until it probes past the peak
     if slots < back:
         return state.peak * (1 - (1 - FALL) * (1 - slots / back) ** 3)
-    return min(1.0, state.peak * 2 ** ((slots - back) / DOUBLING_SLOTS))
+    doublings = (slots - back) / DOUBLING_SLOTS
+    return 1.0 if doublings >= math.log2(1 / state.peak) else state.peak * 2**doublings
 
 
 def adaptive_capacity(state: AdaptiveState, now: float, burst: float, per_second: float) -> float:
