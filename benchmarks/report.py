@@ -247,7 +247,8 @@ def _peer_check(
             continue
         ratio = (other.get("wall_s") or 0.0) / wall
         verdict = "pass" if ratio >= factor * (1 - tolerance) else "FAIL"
-        parts.append(f"{peer} {ratio:.2f}x slower (needs {factor:g}x: {verdict})")
+        needs = f"{factor:g}x" + (f" less {tolerance:.0%}" if tolerance else "")
+        parts.append(f"{peer} takes {ratio:.2f}x our time (needs {needs}: {verdict})")
     return "; ".join(parts) or "no peer run"
 
 
@@ -269,7 +270,7 @@ def _checks(rows: list[dict]) -> list[str]:
             out.append(
                 f"- {row['client']} {row['op']} N={n:,}: {stats['http_requests']} HTTP requests, "
                 f"{ratio:.2f}x the floor ({'pass' if ratio <= limit else f'above {limit}x'}), "
-                f"vs {_peer_check(rows, row, ('fast_bitrix24',), 1.0, NOISE)}, data {_status(row)}"
+                f"{_peer_check(rows, row, ('fast_bitrix24',), 1.0, NOISE)}, data {_status(row)}"
             )
             continue
         budget = math.ceil(n / 2500) + 2
