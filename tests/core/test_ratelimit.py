@@ -277,3 +277,10 @@ def test_bucket_from_config(state_dir):
     ):
         with pytest.raises(Bitrix24ConfigError, match=key):
             bucket_from_config("cfg.bitrix24.com", bad)
+
+
+def test_adaptive_share_long_after_a_refusal_is_the_full_rate() -> None:
+    """Hours after the last refusal the share is simply 1.0 (no overflow of the growth curve)."""
+    state = AdaptiveState(peak=0.5, fell_at=0.0)
+    assert adaptive_share(state, 10_000.0, 2.0) == 1.0
+    assert adaptive_share(state, 1e9, 50.0) == 1.0
