@@ -244,6 +244,10 @@ class Transport:
             attempts.count(decision)
             last_error = decision.error or last_error
             if isinstance(decision, Renew):
+                if rest_method is None and decision.error is not None:
+                    # A link the portal handed out carries its own credential: ours cannot renew it.
+                    decision.error.hint = "the link has expired: request it again from the portal"
+                    raise decision.error
                 self.auth.renew(outgoing.credential)  # raises with a hint when the strategy cannot renew
                 continue
             assert isinstance(decision, Retry)

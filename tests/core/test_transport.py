@@ -17,6 +17,7 @@ import requests
 from airflow_provider_bitrix24.client import (
     Bitrix24Client,
     Bitrix24PortalMoved,
+    Bitrix24TokenExpired,
     Bitrix24TransportError,
     Bitrix24WriteMayHaveSucceeded,
     LeakyBucket,
@@ -299,3 +300,13 @@ def test_nothing_outside_the_client_core_touches_http_auth_or_the_bucket():
             if isinstance(node, ast.Attribute) and node.attr in ("session", "bucket", "transport"):
                 offenders.append(f"{path.relative_to(package)}:{node.lineno} uses .{node.attr}")
     assert offenders == []
+
+
+def test_an_expired_signed_link_is_not_renewed_with_our_credential(stub, tmp_path):
+    stub.script["/dl"] = [(401, {"error": "expired_token", "error_description": "The access token expired"})]
+    client = webhook_client(stub.url)
+    with pytest.raises(Bitrix24TokenExpired, match="request it again"):
+        Drive(client).download(
+            1, tmp_path / "f.txt", record={"DOWNLOAD_URL": f"{stub.url}/dl?token=t", "SIZE": 1}
+        )
+    assert len(stub.seen) == 1 and not (tmp_path / "f.txt").exists()
