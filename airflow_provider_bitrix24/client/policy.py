@@ -149,9 +149,12 @@ class Attempts:
     operating_waited: float = 0.0
     refusals: int = 0
     refused_waited: float = 0.0
+    unanswered: int = 0  # resends after an exchange that got no reply (it may have been applied)
 
     def count(self, decision: Decision) -> None:
         if isinstance(decision, Retry):
+            if isinstance(decision.error, Bitrix24TransportError):
+                self.unanswered += 1
             if decision.operating:
                 self.operating_waited += decision.delay
             elif decision.refused:

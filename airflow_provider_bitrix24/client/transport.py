@@ -2,8 +2,9 @@
 
 Every request the package sends goes through :meth:`Transport.exchange`: REST calls and batch
 requests, streamed uploads (a method call with a streamed base64 argument, a multipart POST to
-an ``uploadUrl``) and downloads of signed file links. Each one waits for the operating-time
-pacer (REST methods) and the rate limiter, is sent with ``allow_redirects=False`` and the
+an ``uploadUrl``), downloads of signed file links and the OAuth token endpoint's refresh grant.
+Each one waits for the operating-time pacer (REST methods) and the rate limiter (not the token
+endpoint, which is outside the portal's limits), is sent with ``allow_redirects=False`` and the
 client's timeouts, and its reply or failure is handed to the policy, which decides: done,
 resend after a delay, renew the credential, or raise. Nothing here decides anything itself.
 """
@@ -25,7 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from .auth import Auth
-from .errors import Bitrix24Error, Bitrix24OperationLimit, scrub
+from .errors import Bitrix24Error, Bitrix24OperationLimit, Bitrix24PortalMoved, scrub
 from .operating import OperatingPacer
 from .policy import (
     Attempts,
@@ -108,6 +109,22 @@ class Transport:
         self.requests_sent = 0  # HTTP requests sent (observability, tests)
         # Last ``operating_reset_at`` seen per method: the portal's 429 reply itself has none.
         self.operating_reset: dict[str, float] = {}
+
+    @classmethod
+    def standalone(
+        cls, *, policy: RetryPolicy, timeout: tuple[float, float], session: requests.Session | None = None
+    ) -> Transport:
+        """A transport for requests outside a portal's REST API (the OAuth token endpoint): no
+        credential of its own, no rate limiter, no operating-time pacing."""
+        return cls(
+            "",
+            Auth(),
+            policy=policy,
+            timeout=timeout,
+            bucket=None,
+            pacer=OperatingPacer(None),
+            session=session,
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -200,6 +217,25 @@ class Transport:
 
         return self.exchange(what, prepare, resend_safe=True, consume=consume, timeout=timeout)
 
+    def token_request(self, url: str, *, attempts: Attempts | None = None) -> Any:
+        """GET an OAuth token endpoint ``url`` (the grant in its query); returns the decoded reply.
+
+        Outside the portal's limits (no rate limiter, no pacing) and never renewed: this request
+        is the renewal. Resent like a read after a 503, a 5xx or a lost reply: a grant whose
+        refresh token the first one already rotated is refused (``invalid_grant``), never applied
+        twice. ``attempts`` tells the caller afterwards whether a reply was lost on the way."""
+
+        def prepare() -> Outgoing:
+            return Outgoing("GET", url)
+
+        try:
+            return self.exchange(
+                "oauth/token", prepare, resend_safe=True, limited=False, renewable=False, attempts=attempts
+            )
+        except Bitrix24PortalMoved as exc:
+            exc.hint = "The token endpoint's address changed: check the connection's token_url"
+            raise
+
     # ------------------------------------------------------------------ the one loop
 
     def exchange(
@@ -211,18 +247,22 @@ class Transport:
         rest_method: str | None = None,
         consume: Callable[[requests.Response], Any] | None = None,
         timeout: tuple[float, float] | None = None,
+        limited: bool = True,
+        renewable: bool = True,
+        attempts: Attempts | None = None,
     ) -> Any:
         """Send what ``prepare`` builds until the policy says done or raise.
 
         ``rest_method``: the REST method the request calls (its operating-time bookkeeping);
-        ``consume``: takes a 2xx reply as a stream instead of a JSON envelope."""
-        attempts = Attempts()
+        ``consume``: takes a 2xx reply as a stream instead of a JSON envelope; ``limited``: waits
+        for the rate limiter; ``renewable``: an expired credential is renewed (else raised)."""
+        attempts = attempts if attempts is not None else Attempts()
         last_error: Bitrix24Error | None = None
         while True:
             outgoing = prepare()
             if outgoing is None:  # a streamed body that cannot be read a second time
                 raise last_error or Bitrix24Error("", "the request body cannot be read a second time", what)
-            if self.bucket is not None:
+            if limited and self.bucket is not None:
                 self.bucket.acquire()
             with self._lock:
                 self.requests_sent += 1
@@ -244,6 +284,8 @@ class Transport:
             attempts.count(decision)
             last_error = decision.error or last_error
             if isinstance(decision, Renew):
+                if not renewable and decision.error is not None:
+                    raise decision.error
                 if rest_method is None and decision.error is not None:
                     # A link the portal handed out carries its own credential: ours cannot renew it.
                     decision.error.hint = "the link has expired: request it again from the portal"
