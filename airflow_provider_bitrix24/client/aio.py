@@ -143,7 +143,7 @@ class AsyncBitrix24Client:
         self._http = http if http is not None else self._new_http()
         self._sleep = sleep
         self._clock = clock
-        self._renewing: asyncio.Lock | None = None
+        self._renewing = asyncio.Lock()  # shared with siblings: one renewal at a time
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)  # shared with siblings
         self.requests_sent = 0  # HTTP requests sent (observability, tests)
         # Last ``operating_reset_at`` seen per method: the portal's 429 reply itself has none.
@@ -400,8 +400,6 @@ class AsyncBitrix24Client:
     async def _renew(self, used: Any) -> None:
         """Renew the credential in a worker thread (the refresh and the token store block); one
         coroutine at a time, so an expiry seen by many requests costs one thread, one refresh."""
-        if self._renewing is None:
-            self._renewing = asyncio.Lock()
         async with self._renewing:
             await asyncio.to_thread(self.auth.renew, used)
 

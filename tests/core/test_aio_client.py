@@ -212,3 +212,26 @@ def test_siblings_share_the_credential_limiter_and_pacer_but_not_the_pool(emu):
             return await client.call("server.time")
 
     assert run(main())
+
+
+def test_the_pacer_holds_a_call_back_by_awaiting_until_earlier_calls_age_out(emu):
+    from airflow_provider_bitrix24.client.operating import OperatingPacer
+
+    now = [1000.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    async def main():
+        async with webhook(emu, sleep=sleep) as client:
+            client.pacer = OperatingPacer(2.0, 600.0, clock=lambda: now[0])
+            # 1.5 s of the method's 2 s used: one more call (~1.9 s expected) must wait ~600 s.
+            client.pacer.record("server.time", {"operating": 1.5, "processing": 1.5})
+            await client.call("server.time")
+
+    run(main())
+    assert 590 < sum(slept) < 610 and max(slept) <= 1.0  # awaited in short steps, no thread
+    assert len(emu.calls("server.time")) == 1
