@@ -109,6 +109,9 @@ class LeakyBucket:
         """The portal refused us for rate: treat the bucket as full so every sender slows down."""
         self._update(lambda level: (max(level, self.capacity), 0.0))
 
+    def ease_off(self) -> None:
+        """A method's operating time came near the limit. A static limit keeps its rate."""
+
     def reconfigure(self, capacity: float, leak_per_second: float) -> None:
         with self._lock:
             self.capacity = float(capacity)
@@ -189,6 +192,15 @@ def adaptive_refused(state: AdaptiveState, now: float, burst: float, per_second:
     return AdaptiveState(peak=max(MIN_SHARE, current), fell_at=now, sent=state.sent)
 
 
+def adaptive_eased(state: AdaptiveState, now: float, per_second: float) -> AdaptiveState:
+    """A method's operating time came near the portal's limit at ``now``: fall to ``FALL`` of the
+    share in use, without a burst, as after a refusal (but with no share of a burst to estimate).
+    Within one slot of the fallen rate it is the same signal and falls once."""
+    if state.peak is not None and (now - state.fell_at) * per_second * FALL * state.peak < 1.0:
+        return state
+    return replace(state, peak=max(MIN_SHARE, adaptive_share(state, now, per_second)), fell_at=now)
+
+
 class AdaptiveBucket(LeakyBucket):
     """A :class:`LeakyBucket` whose rate and burst follow :func:`adaptive_share` and
     :func:`adaptive_capacity`; :meth:`penalize` (a ``QUERY_LIMIT_EXCEEDED``) makes it fall."""
@@ -221,6 +233,14 @@ class AdaptiveBucket(LeakyBucket):
             self.adaptive = adaptive_refused(self.adaptive, now, self.capacity, self.leak_per_second)
             _, capacity = self._rate_and_capacity(now)
             self._level, self._updated = max(level, capacity), now
+
+    def ease_off(self) -> None:
+        with self._lock:
+            now = self._clock()
+            rate, _ = self._rate_and_capacity(now)
+            level = drained(self._level, now - self._updated, rate)
+            self.adaptive = adaptive_eased(self.adaptive, now, self.leak_per_second)
+            self._level, self._updated = level, now
 
     def reconfigure(self, capacity: float, leak_per_second: float) -> None:
         """A new limit starts unthrottled: what the old one learnt was a share of another rate."""

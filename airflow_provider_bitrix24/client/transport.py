@@ -378,8 +378,10 @@ class Transport:
             yield
 
     def note_operating(self, method: str, time_block: Any) -> None:
-        """Book a successful call's ``time`` block: the pacer's bound and the method's reset time."""
-        self.pacer.record(method, time_block)
+        """Book a successful call's ``time`` block: the pacer's bound and the method's reset time.
+        When the method's time comes near the limit, an adaptive rate limiter falls."""
+        if self.pacer.record(method, time_block) and self.bucket is not None:
+            self.bucket.ease_off()
         if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
             with contextlib.suppress(TypeError, ValueError):
                 # Replies of parallel requests land out of order; the oldest basket's reset only
