@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from airflow_provider_bitrix24.hooks import bitrix24 as hook_module
-from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook, default_token_key
+from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook, VariableTokenStore, default_token_key
 
 from .conftest import airflow_env
 
@@ -111,6 +111,7 @@ def test_the_default_key_names_the_grant_not_the_connection(emu, monkeypatch, va
     for conn_id in ("b24_one", "b24_copy"):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     one, copy = (Bitrix24Hook(c).token_store() for c in ("b24_one", "b24_copy"))
+    assert isinstance(one, VariableTokenStore) and isinstance(copy, VariableTokenStore)
     assert one.key == copy.key == default_token_key(emu.url, emu.client_id)
     assert "b24_one" not in one.key and emu.client_id in one.key and "127.0.0.1" in one.key
 
