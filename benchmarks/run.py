@@ -3,6 +3,7 @@
 
     python3 benchmarks/run.py            # full run (N = 10k, 100k, 1M reads; 10k writes)
     python3 benchmarks/run.py --quick    # smoke run at small N, a couple of minutes
+    python3 benchmarks/run.py --only many-workers   # one row only; its section of the report is replaced
 
 The first run creates ``.venv-bench`` next to ``pyproject.toml`` and installs ``.[bench]`` into
 it; the script then re-runs itself with that interpreter. It starts the project's emulator on
@@ -38,6 +39,9 @@ PARALLEL = {"ours_k8": 8}
 BURST_ROWS = 50 * 2500
 REPEAT, REPEAT_BELOW_S = 3, 20.0  # scenarios faster than this run three times; the median is reported
 WRITE_CLIENTS = ("ours", "fast_bitrix24", "b24pysdk")
+# What ``--only`` can pick; all run by default. "scenarios" is every read and write comparison above;
+# the others are sections appended to the report by their own scripts.
+ROWS = ("scenarios", "many-workers")
 
 
 # ---------------------------------------------------------------------------------------------- venv
@@ -191,6 +195,42 @@ def scenario_list(args: argparse.Namespace) -> list[dict]:
     return out
 
 
+def run_many_workers(quick: bool) -> dict:
+    """``many_workers.py`` in its own process (it starts its own emulator and worker processes)."""
+    processes, repeat = ("4", 1) if quick else ("4,8", 3)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "many_workers.py"),
+            "--json",
+            "--processes",
+            processes,
+            "--repeat",
+            str(repeat),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def put_section(path: Path, lines: list[str]) -> None:
+    """Put a report section (``lines`` holding its ``## `` heading) into ``path``, replacing an
+    older copy of it, so one row can be measured again without rerunning the others."""
+    heading = next(line for line in lines if line.startswith("## "))
+    old = path.read_text().splitlines() if path.exists() else ["# Benchmark results"]
+    if heading in old:
+        start = old.index(heading)
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        while start > 0 and not old[start - 1].strip():
+            start -= 1
+        old[start:end] = lines
+    else:
+        old.extend(lines)
+    path.write_text("\n".join(old).rstrip("\n") + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -217,7 +257,16 @@ def main() -> None:
         "--out", type=Path, help="report path (default benchmarks/RESULTS.md, quick: RESULTS-quick.md)"
     )
     parser.add_argument("--no-venv", action="store_true", help="use the current interpreter as is")
+    parser.add_argument(
+        "--only",
+        type=lambda s: s.split(","),
+        default=list(ROWS),
+        help=f"run only these rows, comma-separated, of: {', '.join(ROWS)} (default: all). Without "
+        "scenarios, the report keeps its other sections and only the chosen ones are replaced",
+    )
     args = parser.parse_args()
+    if set(args.only) - set(ROWS):
+        parser.error(f"--only: unknown {sorted(set(args.only) - set(ROWS))}; choose from {', '.join(ROWS)}")
     if not args.no_venv:
         ensure_venv()
 
@@ -250,7 +299,7 @@ def main() -> None:
         rows = []
         given_up: set[tuple[str, str]] = set()
         try:
-            for spec in scenario_list(args):
+            for spec in scenario_list(args) if "scenarios" in args.only else []:
                 label = f"{spec['op']:6} {spec['client']:13} N={spec['n']:>9,}"
                 if (spec["op"], spec["client"]) in given_up:
                     rows.append({**spec, "skipped": True})
@@ -291,18 +340,27 @@ def main() -> None:
         finally:
             portal.close()
     load.append(os.getloadavg()[0])
-    report.write(
-        args.out,
-        rows,
-        limits=limits,
-        scale=args.scale,
-        command=command,
-        cap=args.cap,
-        elapsed=time.time() - began,
-        load=load,
-    )
     raw = args.out.with_suffix(".json")  # every measured row, for anyone who wants other views
-    raw.write_text(json.dumps({"command": command, "scale": args.scale, "rows": rows}, indent=1) + "\n")
+    data = {"command": command, "scale": args.scale, "rows": rows}
+    if "scenarios" in args.only:
+        report.write(
+            args.out,
+            rows,
+            limits=limits,
+            scale=args.scale,
+            command=command,
+            cap=args.cap,
+            elapsed=time.time() - began,
+            load=load,
+        )
+    elif raw.exists():
+        data = json.loads(raw.read_text())  # keep the rows measured before
+    if "many-workers" in args.only:
+        import many_workers
+
+        data["many_workers"] = figures = run_many_workers(args.quick)
+        put_section(args.out, many_workers.report_lines(figures, command))
+    raw.write_text(json.dumps(data, indent=1) + "\n")
     for path in (args.out, raw):
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 

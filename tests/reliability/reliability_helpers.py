@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,6 +115,52 @@ def stop(workers: list[subprocess.Popen]) -> list[str]:
             w.kill()
         logs.append(err)
     return logs
+
+
+# ---------------------------------------------------------------------- uncoordinated workers
+
+# A portal of burst 20 draining 10 requests/s, and every worker process configured with that whole
+# limit, knowing nothing of the others (workers on different hosts, process scope). Measured here
+# for test_many_workers.py and, as figures, by benchmarks/many_workers.py: one measurement for both.
+SHARED_PORTAL = {"burst": 20, "per_second": 10.0}
+CALLS = 40
+
+
+def measure_uncoordinated_workers(emu, tmp_path: Path, processes: int, rate_limit: dict) -> dict:
+    """Start ``processes`` workers, let each make CALLS calls at once; return what the portal saw.
+
+    The floor is the least time the portal's own limit allows: ``(calls - burst) / rate``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    workers = start_workers(
+        emu,
+        processes,
+        tmp_path / "tokens.json",
+        rate_limit=rate_limit,
+        backoff_base=1.0,
+        backoff_max=30.0,
+        max_retries=10,
+    )
+    try:
+        emu.configure(rate_limit=SHARED_PORTAL)  # a fresh, empty portal bucket for the measured run
+        emu.clear_requests()
+        started = time.monotonic()
+        replies = ask(workers, [{"job": "calls", "threads": 1, "calls": CALLS}] * processes)
+        elapsed = time.monotonic() - started
+    finally:
+        stop(workers)
+    rest = [r for r in emu.requests if r.path.startswith("/rest")]
+    refused = sum(r.error == "QUERY_LIMIT_EXCEEDED" for r in rest)
+    floor = (processes * CALLS - SHARED_PORTAL["burst"]) / SHARED_PORTAL["per_second"]
+    return {
+        "errors": [e for r in replies for e in r["errors"]],
+        "accepted": sum(r.error is None for r in rest),
+        "refused": refused,
+        "requests": len(rest),
+        "refused_share": refused / len(rest),
+        "seconds": elapsed,
+        "floor": floor,
+        "vs_floor": elapsed / floor,
+    }
 
 
 # ---------------------------------------------------------------------- secrets probe (background)

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 import pytest
-from reliability_helpers import ask, start_workers, stop
+from reliability_helpers import CALLS, SHARED_PORTAL, ask, measure_uncoordinated_workers, start_workers, stop
 
 PORTAL = {"burst": 8, "per_second": 40.0}
 WORKERS = 4
@@ -121,44 +121,6 @@ def test_workers_each_using_the_whole_limit_back_off_and_all_finish(emu, tmp_pat
 
 
 # ------------------------------------------------------------------ uncoordinated workers adapt
-
-# A portal of burst 20 draining 10 requests/s, and every worker process configured with that whole
-# limit, knowing nothing of the others (workers on different hosts, process scope).
-SHARED_PORTAL = {"burst": 20, "per_second": 10.0}
-CALLS = 40
-
-
-def measure_uncoordinated_workers(emu, tmp_path, processes: int, rate_limit: dict) -> dict:
-    """Start ``processes`` workers, let each make CALLS calls at once; return what the portal saw."""
-    workers = start_workers(
-        emu,
-        processes,
-        tmp_path / "tokens.json",
-        rate_limit=rate_limit,
-        backoff_base=1.0,
-        backoff_max=30.0,
-        max_retries=10,
-    )
-    try:
-        emu.configure(rate_limit=SHARED_PORTAL)  # a fresh, empty portal bucket for the measured run
-        emu.clear_requests()
-        started = time.monotonic()
-        replies = ask(workers, [{"job": "calls", "threads": 1, "calls": CALLS}] * processes)
-        elapsed = time.monotonic() - started
-    finally:
-        stop(workers)
-    rest = [r for r in emu.requests if r.path.startswith("/rest")]
-    refused = sum(r.error == "QUERY_LIMIT_EXCEEDED" for r in rest)
-    floor = (processes * CALLS - SHARED_PORTAL["burst"]) / SHARED_PORTAL["per_second"]
-    return {
-        "errors": [e for r in replies for e in r["errors"]],
-        "accepted": sum(r.error is None for r in rest),
-        "refused": refused,
-        "refused_share": refused / len(rest),
-        "seconds": elapsed,
-        "floor": floor,
-        "vs_floor": elapsed / floor,
-    }
 
 
 @pytest.mark.parametrize("processes", [4, 8])
