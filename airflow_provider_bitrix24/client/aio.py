@@ -365,7 +365,8 @@ class AsyncBitrix24Client:
                 response = await self._http.post(url, json=body)
         except httpx.TransportError as exc:
             failure = classify_failure(
-                exc, connect_failed=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                exc,
+                connect_failed=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)),
             )
             failure = type(failure)(failure.kind, mask_query_values(failure.reason), failure.hint)
             return self.policy.decide_failure(
