@@ -41,7 +41,7 @@ REPEAT, REPEAT_BELOW_S = 3, 20.0  # scenarios faster than this run three times; 
 WRITE_CLIENTS = ("ours", "fast_bitrix24", "b24pysdk")
 # What ``--only`` can pick; all run by default. "scenarios" is every read and write comparison above;
 # the others are sections appended to the report by their own scripts.
-ROWS = ("scenarios", "many-workers")
+ROWS = ("scenarios", "many-workers", "triggerer")
 
 
 # ---------------------------------------------------------------------------------------------- venv
@@ -360,6 +360,17 @@ def main() -> None:
 
         data["many_workers"] = figures = run_many_workers(args.quick)
         put_section(args.out, many_workers.report_lines(figures, command))
+    if "triggerer" in args.only:  # "triggerer 200 sensors": its own process, as many-workers
+        import triggerer
+
+        out = subprocess.run(
+            [sys.executable, str(HERE / "triggerer.py"), "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        data["triggerer"] = figures = json.loads(out.stdout.strip().splitlines()[-1])
+        put_section(args.out, triggerer.report_lines(figures, "python3 benchmarks/triggerer.py"))
     raw.write_text(json.dumps(data, indent=1) + "\n")
     for path in (args.out, raw):
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")

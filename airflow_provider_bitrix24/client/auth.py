@@ -40,14 +40,16 @@ import requests
 from .errors import (
     Bitrix24AuthError,
     Bitrix24ConfigError,
+    Bitrix24Error,
+    Bitrix24PortalMoved,
     Bitrix24RateLimited,
     Bitrix24ServerError,
     Bitrix24TokenExpired,
     Bitrix24TransportError,
-    classify,
     register_secret,
     scrub,
 )
+from .policy import Attempts, RetryPolicy
 
 try:  # POSIX advisory locks; elsewhere the file store locks only within the process.
     import fcntl
@@ -218,6 +220,10 @@ class Auth:
     def prepare(self, body: dict) -> tuple[dict, Any]:
         return body, None
 
+    def prepare_nowait(self, body: dict) -> tuple[dict, Any] | None:
+        """:meth:`prepare` if it needs no I/O and no wait (an event loop may call it), else ``None``."""
+        return self.prepare(body)
+
     def renew(self, used: Any) -> None:
         raise Bitrix24TokenExpired(
             "expired_token", "the portal reports the credential as expired", hint=self.expired_hint()
@@ -347,7 +353,7 @@ class OAuth2Auth(Auth):
         self.refresh_count = 0  # refreshes performed by this object (observability, tests)
         # How long to wait for a pair that another host rotated but has not saved yet.
         self.rotation_wait = float(rotation_wait)
-        # Resends of the refresh grant after a network error, 5xx or rate limit at the token URL.
+        # The retry budget of the refresh grant (shared policy) after a network error, 5xx or 503.
         self.refresh_retries, self.refresh_backoff = int(refresh_retries), float(refresh_backoff)
         self._reply_lost = False  # a refresh reply was lost: the server may have rotated anyway
         self._unsaved: TokenPair | None = None  # the newest pair, in use, that the store refused
@@ -376,6 +382,19 @@ class OAuth2Auth(Auth):
             token = pair.access_token
         return {**body, "auth": token}, token
 
+    def prepare_nowait(self, body: dict) -> tuple[dict, Any] | None:
+        """The current access token, or ``None`` while :meth:`prepare` would read or write the
+        store, refresh, or wait for another thread that does."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            pair = self._pair
+            if self._unsaved is not None or pair is None or not pair.access_token:
+                return None
+            return {**body, "auth": pair.access_token}, pair.access_token
+        finally:
+            self._lock.release()
+
     def renew(self, used: Any) -> None:
         with self._lock:
             if self._current().access_token != used:
@@ -400,7 +419,7 @@ class OAuth2Auth(Auth):
             last_error: Bitrix24AuthError | None = None
             for refresh_token in candidates:
                 try:
-                    pair = self._exchange_retrying(refresh_token)
+                    pair = self._exchange(refresh_token)
                 except Bitrix24AuthError as exc:
                     if exc.code != "invalid_grant":
                         raise
@@ -480,61 +499,45 @@ class OAuth2Auth(Auth):
         log.info("Bitrix24 OAuth: %s", why)
         return pair
 
-    def _exchange_retrying(self, refresh_token: str) -> TokenPair:
-        """The refresh grant, resent after a transient failure. Resending is harmless: if the first
-        grant did rotate the token, the second is refused with invalid_grant."""
-        for attempt in range(self.refresh_retries + 1):
-            try:
-                return self._exchange(refresh_token)
-            except (Bitrix24TransportError, Bitrix24ServerError, Bitrix24RateLimited) as exc:
-                if isinstance(exc, Bitrix24TransportError):
-                    self._reply_lost = True
-                if attempt >= self.refresh_retries:
-                    raise
-                log.warning("Bitrix24 OAuth: token refresh failed (%s); retrying", exc)
-                time.sleep(self.refresh_backoff * 2**attempt)
-        raise AssertionError("unreachable")
-
     def _exchange(self, refresh_token: str) -> TokenPair:
+        """The refresh grant through the client's one transport (:meth:`.transport.Transport.token_request`),
+        resent by the shared retry policy after a 503, a 5xx or a lost reply. Resending is harmless:
+        if the first grant did rotate the token, the second is refused with invalid_grant."""
         from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
+
+        from .transport import Transport  # transport.py imports this module
 
         oauth_client = WebApplicationClient(self.client_id)
         query = oauth_client.prepare_refresh_body(
             refresh_token=refresh_token, client_id=self.client_id, client_secret=self._client_secret
         )
-        session = self._session or requests.Session()
+        # The token endpoint has no operating-time limit: a 429 there is refused, not waited out.
+        policy = RetryPolicy(
+            max_retries=self.refresh_retries, backoff_base=self.refresh_backoff, max_operation_wait=0.0
+        )
+        timeout = self.timeout if isinstance(self.timeout, tuple) else (float(self.timeout),) * 2
+        transport = Transport.standalone(policy=policy, timeout=timeout, session=self._session)
+        attempts = Attempts()
         try:
-            resp = session.get(f"{self.token_url}?{query}", timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise Bitrix24TransportError(
-                "", f"token refresh failed: {scrub(exc)}", "oauth/token", None
-            ) from None
+            data = transport.token_request(f"{self.token_url}?{query}", attempts=attempts)
+        except (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError, Bitrix24PortalMoved):
+            raise  # 5xx and rate limits stay transient ("look again" for a trigger)
+        except Bitrix24TransportError:
+            self._reply_lost = True
+            raise
+        except Bitrix24Error as error:  # any other refusal means the credentials were refused
+            raise Bitrix24AuthError(error.code, error.description, "oauth/token", error.http_status) from None
         finally:
+            if attempts.unanswered:
+                self._reply_lost = True
             if self._session is None:
-                session.close()
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or "error" in data:
-            # 5xx and rate limits are transient (retried, and "look again" for a trigger); the rest
-            # means the credentials were refused.
-            error = classify(data if isinstance(data, dict) else resp.text, resp.status_code, "oauth/token")
-            if error is None:
-                error = Bitrix24AuthError("", "the token endpoint answered without a token", "oauth/token")
-            elif not isinstance(error, (Bitrix24ServerError, Bitrix24RateLimited, Bitrix24AuthError)):
-                error = Bitrix24AuthError(error.code, error.description, "oauth/token", resp.status_code)
-            raise error
+                transport.close()
         try:
             token = oauth_client.parse_request_body_response(json.dumps(data))
         except OAuth2Error as exc:
-            raise Bitrix24AuthError(
-                exc.error or "", scrub(exc.description or ""), "oauth/token", resp.status_code
-            ) from None
+            raise Bitrix24AuthError(exc.error or "", scrub(exc.description or ""), "oauth/token") from None
         if not token.get("refresh_token"):
-            raise Bitrix24AuthError(
-                "", "token endpoint reply has no refresh_token", "oauth/token", resp.status_code
-            )
+            raise Bitrix24AuthError("", "token endpoint reply has no refresh_token", "oauth/token")
         expires_in = token.get("expires_in")
         expires_at = time.time() + float(expires_in) if expires_in else None
         register_secret(token["access_token"])

@@ -46,7 +46,7 @@ from .methods import is_read_method
 from .operating import DEFAULT_OPERATING_LIMIT, DEFAULT_OPERATING_WINDOW, OperatingPacer
 from .paging import DEFAULT_PAGINATE_BUFFER_MB, MAX_PAGINATE_PARALLEL, _to_int
 from .policy import REDIRECT_STATUSES, RetryPolicy, decode_body, moved_error
-from .ratelimit import DEFAULT_BURST, DEFAULT_PER_SECOND, SCOPES, LeakyBucket, shared_bucket
+from .ratelimit import DEFAULT_BURST, LeakyBucket, bucket_from_config, shared_bucket
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,18 @@ def normalize_portal_url(url: str) -> str:
     if path.endswith("/rest") or "/rest/" in path + "/":
         path = path[: path.find("/rest")]
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def rate_bucket(portal_url: str, rate_limit: Any = _USE_SHARED) -> LeakyBucket | None:
+    """The rate limiter a client of ``portal_url`` uses for ``rate_limit`` (see :class:`Bitrix24Client`)."""
+    if rate_limit is None or isinstance(rate_limit, LeakyBucket):
+        return rate_limit
+    key = urlsplit(portal_url).netloc.lower()
+    if rate_limit is _USE_SHARED:
+        return shared_bucket(key)
+    if isinstance(rate_limit, Mapping):
+        return bucket_from_config(key, rate_limit)
+    raise Bitrix24ConfigError(description=f"rate_limit has an unsupported type: {type(rate_limit).__name__}")
 
 
 @dataclass
@@ -210,33 +222,7 @@ class Bitrix24Client:
         return self.transport.requests_sent
 
     def _make_bucket(self, rate_limit: Any) -> LeakyBucket | None:
-        if rate_limit is None or isinstance(rate_limit, LeakyBucket):
-            return rate_limit
-        key = urlsplit(self.portal_url).netloc.lower()
-        if rate_limit is _USE_SHARED:
-            return shared_bucket(key)
-        if isinstance(rate_limit, Mapping):
-            try:
-                burst = float(rate_limit.get("burst", DEFAULT_BURST))
-                per_second = float(rate_limit.get("per_second", DEFAULT_PER_SECOND))
-                if burst < 1 or per_second <= 0:
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise Bitrix24ConfigError(
-                    description='rate_limit must be {"burst": >=1, "per_second": >0}'
-                ) from None
-            scope = str(rate_limit.get("scope") or "process").lower()
-            if scope not in SCOPES:
-                raise Bitrix24ConfigError(description=f"rate_limit scope must be one of {', '.join(SCOPES)}")
-            try:
-                return shared_bucket(
-                    key, burst, per_second, scope=scope, state_dir=rate_limit.get("state_dir")
-                )
-            except OSError as exc:
-                raise Bitrix24ConfigError(description=f"rate_limit state_dir is not usable: {exc}") from None
-        raise Bitrix24ConfigError(
-            description=f"rate_limit has an unsupported type: {type(rate_limit).__name__}"
-        )
+        return rate_bucket(self.portal_url, rate_limit)
 
     def close(self) -> None:
         self.transport.close()
@@ -418,22 +404,8 @@ class Bitrix24Client:
             pace=Counter(m for _k, m, _c in chunk),
             job=job,
         )
-        body = envelope.get("result") or {}
-        keys = [k for k, _m, _c in chunk]
-        methods = {k: m for k, m, _c in chunk}
-        results = _keyed(body.get("result"), keys)
-        out.result.update(results)
-        for key, raw in _keyed(body.get("result_error"), keys).items():
-            err = classify(raw if isinstance(raw, dict) else {"error": raw}, None, methods.get(key))
-            if err is not None:
-                out.errors[key] = err
-        out.total.update({k: _to_int(v) for k, v in _keyed(body.get("result_total"), keys).items()})
-        out.next.update({k: _to_int(v) for k, v in _keyed(body.get("result_next"), keys).items()})
-        times = _keyed(body.get("result_time"), keys)
-        out.time.update(times)
-        for key, block in times.items():
-            if key in methods:
-                self._note_operating(methods[key], block)
+        for method, block in file_batch_reply(envelope, chunk, out):
+            self._note_operating(method, block)
 
     # ------------------------------------------------------------------ pagination
 
@@ -487,6 +459,26 @@ def _batch_steps(
     if chunk:
         steps.append(chunk)
     return steps + solos
+
+
+def file_batch_reply(
+    envelope: Mapping[str, Any], chunk: list[tuple[str, str, str]], out: BatchResult
+) -> list[tuple[str, Any]]:
+    """File one batch request's reply under its commands' keys in ``out``; return each command's
+    ``(method, time block)`` for the operating-time books."""
+    body = envelope.get("result") or {}
+    keys = [k for k, _m, _c in chunk]
+    methods = {k: m for k, m, _c in chunk}
+    out.result.update(_keyed(body.get("result"), keys))
+    for key, raw in _keyed(body.get("result_error"), keys).items():
+        err = classify(raw if isinstance(raw, dict) else {"error": raw}, None, methods.get(key))
+        if err is not None:
+            out.errors[key] = err
+    out.total.update({k: _to_int(v) for k, v in _keyed(body.get("result_total"), keys).items()})
+    out.next.update({k: _to_int(v) for k, v in _keyed(body.get("result_next"), keys).items()})
+    times = _keyed(body.get("result_time"), keys)
+    out.time.update(times)
+    return [(methods[key], block) for key, block in times.items() if key in methods]
 
 
 def _keyed(value: Any, keys: list[str]) -> dict[str, Any]:

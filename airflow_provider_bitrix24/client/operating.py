@@ -45,6 +45,18 @@ COST_MARGIN = 1.25  # a request is reserved at this multiple of its calls' mean 
 UNKNOWN_CALL_COST = 0.2
 SMALL_JOB_SHARE = 0.25
 LOG_INTERVAL = 30.0  # seconds between two "pacing" log lines of one method
+# When a method's booked time crosses this share of the limit, the portal is getting busy for
+# everybody on the webhook: the adaptive rate limiter falls as it does after a refusal.
+NEAR_LIMIT_SHARE = 0.8
+
+
+def operating_rises(before: float, after: float, limit: float | None) -> bool:
+    """True when a method's booked operating time goes from below ``NEAR_LIMIT_SHARE`` of
+    ``limit`` to at or above it (the signal fires once per crossing, not on every reply)."""
+    if not limit:
+        return False
+    mark = limit * NEAR_LIMIT_SHARE
+    return before < mark <= after
 
 
 @dataclass
@@ -76,27 +88,30 @@ class OperatingPacer:
         self.window = float(window)
         self._clock = clock
         self._methods: dict[str, _Method] = {}
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.RLock())
 
-    def record(self, method: str, block: Any) -> None:
-        """Account one successful call from its reply's ``time`` block (needs ``operating``)."""
+    def record(self, method: str, block: Any) -> bool:
+        """Account one successful call from its reply's ``time`` block (needs ``operating``).
+        Returns :func:`operating_rises` for the method: its time just came near the limit."""
         if self.limit is None or not isinstance(block, Mapping) or block.get("operating") is None:
-            return
+            return False
         try:
             seconds = float(block.get("processing") or block.get("duration") or 0.0)
             reported = float(block["operating"])
         except (TypeError, ValueError):
-            return
+            return False
         with self._cond:
             state = self._methods.setdefault(method.lower(), _Method())
             now = self._clock()
             self._expire(state, now)
+            before = state.spent_total + state.reserved + state.others
             state.spent.append((now + self.window, seconds))
             state.spent_total += seconds
             state.calls += 1
             state.call_seconds += seconds
             # Only what exceeds everything we account for is somebody else's.
             state.others = max(0.0, reported - state.spent_total - state.reserved)
+            return operating_rises(before, state.spent_total + state.reserved + state.others, self.limit)
 
     @staticmethod
     def _estimate(state: _Method, calls: int) -> float:
@@ -132,40 +147,59 @@ class OperatingPacer:
         if self.limit is None:
             yield
             return
+        wanted, small_job = self.wanted(calls_by_method, job)
+        with self._cond:
+            while True:
+                wait, costs = self.admit(wanted, small_job)
+                if wait == 0:
+                    break
+                self._cond.wait(timeout=wait)  # None: until the method's first request ends
+        try:
+            yield
+        finally:
+            self.release(costs)
+
+    # The steps of :meth:`reserve_many`, for a shell that waits its own way (the async client).
+
+    def wanted(
+        self, calls_by_method: Mapping[str, int], job: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], bool]:
+        """The calls per method (lower-cased) and whether the job is far below the limit."""
         wanted: dict[str, int] = {}
         for method, calls in calls_by_method.items():
             wanted[method.lower()] = wanted.get(method.lower(), 0) + calls
         whole = sum((job or calls_by_method).values())
-        small_job = whole * UNKNOWN_CALL_COST <= self.limit * SMALL_JOB_SHARE
-        costs: dict[str, float] = {}
+        return wanted, whole * UNKNOWN_CALL_COST <= (self.limit or 0.0) * SMALL_JOB_SHARE
+
+    def admit(self, wanted: Mapping[str, int], small_job: bool) -> tuple[float | None, dict[str, float]]:
+        """Reserve the calls if they fit now: ``(0, costs)`` (pass ``costs`` to :meth:`release`
+        when the request ends); else ``(seconds to wait, {})``, ``None`` meaning until a
+        method's first request ends. Takes the lock (re-entrant with :meth:`reserve_many`'s)."""
         with self._cond:
             states = {key: self._methods.setdefault(key, _Method()) for key in wanted}
-            while True:
-                if not small_job and any(
-                    state.first_sent and not state.first_done for state in states.values()
-                ):
-                    self._cond.wait()  # the method's first request is out: its end notifies
-                    continue
-                now = self._clock()
-                costs = {key: self._estimate(state, wanted[key]) for key, state in states.items()}
-                wait = max(
-                    (self._wait_for(key, state, costs[key], now) for key, state in states.items()),
-                    default=0.0,
-                )
-                if wait <= 0:
-                    break
-                self._cond.wait(timeout=wait)
+            if not small_job and any(state.first_sent and not state.first_done for state in states.values()):
+                return None, {}
+            now = self._clock()
+            costs = {key: self._estimate(state, wanted[key]) for key, state in states.items()}
+            wait = max(
+                (self._wait_for(key, state, costs[key], now) for key, state in states.items()),
+                default=0.0,
+            )
+            if wait > 0:
+                return wait, {}
             for key, state in states.items():
                 state.first_sent = True
                 state.reserved += costs[key]
-        try:
-            yield
-        finally:
-            with self._cond:
-                for key, state in states.items():
-                    state.reserved -= costs[key]
-                    state.first_done = True
-                self._cond.notify_all()
+            return 0.0, costs
+
+    def release(self, costs: Mapping[str, float]) -> None:
+        """The request that :meth:`admit` let through has ended."""
+        with self._cond:
+            for key, cost in costs.items():
+                state = self._methods[key]
+                state.reserved -= cost
+                state.first_done = True
+            self._cond.notify_all()
 
     def _wait_for(self, key: str, state: _Method, cost: float, now: float) -> float:
         """Seconds ``cost`` more of ``key`` must wait (0: it may go now), logged now and then."""

@@ -54,7 +54,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.exceptions import AirflowNotFoundException
@@ -78,6 +78,9 @@ from airflow_provider_bitrix24.client import (
 from airflow_provider_bitrix24.client.auth import Auth, parse_webhook_url, shared_memory_store
 from airflow_provider_bitrix24.client.errors import add_secret_listener, register_secret, scrub
 from airflow_provider_bitrix24.client.ratelimit import SCOPES as RATE_LIMIT_SCOPES
+
+if TYPE_CHECKING:
+    from airflow_provider_bitrix24.client.aio import AsyncBitrix24Client
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +250,34 @@ class Bitrix24Hook(BaseHook):
 
     @cached_property
     def _client(self) -> Bitrix24Client:
+        portal, auth, options = self._client_settings()
+        try:
+            return Bitrix24Client(
+                portal,
+                auth,
+                paginate_parallel=self._paginate_parallel(),
+                paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
+                **options,
+            )
+        except Bitrix24ConfigError as exc:
+            raise self._config_error(_field_named(exc.description), exc.description) from None
+
+    def async_client(self) -> AsyncBitrix24Client:
+        """A new :class:`~airflow_provider_bitrix24.client.aio.AsyncBitrix24Client` of the
+        connection, for an event loop (the triggerer): same auth (and token store), rate
+        limiter, pacing and retry settings as :meth:`get_conn`. Reading the connection and
+        opening the token store block, so call this in a worker thread once
+        (``await asyncio.to_thread(hook.async_client)``); close the client with ``aclose``."""
+        from airflow_provider_bitrix24.client.aio import AsyncBitrix24Client  # httpx: only where used
+
+        portal, auth, options = self._client_settings()
+        try:
+            return AsyncBitrix24Client(portal, auth, **options)
+        except Bitrix24ConfigError as exc:
+            raise self._config_error(_field_named(exc.description), exc.description) from None
+
+    def _client_settings(self) -> tuple[str, Auth, dict[str, Any]]:
+        """The portal, the auth strategy and the options both clients take."""
         _bridge_to_airflow_masker()
         conn = self._connection
         for secret in (
@@ -255,26 +286,20 @@ class Bitrix24Hook(BaseHook):
         ):
             register_secret(secret)
         portal, auth = self._build_auth()
-        try:
-            return Bitrix24Client(
-                portal,
-                auth,
-                timeout=(
-                    self._number("connect_timeout", DEFAULTS["connect_timeout"]),
-                    self._number("timeout", DEFAULTS["timeout"]),
-                ),
-                rate_limit=self._rate_limit(),
-                max_retries=int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
-                max_operation_wait=self._number(
-                    "max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True
-                ),
-                paginate_parallel=self._paginate_parallel(),
-                paginate_buffer_mb=self._number("paginate_buffer_mb", DEFAULTS["paginate_buffer_mb"]),
-                batch_parallel=self._batch_parallel(),
-                operating_limit=self._operating_limit(),
-            )
-        except Bitrix24ConfigError as exc:
-            raise self._config_error(_field_named(exc.description), exc.description) from None
+        options = {
+            "timeout": (
+                self._number("connect_timeout", DEFAULTS["connect_timeout"]),
+                self._number("timeout", DEFAULTS["timeout"]),
+            ),
+            "rate_limit": self._rate_limit(),
+            "max_retries": int(self._number("max_retries", DEFAULTS["max_retries"], allow_zero=True)),
+            "max_operation_wait": self._number(
+                "max_operation_wait", DEFAULTS["max_operation_wait"], allow_zero=True
+            ),
+            "batch_parallel": self._batch_parallel(),
+            "operating_limit": self._operating_limit(),
+        }
+        return portal, auth, options
 
     def _build_auth(self) -> tuple[str, Auth]:
         conn = self._connection

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import logging
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -56,6 +57,19 @@ class Outcome:
     value: Any = None
 
 
+@dataclass(frozen=True)
+class Call:
+    """One REST call a probe's :meth:`Probe.plan` asks for; the poller sends it and hands back
+    its ``result``."""
+
+    method: str
+    params: dict
+
+
+# A probe's look as the calls it makes: the sync poller sends them with the hook, the triggerer
+# with the async client, so both run one logic.
+Plan = Generator[Call, Any, Outcome]
+
 PROBES: dict[str, type[Probe]] = {}
 
 
@@ -70,8 +84,22 @@ class Probe:
         if cls.kind:
             PROBES[cls.kind] = cls
 
-    def check(self, hook: Any) -> Outcome:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def plan(self) -> Plan | None:
+        """The look as a generator of :class:`Call` s returning the :class:`Outcome`, or ``None``
+        when the probe only has :meth:`check` (it reads through helpers that take a hook)."""
+        return None
+
+    def check(self, hook: Any) -> Outcome:
+        """One look with the hook's synchronous client."""
+        plan = self.plan()
+        if plan is None:  # pragma: no cover - a probe defines plan or check
+            raise NotImplementedError
+        try:
+            call = next(plan)
+            while True:
+                call = plan.send(hook.call(call.method, call.params))
+        except StopIteration as done:
+            return done.value
 
     def describe(self) -> str:
         return self.kind
@@ -100,8 +128,30 @@ def check_once(probe: Probe, hook: Any) -> Outcome:
     except Bitrix24WriteMayHaveSucceeded:
         raise  # probes only read; a write error here is a bug worth surfacing
     except TRANSIENT_ERRORS as err:
-        log.warning("Bitrix24 poll of %s hit a transient error, will look again: %s", probe.describe(), err)
-        return Outcome(done=False)
+        return _not_yet(probe, err)
+
+
+async def check_once_async(probe: Probe, call: Callable[[str, dict], Awaitable[Any]]) -> Outcome | None:
+    """:func:`check_once` for a probe with a :meth:`Probe.plan`, its calls sent by ``call``
+    (an async client's ``call``); ``None`` when the probe has no plan."""
+    plan = probe.plan()
+    if plan is None:
+        return None
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(await call(request.method, request.params))
+    except StopIteration as done:
+        return done.value
+    except Bitrix24WriteMayHaveSucceeded:
+        raise
+    except TRANSIENT_ERRORS as err:
+        return _not_yet(probe, err)
+
+
+def _not_yet(probe: Probe, err: Exception) -> Outcome:
+    log.warning("Bitrix24 poll of %s hit a transient error, will look again: %s", probe.describe(), err)
+    return Outcome(done=False)
 
 
 @dataclass
@@ -118,12 +168,12 @@ class CrmStageProbe(Probe):
     def describe(self) -> str:
         return f"{self.entity} {self.record_id} in stages {self.stages}"
 
-    def check(self, hook: Any) -> Outcome:
+    def plan(self) -> Plan:
         entity = crm_entity(self.entity)
         if not entity.stage_field:
             raise ValueError(f"CRM entity {self.entity!r} has no stages")
         params = {**entity.type_params(self.entity_type_id), "id": int(self.record_id)}
-        record = hook.call(entity.get_method, params)
+        record = yield Call(entity.get_method, params)
         if entity.universal:
             record = (record or {}).get("item") or {}
         stage = record.get(entity.stage_field)
@@ -208,9 +258,9 @@ class TaskStatusProbe(Probe):
     def describe(self) -> str:
         return f"task {self.task_id} in statuses {self.statuses}"
 
-    def check(self, hook: Any) -> Outcome:
+    def plan(self) -> Plan:
         wanted = {task_status_code(s) for s in self.statuses}
-        result = hook.call("tasks.task.get", {"taskId": int(self.task_id), "select": ["ID", "STATUS"]})
+        result = yield Call("tasks.task.get", {"taskId": int(self.task_id), "select": ["ID", "STATUS"]})
         task = (result or {}).get("task") or {}
         status = task.get("status", task.get("STATUS"))
         log.info("task %s has status %s (waiting for %s)", self.task_id, status, sorted(wanted))
@@ -234,8 +284,8 @@ class WorkflowFinishedProbe(Probe):
     def describe(self) -> str:
         return f"workflow {self.workflow_id} finished"
 
-    def check(self, hook: Any) -> Outcome:
-        running = hook.call(
+    def plan(self) -> Plan:
+        running = yield Call(
             "bizproc.workflow.instances",
             {"SELECT": ["ID", "MODIFIED"], "FILTER": {"ID": self.workflow_id}},
         )

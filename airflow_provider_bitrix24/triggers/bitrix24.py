@@ -1,16 +1,22 @@
 """Deferrable polling for Bitrix24 sensors.
 
-:class:`Bitrix24PollTrigger` runs a probe from :mod:`airflow_provider_bitrix24.polling.probes` in the triggerer: each look goes
-through the hook's own synchronous client in a worker thread (``asyncio.to_thread``), so auth,
-error mapping, retries and the per-portal rate limiter are the client core's, with no second
-copy; between looks it sleeps without holding a worker slot. Everything it needs to resume after
-a triggerer restart (connection id, probe with its parameters and cursor, poll interval) is in
-:meth:`serialize`.
+:class:`Bitrix24PollTrigger` runs a probe from :mod:`airflow_provider_bitrix24.polling.probes` in
+the triggerer. A probe that states its look as calls (:meth:`~.probes.Probe.plan`: a record's
+stage, a task's status, a workflow) is sent through the connection's async client
+(:meth:`~airflow_provider_bitrix24.hooks.bitrix24.Bitrix24Hook.async_client`), so no thread is
+held while it waits - for the rate limiter, the operating-time pacer, a backoff or the reply -
+and hundreds of deferred sensors share one event loop. Auth, error mapping, retries and the
+per-portal rate limiter are the client core's, with no second copy. Probes that read through
+helpers taking a hook (changes, Drive folders, offline events) still look through the hook's
+synchronous client in a worker thread. Between looks the trigger sleeps without holding a worker
+slot. Everything it needs to resume after a triggerer restart (connection id, probe with its
+parameters and cursor, poll interval) is in :meth:`serialize`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +24,50 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bitrix24.client.errors import scrub
 from airflow_provider_bitrix24.hooks.mixin import make_hook
-from airflow_provider_bitrix24.polling.probes import Probe, check_once
+from airflow_provider_bitrix24.polling.probes import Outcome, Probe, check_once, check_once_async
+
+
+class _SharedClients:
+    """One async client per connection and event loop, built once (in a worker thread) and
+    shared by every trigger that polls through it: one credential, rate limiter and pacer. Each
+    trigger sends through a sibling with its own small connection pool (see
+    :meth:`~airflow_provider_bitrix24.client.aio.AsyncBitrix24Client.sibling`)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, int], tuple[asyncio.Task, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def client(self, conn_id: str) -> AsyncIterator[Any]:
+        key = (conn_id, id(asyncio.get_running_loop()))
+        entry = self._entries.get(key)
+        if entry is None:
+            build = asyncio.ensure_future(asyncio.to_thread(lambda: make_hook(conn_id).async_client()))
+            entry = (build, 0)
+        self._entries[key] = (entry[0], entry[1] + 1)
+        try:
+            client = (await asyncio.shield(entry[0])).sibling()
+            try:
+                yield client
+            finally:
+                await client.aclose()
+        finally:
+            build, users = self._entries[key]
+            if users > 1:
+                self._entries[key] = (build, users - 1)
+            else:
+                del self._entries[key]
+                if build.done():
+                    await _close_built(build)
+                else:  # every user left while it was being built: close it once it is
+                    build.add_done_callback(lambda done: asyncio.ensure_future(_close_built(done)))
+
+
+async def _close_built(build: asyncio.Future) -> None:
+    if not build.cancelled() and build.exception() is None:
+        await build.result().aclose()
+
+
+_CLIENTS = _SharedClients()
 
 
 class Bitrix24PollTrigger(BaseTrigger):
@@ -69,13 +118,22 @@ class Bitrix24PollTrigger(BaseTrigger):
             self.poll_interval,
             self.probe.describe(),
         )
-        while True:
-            try:
-                outcome = await asyncio.to_thread(self._look)
-            except Exception as err:  # a permanent failure: report it to the task, do not spin
-                yield TriggerEvent({"status": "error", "message": scrub(f"{type(err).__name__}: {err}")})
-                return
-            if outcome.done:
-                yield TriggerEvent({"status": "success", "value": outcome.value})
-                return
-            await asyncio.sleep(self.poll_interval)
+        async with contextlib.AsyncExitStack() as stack:
+            client: Any = None
+            while True:
+                try:
+                    outcome: Outcome | None = None
+                    if self.probe.plan() is not None:
+                        if client is None:
+                            client = await stack.enter_async_context(_CLIENTS.client(self.bitrix24_conn_id))
+                        outcome = await check_once_async(self.probe, client.call)
+                    if outcome is None:
+                        outcome = await asyncio.to_thread(self._look)
+                    assert outcome is not None
+                except Exception as err:  # a permanent failure: report it to the task, do not spin
+                    yield TriggerEvent({"status": "error", "message": scrub(f"{type(err).__name__}: {err}")})
+                    return
+                if outcome.done:
+                    yield TriggerEvent({"status": "success", "value": outcome.value})
+                    return
+                await asyncio.sleep(self.poll_interval)
