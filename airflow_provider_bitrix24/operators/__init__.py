@@ -24,6 +24,8 @@ _EXTRA_NAMES = {
     "Bitrix24ActionOperator": "base",
     "Bitrix24Operator": "base",
     "CloseOpenLineSessionOperator": "openlines",
+    "DiskDownloadOperator": "disk",
+    "DiskUploadOperator": "disk",
 }
 
 
