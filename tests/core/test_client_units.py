@@ -282,12 +282,20 @@ def _token_reply(access, refresh, status=200):
         if status == 200
         else b'{"error": "invalid_grant", "error_description": "Invalid refresh token"}'
     )
+    resp._content_consumed = True
     return resp
 
 
-def test_oauth_refresh_uses_get_with_query_and_rotates(mocker):
+def _token_session(mocker):
+    """A mock Session as the transport uses it: ``request(verb, url, ...)``, headers to update."""
     session = mocker.Mock(spec=requests.Session)
-    session.get.return_value = _token_reply("access-new1", "refresh-new1")
+    session.headers = {}
+    return session
+
+
+def test_oauth_refresh_uses_get_with_query_and_rotates(mocker):
+    session = _token_session(mocker)
+    session.request.return_value = _token_reply("access-new1", "refresh-new1")
     store = MemoryTokenStore()
     auth = OAuth2Auth(
         "app.1",
@@ -302,8 +310,9 @@ def test_oauth_refresh_uses_get_with_query_and_rotates(mocker):
     assert body == {"x": 1, "auth": "access-old1"}
     auth.renew(used)
     auth.renew(used)  # a second thread with the same stale token: no second refresh
-    assert session.get.call_count == 1
-    url = session.get.call_args.args[0]
+    assert session.request.call_count == 1
+    verb, url = session.request.call_args.args
+    assert verb == "GET" and session.request.call_args.kwargs["allow_redirects"] is False
     assert url.startswith("https://oauth.example/t/?") and "grant_type=refresh_token" in url
     assert "refresh_token=refresh-old1" in url and "client_secret=secret-xyz" in url
     assert store.load().refresh_token == "refresh-new1"
@@ -314,13 +323,13 @@ def test_oauth_invalid_grant_adopts_pair_rotated_elsewhere(mocker):
     """Lost race without a cross-process lock: our refresh token was already used by another
     process; the store now has its new pair, so we adopt it instead of failing."""
     store = MemoryTokenStore(TokenPair("access-A", "refresh-A"))
-    session = mocker.Mock(spec=requests.Session)
+    session = _token_session(mocker)
 
     def other_process_won(*_a, **_k):
         store.save(TokenPair("access-B", "refresh-B"))  # the winner saves while we are refreshing
         return _token_reply("", "", status=400)
 
-    session.get.side_effect = other_process_won
+    session.request.side_effect = other_process_won
     auth = OAuth2Auth("app.1", "secret-xyz", store=store, session=session, token_url="https://o.example/t/")
     _, used = auth.prepare({})
     auth.renew(used)
@@ -329,8 +338,8 @@ def test_oauth_invalid_grant_adopts_pair_rotated_elsewhere(mocker):
 
 
 def test_oauth_invalid_grant_everywhere_raises_clear_error(mocker):
-    session = mocker.Mock(spec=requests.Session)
-    session.get.return_value = _token_reply("", "", status=400)
+    session = _token_session(mocker)
+    session.request.return_value = _token_reply("", "", status=400)
     auth = OAuth2Auth(
         "app.1",
         "secret-xyz",

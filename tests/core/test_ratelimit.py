@@ -3,12 +3,15 @@ state file (fake clocks; the multi-process behaviour is in tests/reliability/tes
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
 import pytest
 
 from airflow_provider_bitrix24.client import Bitrix24Client, Bitrix24ConfigError, WebhookAuth
+from airflow_provider_bitrix24.client.operating import OperatingPacer, operating_rises
+from airflow_provider_bitrix24.client.policy import RetryPolicy
 from airflow_provider_bitrix24.client.ratelimit import (
     DOUBLING_SLOTS,
     FALL,
@@ -19,6 +22,7 @@ from airflow_provider_bitrix24.client.ratelimit import (
     HostBucket,
     LeakyBucket,
     adaptive_capacity,
+    adaptive_eased,
     adaptive_refused,
     adaptive_sent,
     adaptive_share,
@@ -27,6 +31,7 @@ from airflow_provider_bitrix24.client.ratelimit import (
     shared_bucket,
     take_slot,
 )
+from airflow_provider_bitrix24.client.transport import Transport
 
 
 @pytest.fixture
@@ -279,8 +284,58 @@ def test_bucket_from_config(state_dir):
             bucket_from_config("cfg.bitrix24.com", bad)
 
 
+def test_a_connection_with_adaptive_false_gets_the_static_bucket(monkeypatch):
+    """``"adaptive": false`` in a connection's rate_limit reaches the client's bucket."""
+    limit = {"burst": 9, "per_second": 3, "adaptive": False}
+    client = Bitrix24Client("https://static-cfg.bitrix24.com", WebhookAuth(1, "abcd"), rate_limit=limit)
+    assert type(client.bucket) is LeakyBucket
+    assert (client.bucket.capacity, client.bucket.leak_per_second) == (9, 3)
+    from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
+
+    conn = {
+        "conn_type": "bitrix24",
+        "host": "https://static-hook.bitrix24.com",
+        "login": "1",
+        "password": "abcd1234",
+        "extra": {"auth_type": "webhook", "rate_limit": {"burst": 9, "per_second": 3, "adaptive": False}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_BITRIX24_STATIC", json.dumps(conn))
+    assert type(Bitrix24Hook("bitrix24_static").get_conn().bucket) is LeakyBucket
+
+
 def test_adaptive_share_long_after_a_refusal_is_the_full_rate() -> None:
     """Hours after the last refusal the share is simply 1.0 (no overflow of the growth curve)."""
     state = AdaptiveState(peak=0.5, fell_at=0.0)
     assert adaptive_share(state, 10_000.0, 2.0) == 1.0
     assert adaptive_share(state, 1e9, 50.0) == 1.0
+
+
+def test_the_adaptive_rate_falls_when_a_methods_operating_time_nears_the_limit() -> None:
+    """The operating-time signal: crossing 80% of the limit upward is a fall, like a refusal."""
+    assert operating_rises(300.0, 390.0, 480.0)
+    assert not operating_rises(390.0, 400.0, 480.0)  # already past the mark: fell before
+    assert not operating_rises(100.0, 200.0, 480.0) and not operating_rises(0.0, 1e9, None)
+    eased = adaptive_eased(AdaptiveState(), 1000.0, 2.0)
+    assert adaptive_share(eased, 1000.0, 2.0) == pytest.approx(FALL)
+    assert adaptive_capacity(eased, 1000.0, 50, 2.0) == 1.0
+    assert adaptive_share(eased, 1000.0 + 200 / 2.0, 2.0) == 1.0  # and climbs back
+
+    def transport(bucket: LeakyBucket) -> Transport:
+        return Transport(
+            "https://x.bitrix24.com",
+            WebhookAuth(1, "abcd"),
+            policy=RetryPolicy(),
+            timeout=(1.0, 1.0),
+            bucket=bucket,
+            pacer=OperatingPacer(480.0),
+        )
+
+    adaptive = transport(AdaptiveBucket(50, 2))
+    adaptive.note_operating("crm.deal.list", {"processing": 1.0, "operating": 300.0})
+    assert adaptive.bucket.rate == 2.0
+    adaptive.note_operating("crm.deal.list", {"processing": 1.0, "operating": 400.0})
+    assert adaptive.bucket.rate == pytest.approx(2.0 * FALL, rel=0.05)
+    static = transport(LeakyBucket(50, 2))
+    static.note_operating("crm.deal.list", {"processing": 1.0, "operating": 300.0})
+    static.note_operating("crm.deal.list", {"processing": 1.0, "operating": 400.0})
+    assert static.bucket.reserve() == 0.0  # the static limiter keeps its configured burst
