@@ -59,7 +59,7 @@ from .policy import (
     classify_reply,
 )
 from .ratelimit import DEFAULT_BURST
-from .transport import USER_AGENT, _ScrubFilter, mask_query_values
+from .transport import USER_AGENT, _ScrubFilter, book_operating, mask_query_values
 
 log = logging.getLogger(__name__)
 
@@ -427,9 +427,4 @@ class AsyncBitrix24Client:
 
     def note_operating(self, method: str, time_block: Any) -> None:
         """Book a successful call's ``time`` block: the pacer's bound and the method's reset time."""
-        self.pacer.record(method, time_block)
-        if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                key = method.lower()
-                reset_at = float(time_block["operating_reset_at"])
-                self.operating_reset[key] = max(reset_at, self.operating_reset.get(key, reset_at))
+        book_operating(self.pacer, self.bucket, self.operating_reset, method, time_block)

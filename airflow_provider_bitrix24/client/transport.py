@@ -61,6 +61,26 @@ class _ScrubFilter(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_ScrubFilter())
 
 
+def book_operating(
+    pacer: OperatingPacer,
+    bucket: LeakyBucket | None,
+    operating_reset: dict[str, float],
+    method: str,
+    time_block: Any,
+) -> None:
+    """Book a successful call's ``time`` block (both shells): the pacer's bound and the method's
+    reset time. When the method's time comes near the limit, an adaptive rate limiter falls."""
+    if pacer.record(method, time_block) and bucket is not None:
+        bucket.ease_off()
+    if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
+        with contextlib.suppress(TypeError, ValueError):
+            # Replies of parallel requests land out of order; the oldest basket's reset only
+            # moves forward, so an earlier value is stale.
+            key = method.lower()
+            reset_at = float(time_block["operating_reset_at"])
+            operating_reset[key] = max(reset_at, operating_reset.get(key, reset_at))
+
+
 @dataclass
 class Outgoing:
     """One attempt of a request: what to send and, for REST calls, the credential it carries
@@ -378,18 +398,8 @@ class Transport:
             yield
 
     def note_operating(self, method: str, time_block: Any) -> None:
-        """Book a successful call's ``time`` block: the pacer's bound and the method's reset time.
-        When the method's time comes near the limit, an adaptive rate limiter falls."""
-        if self.pacer.record(method, time_block) and self.bucket is not None:
-            self.bucket.ease_off()
-        if isinstance(time_block, Mapping) and time_block.get("operating_reset_at") is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                # Replies of parallel requests land out of order; the oldest basket's reset only
-                # moves forward, so an earlier value is stale.
-                key = method.lower()
-                reset_at = float(time_block["operating_reset_at"])
-                with self._lock:
-                    self.operating_reset[key] = max(reset_at, self.operating_reset.get(key, reset_at))
+        with self._lock:
+            book_operating(self.pacer, self.bucket, self.operating_reset, method, time_block)
 
     def wait_for_operating_reset(self, error: Bitrix24OperationLimit, method: str, waited: float) -> float:
         """Sleep until work refused with ``OPERATION_TIME_LIMIT`` inside a batch may be resent;
