@@ -491,6 +491,11 @@ class _Progress:
         )
 
 
+def page_records(method: str, result: Any) -> list[dict]:
+    """The records of one page of ``method``'s ``result``, whatever wrapper the method uses."""
+    return _records(result, paging_spec(method), method)
+
+
 def _records(result: Any, spec: PagingSpec, method: str) -> list[dict]:
     """The records of one list page, whatever wrapper the method uses."""
     if result is None:

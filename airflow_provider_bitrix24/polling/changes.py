@@ -37,6 +37,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_bitrix24.polling.calls import Call, Steps, run
 from airflow_provider_bitrix24.polling.entities import CRM_ENTITIES
 from airflow_provider_bitrix24.polling.timestamps import epoch_second, format_timestamp, iso_second
 
@@ -137,16 +138,22 @@ def start_second(start_from: Any, now_second: int) -> int:
     return second
 
 
-def portal_now_second(hook: Any) -> int:
+def now_second() -> Steps[int]:
     """The portal's clock, so that the local clock's skew does not matter."""
-    second = epoch_second(hook.call("server.time"))
+    second = epoch_second((yield Call("server.time", {})))
     if second is None:
         raise ValueError("server.time returned no time value")
     return second
 
 
+def portal_now_second(hook: Any) -> int:
+    """:func:`now_second` read with the hook's synchronous client."""
+    return run(now_second(), hook)
+
+
 class ChangeReader:
-    """Reads changed records of one source through a hook, one page per request."""
+    """Reads changed records of one source, one page per request: :meth:`read` is the read as a
+    plan (:mod:`.calls`), :meth:`collect` runs it with ``hook`` (``None`` when only plans are run)."""
 
     def __init__(
         self,
@@ -162,7 +169,7 @@ class ChangeReader:
         self.select = list(select or [])
         self.base = source.base_params(entity_type_id)
 
-    def _page(self, conditions: dict, order: dict) -> list[Change]:
+    def _page(self, conditions: dict, order: dict) -> Steps[list[Change]]:
         src = self.source
         params = {
             **self.base,
@@ -172,7 +179,7 @@ class ChangeReader:
             "start": 0,  # one page at a time: the keyset is ours, not the client's
         }
         changes = []
-        for row in self.hook.paginate(src.list_method, params, limit=PAGE_SIZE):
+        for row in (yield Call(src.list_method, params, "page")):
             second = epoch_second(row.get(src.modified_out))
             if second is None:
                 log.warning(
@@ -196,13 +203,17 @@ class ChangeReader:
 
     def collect(self, cursor: Cursor, upper: int, budget: int) -> tuple[list[Change], Cursor]:
         """Up to ``budget`` changes after ``cursor`` and before second ``upper``, with the new cursor."""
+        return run(self.read(cursor, upper, budget), self.hook)
+
+    def read(self, cursor: Cursor, upper: int, budget: int) -> Steps[tuple[list[Change], Cursor]]:
+        """:meth:`collect` as a plan."""
         out: list[Change] = []
         second, last_id = cursor.second, cursor.last_id
         by_id = last_id > 0  # inside a second: continue it by ID
         src = self.source
         while len(out) < budget and second < upper:
             if by_id:
-                rows = self._page(
+                rows = yield from self._page(
                     {**self._window(second, second + 1), f">{src.id_filter}": last_id}, {src.id_filter: "ASC"}
                 )
                 rows.sort(key=lambda c: c.id)
@@ -213,7 +224,9 @@ class ChangeReader:
                 if len(take) == len(rows) and len(rows) < PAGE_SIZE:
                     second, last_id, by_id = second + 1, 0, False  # this second is done
                 continue
-            rows = self._page(self._window(second, upper), {src.modified_filter: "ASC", src.id_filter: "ASC"})
+            rows = yield from self._page(
+                self._window(second, upper), {src.modified_filter: "ASC", src.id_filter: "ASC"}
+            )
             if not rows:
                 second, last_id = upper, 0
                 break

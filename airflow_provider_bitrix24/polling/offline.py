@@ -16,7 +16,7 @@ never lost. Nothing here imports Airflow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from airflow_provider_bitrix24.client.errors import (
     Bitrix24ServerError,
     Bitrix24TransportError,
 )
+from airflow_provider_bitrix24.polling.calls import Call, Steps, every_row, run
 
 log = logging.getLogger(__name__)
 
@@ -66,63 +67,58 @@ class OfflineQueue:
     def _connector(self) -> dict:
         return {"auth_connector": self.auth_connector} if self.auth_connector else {}
 
+    # Each step is a plan (:mod:`.calls`): ``plan_*`` for the triggerer's async client, the plain
+    # method runs it with a hook's synchronous client.
+
     # -- reading without changing anything -------------------------------------------------
-    def rows(self, hook: Any) -> Iterator[dict]:
-        """Unflagged rows, reserved or not, in hand-out order (``event.offline.list``, page by page)."""
-        start: int | None = 0
-        while start is not None:
-            page = hook.call_raw(
-                "event.offline.list",
-                {
-                    "filter": {**self.filter(), "ERROR": 0},
-                    "order": HAND_OUT_ORDER,
-                    "start": start,
-                    **self._connector(),
-                },
-            )
-            rows = page.get("result") if isinstance(page, dict) else None
-            yield from rows if isinstance(rows, list) else []
-            nxt = page.get("next") if isinstance(page, dict) else None
-            start = int(nxt) if nxt not in (None, "", 0) and rows else None
+    def plan_rows(self, enough: Callable[[list[dict]], bool] | None = None) -> Steps[list[dict]]:
+        """Unflagged rows, reserved or not, in hand-out order (``event.offline.list``, page by page,
+        until ``enough(rows so far)``)."""
+        params = {"filter": {**self.filter(), "ERROR": 0}, "order": HAND_OUT_ORDER, **self._connector()}
+        return every_row("event.offline.list", params, enough)
+
+    def plan_next_free(self, limit: int) -> Steps[list[str]]:
+        """IDs of the events the next ``event.offline.get`` of ``limit`` would reserve."""
+        rows = yield from self.plan_rows(lambda rows: len(_free(rows)) >= limit)
+        return _free(rows)[:limit]
 
     def next_free(self, hook: Any, limit: int) -> list[str]:
-        """IDs of the events the next ``event.offline.get`` of ``limit`` would reserve."""
-        free: list[str] = []
-        for row in self.rows(hook):
-            if not row.get("PROCESS_ID"):
-                free.append(str(row.get("ID")))
-                if len(free) >= limit:
-                    break
-        return free
+        return run(self.plan_next_free(limit), hook)
 
-    def holders(self, hook: Any, event_ids: Iterable[str] | None) -> list[str]:
+    def plan_holders(self, event_ids: Iterable[str] | None) -> Steps[list[str]]:
         """Process ids that hold any of ``event_ids`` (``None``: any event) now, in hand-out order."""
         wanted = None if event_ids is None else {str(i) for i in event_ids}
         found: dict[str, None] = {}
         if wanted is None or wanted:
-            for row in self.rows(hook):
+            for row in (yield from self.plan_rows()):
                 if row.get("PROCESS_ID") and (wanted is None or str(row.get("ID")) in wanted):
                     found[str(row["PROCESS_ID"])] = None
         return list(found)
 
+    def holders(self, hook: Any, event_ids: Iterable[str] | None) -> list[str]:
+        return run(self.plan_holders(event_ids), hook)
+
     # -- reserving -----------------------------------------------------------------------------
-    def reserve(self, hook: Any, limit: int, process_id: str | None = None) -> dict | None:
+    def plan_reserve(self, limit: int, process_id: str | None = None) -> Steps[dict | None]:
         """Reserve up to ``limit`` events (or hand out again those of ``process_id``); ``None`` when
         there were none. The events stay on the portal until :func:`clear_offline_events`."""
         params: dict[str, Any] = {"filter": self.filter(), "limit": int(limit), "clear": 0}
         if process_id:
             params["process_id"] = process_id
-        result = hook.call("event.offline.get", {**params, **self._connector()}) or {}
+        result = (yield Call("event.offline.get", {**params, **self._connector()})) or {}
         events = result.get("events") or []
         if not events:
             return None
         return {"process_id": result.get("process_id") or process_id, "events": events}
 
-    def recover(self, hook: Any, expected: Iterable[str] | None, limit: int) -> dict | None:
+    def reserve(self, hook: Any, limit: int, process_id: str | None = None) -> dict | None:
+        return run(self.plan_reserve(limit, process_id), hook)
+
+    def plan_recover(self, expected: Iterable[str] | None, limit: int) -> Steps[dict | None]:
         """The batch a lost ``event.offline.get`` reply reserved, found by the events it was to take
         (``None``: any batch reserved now, for a consumer that cannot tell its own)."""
-        for process_id in self.holders(hook, expected):
-            batch = self.reserve(hook, limit, process_id)
+        for process_id in (yield from self.plan_holders(expected)):
+            batch = yield from self.plan_reserve(limit, process_id)
             if batch is not None:
                 log.warning(
                     "Took back %s offline event(s) left reserved under process %s",
@@ -132,19 +128,50 @@ class OfflineQueue:
                 return batch
         return None
 
-    def take(self, hook: Any, limit: int) -> dict | None:
+    def recover(self, hook: Any, expected: Iterable[str] | None, limit: int) -> dict | None:
+        return run(self.plan_recover(expected, limit), hook)
+
+    def plan_take(self, limit: int) -> Steps[dict | None]:
         """Reserve a batch; when the reply is lost, find the batch it reserved and take it again."""
-        expected = self.next_free(hook, limit)
+        expected = yield from self.plan_next_free(limit)
         if not expected:
             return None
         try:
-            return self.reserve(hook, limit)
+            return (yield from self.plan_reserve(limit))
         except MAYBE_RESERVED as err:
             log.warning("The reply of event.offline.get was lost (%s); looking for its batch", err)
-            batch = self.recover(hook, expected, limit)
+            batch = yield from self.plan_recover(expected, limit)
             if batch is None:
                 raise
             return batch
+
+    def take(self, hook: Any, limit: int) -> dict | None:
+        return run(self.plan_take(limit), hook)
+
+
+def _free(rows: list[dict]) -> list[str]:
+    return [str(row.get("ID")) for row in rows if not row.get("PROCESS_ID")]
+
+
+def plan_clear(
+    process_id: str,
+    event_ids: list[int | str] | None = None,
+    failed_message_ids: list[str] | None = None,
+) -> Steps[dict]:
+    """:func:`clear_offline_events` as a plan (:mod:`.calls`)."""
+    if failed_message_ids:
+        yield Call("event.offline.error", {"process_id": process_id, "message_id": list(failed_message_ids)})
+    params: dict[str, Any] = {"process_id": process_id}
+    if event_ids is not None:
+        if not event_ids:
+            return {"process_id": process_id, "cleared": 0, "failed": len(failed_message_ids or [])}
+        params["id"] = [int(i) if str(i).isdigit() else i for i in event_ids]
+    yield Call("event.offline.clear", params)
+    return {
+        "process_id": process_id,
+        "cleared": "all" if event_ids is None else len(event_ids),
+        "failed": len(failed_message_ids or []),
+    }
 
 
 def clear_offline_events(
@@ -160,16 +187,4 @@ def clear_offline_events(
     hands them out again). ``failed_message_ids`` go to event.offline.error first. Repeating a
     clear whose reply was lost is harmless: cleared events are gone.
     """
-    if failed_message_ids:
-        hook.call("event.offline.error", {"process_id": process_id, "message_id": list(failed_message_ids)})
-    params: dict[str, Any] = {"process_id": process_id}
-    if event_ids is not None:
-        if not event_ids:
-            return {"process_id": process_id, "cleared": 0, "failed": len(failed_message_ids or [])}
-        params["id"] = [int(i) if str(i).isdigit() else i for i in event_ids]
-    hook.call("event.offline.clear", params)
-    return {
-        "process_id": process_id,
-        "cleared": "all" if event_ids is None else len(event_ids),
-        "failed": len(failed_message_ids or []),
-    }
+    return run(plan_clear(process_id, event_ids, failed_message_ids), hook)

@@ -1,8 +1,9 @@
 """Polling logic shared by sensors (poke / reschedule) and triggers (deferrable, event-driven).
 
 A *probe* is one condition to look for on a portal ("deal 42 reached WON", "tasks changed since
-T"). ``probe.check(hook)`` makes one look with the hook's synchronous client and returns an
-:class:`Outcome`. Probes are plain dataclasses of JSON-able fields, so a trigger can serialize
+T"). ``probe.plan()`` states one look as the REST calls it makes (:mod:`.calls`);
+``probe.check(hook)`` runs it with the hook's synchronous client and :func:`check_once_async`
+with the triggerer's async client, both returning an :class:`Outcome`. Probes are plain dataclasses of JSON-able fields, so a trigger can serialize
 one, a triggerer can rebuild it after a restart, and the same instance works in a worker.
 
 A probe fires once; following a stream of changes for good is the event triggers' job, with
@@ -14,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import logging
-from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -27,7 +27,8 @@ from airflow_provider_bitrix24.client.errors import (
     Bitrix24TransportError,
     Bitrix24WriteMayHaveSucceeded,
 )
-from airflow_provider_bitrix24.polling.changes import ChangeReader, Cursor, change_source, portal_now_second
+from airflow_provider_bitrix24.polling.calls import Call, Steps, every_row, run, run_async
+from airflow_provider_bitrix24.polling.changes import ChangeReader, Cursor, change_source, now_second
 from airflow_provider_bitrix24.polling.entities import crm_entity
 from airflow_provider_bitrix24.polling.offline import LIST_PAGE, OfflineQueue
 from airflow_provider_bitrix24.polling.timestamps import epoch_second, format_timestamp, parse_timestamp
@@ -57,25 +58,16 @@ class Outcome:
     value: Any = None
 
 
-@dataclass(frozen=True)
-class Call:
-    """One REST call a probe's :meth:`Probe.plan` asks for; the poller sends it and hands back
-    its ``result``."""
-
-    method: str
-    params: dict
-
-
 # A probe's look as the calls it makes: the sync poller sends them with the hook, the triggerer
 # with the async client, so both run one logic.
-Plan = Generator[Call, Any, Outcome]
+Plan = Steps[Outcome]
 
 PROBES: dict[str, type[Probe]] = {}
 
 
 @dataclass
 class Probe:
-    """One condition to poll for. Subclasses set ``kind`` and implement :meth:`check`."""
+    """One condition to poll for. Subclasses set ``kind`` and implement :meth:`plan`."""
 
     kind: ClassVar[str] = ""
 
@@ -84,22 +76,13 @@ class Probe:
         if cls.kind:
             PROBES[cls.kind] = cls
 
-    def plan(self) -> Plan | None:
-        """The look as a generator of :class:`Call` s returning the :class:`Outcome`, or ``None``
-        when the probe only has :meth:`check` (it reads through helpers that take a hook)."""
-        return None
+    def plan(self) -> Plan:  # pragma: no cover - abstract
+        """The look as a generator of :class:`~.calls.Call` s returning the :class:`Outcome`."""
+        raise NotImplementedError
 
     def check(self, hook: Any) -> Outcome:
         """One look with the hook's synchronous client."""
-        plan = self.plan()
-        if plan is None:  # pragma: no cover - a probe defines plan or check
-            raise NotImplementedError
-        try:
-            call = next(plan)
-            while True:
-                call = plan.send(hook.call(call.method, call.params))
-        except StopIteration as done:
-            return done.value
+        return run(self.plan(), hook)
 
     def describe(self) -> str:
         return self.kind
@@ -131,18 +114,10 @@ def check_once(probe: Probe, hook: Any) -> Outcome:
         return _not_yet(probe, err)
 
 
-async def check_once_async(probe: Probe, call: Callable[[str, dict], Awaitable[Any]]) -> Outcome | None:
-    """:func:`check_once` for a probe with a :meth:`Probe.plan`, its calls sent by ``call``
-    (an async client's ``call``); ``None`` when the probe has no plan."""
-    plan = probe.plan()
-    if plan is None:
-        return None
+async def check_once_async(probe: Probe, client: Any) -> Outcome:
+    """:func:`check_once` with the calls sent by an async client on the event loop."""
     try:
-        request = next(plan)
-        while True:
-            request = plan.send(await call(request.method, request.params))
-    except StopIteration as done:
-        return done.value
+        return await run_async(probe.plan(), client)
     except Bitrix24WriteMayHaveSucceeded:
         raise
     except TRANSIENT_ERRORS as err:
@@ -203,15 +178,15 @@ class CrmChangesProbe(Probe):
     def describe(self) -> str:
         return f"{self.entity} changes since {self.since}"
 
-    def check(self, hook: Any) -> Outcome:
+    def plan(self) -> Plan:
         since = epoch_second(self.since)
         if since is None:
             raise ValueError(f"since must be a time value, not {self.since!r}")
         reader = ChangeReader(
-            hook, change_source(self.entity), self.filter, entity_type_id=self.entity_type_id
+            None, change_source(self.entity), self.filter, entity_type_id=self.entity_type_id
         )
-        upper = portal_now_second(hook) + 1  # the current second too: this look keeps no cursor
-        changes, after = reader.collect(Cursor(since), upper, int(self.max_ids))
+        upper = (yield from now_second()) + 1  # the current second too: this look keeps no cursor
+        changes, after = yield from reader.read(Cursor(since), upper, int(self.max_ids))
         if not changes:
             return Outcome(False)
         if after.second < upper:
@@ -311,11 +286,11 @@ class DriveFolderProbe(Probe):
     def describe(self) -> str:
         return f"files {self.pattern!r} in Drive folder {self.folder_id} since {self.since}"
 
-    def check(self, hook: Any) -> Outcome:
+    def plan(self) -> Plan:
         since_dt = parse_timestamp(self.since) if self.since else None
         found: list[tuple[datetime, dict]] = []
         params = {"id": int(self.folder_id), "filter": {"TYPE": "file"}}
-        for item in hook.paginate("disk.folder.getchildren", params):
+        for item in (yield from every_row("disk.folder.getchildren", params)):
             if str(item.get("TYPE", "file")).lower() != "file":
                 continue
             if not fnmatch.fnmatchcase(str(item.get("NAME", "")), self.pattern):
@@ -365,8 +340,8 @@ class OfflineEventsProbe(Probe):
     def describe(self) -> str:
         return f"offline events {self.event_names or '(any)'}"
 
-    def check(self, hook: Any) -> Outcome:
-        waiting = len(self.queue.next_free(hook, LIST_PAGE))
-        if waiting or (self.take_over and self.queue.holders(hook, None)):
+    def plan(self) -> Plan:
+        waiting = len((yield from self.queue.plan_next_free(LIST_PAGE)))
+        if waiting or (self.take_over and (yield from self.queue.plan_holders(None))):
             return Outcome(True, {"waiting": waiting})
         return Outcome(False)

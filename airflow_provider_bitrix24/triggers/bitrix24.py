@@ -1,15 +1,14 @@
 """Deferrable polling for Bitrix24 sensors.
 
 :class:`Bitrix24PollTrigger` runs a probe from :mod:`airflow_provider_bitrix24.polling.probes` in
-the triggerer. A probe that states its look as calls (:meth:`~.probes.Probe.plan`: a record's
-stage, a task's status, a workflow) is sent through the connection's async client
+the triggerer. The probe's look, stated as the calls it makes (:meth:`~.probes.Probe.plan`), is
+sent through the connection's async client
 (:meth:`~airflow_provider_bitrix24.hooks.bitrix24.Bitrix24Hook.async_client`), so no thread is
 held while it waits - for the rate limiter, the operating-time pacer, a backoff or the reply -
 and hundreds of deferred sensors share one event loop. Auth, error mapping, retries and the
-per-portal rate limiter are the client core's, with no second copy. Probes that read through
-helpers taking a hook (changes, Drive folders, offline events) still look through the hook's
-synchronous client in a worker thread. Between looks the trigger sleeps without holding a worker
-slot. Everything it needs to resume after a triggerer restart (connection id, probe with its
+per-portal rate limiter are the client core's, with no second copy. Only building the client
+(reading the connection, once per connection and event loop) runs in a worker thread. Between
+looks the trigger sleeps without holding a worker slot. Everything it needs to resume after a triggerer restart (connection id, probe with its
 parameters and cursor, poll interval) is in :meth:`serialize`.
 """
 
@@ -24,7 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bitrix24.client.errors import scrub
 from airflow_provider_bitrix24.hooks.mixin import make_hook
-from airflow_provider_bitrix24.polling.probes import Outcome, Probe, check_once, check_once_async
+from airflow_provider_bitrix24.polling.probes import Probe, check_once_async
 
 
 class _SharedClients:
@@ -93,7 +92,6 @@ class Bitrix24PollTrigger(BaseTrigger):
         self.probe = probe if isinstance(probe, Probe) else Probe.from_dict(probe)
         self.bitrix24_conn_id = bitrix24_conn_id
         self.poll_interval = float(poll_interval)
-        self._hook: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -104,12 +102,6 @@ class Bitrix24PollTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
             },
         )
-
-    def _look(self):
-        # Runs in a worker thread: building the hook reads the connection synchronously.
-        if self._hook is None:
-            self._hook = make_hook(self.bitrix24_conn_id)
-        return check_once(self.probe, self._hook)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         self.log.info(
@@ -122,14 +114,9 @@ class Bitrix24PollTrigger(BaseTrigger):
             client: Any = None
             while True:
                 try:
-                    outcome: Outcome | None = None
-                    if self.probe.plan() is not None:
-                        if client is None:
-                            client = await stack.enter_async_context(_CLIENTS.client(self.bitrix24_conn_id))
-                        outcome = await check_once_async(self.probe, client.call)
-                    if outcome is None:
-                        outcome = await asyncio.to_thread(self._look)
-                    assert outcome is not None
+                    if client is None:
+                        client = await stack.enter_async_context(_CLIENTS.client(self.bitrix24_conn_id))
+                    outcome = await check_once_async(self.probe, client)
                 except Exception as err:  # a permanent failure: report it to the task, do not spin
                     yield TriggerEvent({"status": "error", "message": scrub(f"{type(err).__name__}: {err}")})
                     return

@@ -31,15 +31,17 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_bitrix24.client.errors import Bitrix24BadRequest, Bitrix24NotFound
 from airflow_provider_bitrix24.hooks.mixin import make_hook, require_application_auth
+from airflow_provider_bitrix24.polling.calls import Steps, run_async
 from airflow_provider_bitrix24.polling.changes import (
     ChangeReader,
     Cursor,
     change_source,
-    portal_now_second,
+    now_second,
     start_second,
 )
-from airflow_provider_bitrix24.polling.offline import OfflineQueue, checked_limit, clear_offline_events
+from airflow_provider_bitrix24.polling.offline import OfflineQueue, checked_limit, plan_clear
 from airflow_provider_bitrix24.polling.probes import TRANSIENT_ERRORS
+from airflow_provider_bitrix24.triggers.bitrix24 import _CLIENTS
 from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
 
 # An idle watcher stores its advancing position at most this often (seconds of portal time).
@@ -50,7 +52,11 @@ DEFAULT_COMMIT_DELAY = 2.0
 
 
 class _Bitrix24EventTrigger(BaseEventTrigger):
-    """Shared plumbing: serialization, the hook (built in a worker thread), the cursor store."""
+    """Shared plumbing: serialization, the async client, the cursor store.
+
+    Every read is a plan (:mod:`airflow_provider_bitrix24.polling.calls`) sent through the
+    connection's async client shared with the poll triggers, so no thread is held while a call
+    waits for the rate limiter, the pacer, a backoff or the reply."""
 
     #: kwargs that do not change *what* is watched, so they stay out of the default cursor key
     _KEY_EXCLUDES: tuple[str, ...] = ("poll_interval", "commit_delay", "cursor_key", "cursor_store")
@@ -70,7 +76,7 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
         self.commit_delay = max(0.0, float(commit_delay))
         self.cursor_store = dict(cursor_store) if cursor_store else None
         self._cursor_key = cursor_key
-        self._hook: Any = None
+        self._client: Any = None
 
     # -- identity ---------------------------------------------------------------------------
     def _watch_kwargs(self) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -104,11 +110,21 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
     def _store(self) -> CursorStore:
         return build_cursor_store(self.cursor_store, self)
 
-    def _get_hook(self) -> Any:
-        # Runs in a worker thread: building the hook reads the connection synchronously.
-        if self._hook is None:
-            self._hook = make_hook(self.bitrix24_conn_id)
-        return self._hook
+    async def _run(self, steps: Steps[Any]) -> Any:
+        """A plan's value, its calls sent by the connection's async client (set by :meth:`run`)."""
+        return await run_async(steps, self._client)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        async with _CLIENTS.client(self.bitrix24_conn_id) as client:
+            self._client = client
+            try:
+                async for event in self._watch():
+                    yield event
+            finally:
+                self._client = None
+
+    def _watch(self) -> AsyncIterator[TriggerEvent]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     async def _handed_over(self) -> None:
         """Called when the triggerer resumed us after a ``yield``: it has queued the event.
@@ -202,20 +218,16 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
             "start_from": self.start_from,
         }
 
-    def _reader(self) -> ChangeReader:
-        return ChangeReader(
-            self._get_hook(), self.change_source, self.filter, self.select, self.entity_type_id
-        )
-
-    def _upper(self) -> int:
+    def _upper(self) -> Steps[int]:
         # Only whole seconds that ended ``settle_seconds`` ago are read.
-        return portal_now_second(self._get_hook()) - self.settle_seconds
+        return (yield from now_second()) - self.settle_seconds
 
-    def _start(self) -> Cursor:
-        return Cursor(start_second(self.start_from, self._upper()))
+    def _start(self) -> Steps[Cursor]:
+        return Cursor(start_second(self.start_from, (yield from self._upper())))
 
-    def _poll(self, cursor: Cursor):
-        return self._reader().collect(cursor, self._upper(), self.batch_size)
+    def _poll(self, cursor: Cursor) -> Steps[tuple[list, Cursor]]:
+        reader = ChangeReader(None, self.change_source, self.filter, self.select, self.entity_type_id)
+        return (yield from reader.read(cursor, (yield from self._upper()), self.batch_size))
 
     def _payload(self, changes: list, before: Cursor, after: Cursor) -> dict:
         return {
@@ -228,7 +240,7 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
             "batch": f"{before.second}:{before.last_id}..{after.second}:{after.last_id}",
         }
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def _watch(self) -> AsyncIterator[TriggerEvent]:
         store, key = self._store(), self.cursor_key
         cursor: Cursor | None = None
         stored = Cursor(0)
@@ -246,10 +258,10 @@ class Bitrix24ChangesTrigger(_Bitrix24EventTrigger):
                         cursor = Cursor.from_dict(saved)
                     else:
                         # Fix "now" at once, so a restart does not move the starting point.
-                        cursor = await asyncio.to_thread(self._start)
+                        cursor = await self._run(self._start())
                         await store.asave(key, cursor.to_dict())
                     stored = cursor
-                changes, after = await asyncio.to_thread(self._poll, cursor)
+                changes, after = await self._run(self._poll(cursor))
             except TRANSIENT_ERRORS as err:
                 await self._pause_after(err)
                 continue
@@ -312,20 +324,23 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         }
 
     def _check_auth(self) -> None:
-        require_application_auth(self._get_hook(), self.bitrix24_conn_id)
+        # Reads the connection only (no request): a worker thread, once, before the watch starts.
+        require_application_auth(make_hook(self.bitrix24_conn_id), self.bitrix24_conn_id)
 
+    async def _reserve_async(self, process_id: str | None) -> dict | None:
+        return await self._run(self.queue.plan_reserve(self.batch_size, process_id))
+
+    # The same steps with the connection's synchronous client, outside the triggerer (tests set
+    # up a queue's state with them).
     def _reserve(self, process_id: str | None) -> dict | None:
-        return self.queue.reserve(self._get_hook(), self.batch_size, process_id)
+        return self.queue.reserve(make_hook(self.bitrix24_conn_id), self.batch_size, process_id)
 
     def _expected(self) -> list[str]:
-        return self.queue.next_free(self._get_hook(), self.batch_size)
+        return self.queue.next_free(make_hook(self.bitrix24_conn_id), self.batch_size)
 
-    def _recover(self, expected: list[str]) -> dict | None:
-        return self.queue.recover(self._get_hook(), expected, self.batch_size)
-
-    def _clear(self, state: dict) -> None:
+    async def _clear(self, state: dict) -> None:
         try:
-            clear_offline_events(self._get_hook(), state["process_id"], list(state["ids"]))
+            await self._run(plan_clear(state["process_id"], list(state["ids"])))
         except (Bitrix24BadRequest, Bitrix24NotFound) as err:
             # The portal no longer knows the batch (e.g. its reservation expired). It was
             # delivered already; retrying the clear forever would stall the watcher.
@@ -348,24 +363,29 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
         """The batch to deliver now, moving ``state`` through its phases (see the class docs)."""
         phase = state.get("phase")
         if phase == "reserved":  # reserved, not handed over: the same events again
-            return await asyncio.to_thread(self._reserve, state["process_id"])
+            return await self._reserve_async(state["process_id"])
         if phase == "reserving":  # the reservation's reply was lost: find the batch it made
-            batch = await asyncio.to_thread(self._recover, list(state.get("expected") or []))
+            expected = list(state.get("expected") or [])
+            batch = await self._run(self.queue.plan_recover(expected, self.batch_size))
             if batch is not None:
                 return batch
             state.clear()
             await store.asave(key, state)
-        expected = await asyncio.to_thread(self._expected)
+        expected = await self._run(self.queue.plan_next_free(self.batch_size))
         if not expected:
             return None
         state.clear()
         state.update({"phase": "reserving", "expected": expected})
         await store.asave(key, state)
-        return await asyncio.to_thread(self._reserve, None)
+        return await self._reserve_async(None)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        store, key = self._store(), self.cursor_key
         await asyncio.to_thread(self._check_auth)  # a webhook connection fails here, clearly
+        async for event in super().run():
+            yield event
+
+    async def _watch(self) -> AsyncIterator[TriggerEvent]:
+        store, key = self._store(), self.cursor_key
         self.log.info(
             "Draining offline events %s on %s (state in %s)",
             self.event_names or "(all)",
@@ -378,7 +398,7 @@ class Bitrix24OfflineEventsTrigger(_Bitrix24EventTrigger):
                 if state is None:
                     state = dict(await store.aload(key) or {})
                 if state.get("phase") == "delivered":
-                    await asyncio.to_thread(self._clear, state)
+                    await self._clear(state)
                     state = {}
                     await store.asave(key, state)
                 batch = await self._next_batch(store, key, state)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_bitrix24.hooks.bitrix24 import Bitrix24Hook
 from airflow_provider_bitrix24.polling.probes import CrmStageProbe
 from airflow_provider_bitrix24.triggers.bitrix24 import Bitrix24PollTrigger
 
@@ -96,10 +97,10 @@ async def _first_event(trigger: Bitrix24PollTrigger) -> dict:
 def test_a_stage_trigger_looks_through_the_async_client_not_a_worker_thread(emu, request, auth, monkeypatch):
     request.getfixturevalue(f"{auth}_conn")
 
-    def no_sync_look(self):
+    def no_sync_client(self):
         raise AssertionError("the look went through the sync client in a worker thread")
 
-    monkeypatch.setattr(Bitrix24PollTrigger, "_look", no_sync_look)
+    monkeypatch.setattr(Bitrix24Hook, "get_conn", no_sync_client)
     deal_id = emu.seed("crm.deal", [{"TITLE": "d", "STAGE_ID": "NEW"}])[0]
     triggers = [
         Bitrix24PollTrigger(CrmStageProbe("deal", deal_id, ["WON"]), poll_interval=0.05) for _ in range(3)
