@@ -29,8 +29,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
 from airflow_provider_bitrix24.emulator.params import as_bool, as_int
@@ -532,7 +533,8 @@ def folder_uploadfile(ctx: CallContext, params: dict) -> dict:
     folder = state.folder(params["id"])
     if params.get("fileContent") in (None, ""):
         # Two-step flow: hand out a signed URL; the name comes from data.NAME or the multipart part.
-        data = params.get("data") if isinstance(params.get("data"), dict) else {}
+        raw_data = params.get("data")
+        data = raw_data if isinstance(raw_data, dict) else {}
         payload = {
             "target": "disk",
             "folder": folder["ID"],
@@ -747,7 +749,9 @@ class _MultipartFile:
             self.buf += chunk
         return len(self.buf) >= want
 
-    def read_file(self, field: str, sink: Callable[[], BinaryIO]) -> tuple[str | None, int] | None:
+    def read_file(
+        self, field: str, sink: Callable[[], AbstractContextManager[BinaryIO]]
+    ) -> tuple[str | None, int] | None:
         # The body starts with "--boundary"; prepend CRLF so every delimiter looks the same.
         self._fill(len(self.delim))
         self.buf = b"\r\n" + self.buf
@@ -852,7 +856,7 @@ def serve_upload(portal: Any, query: dict, headers: Any, rfile: BinaryIO) -> dic
     def fill(fh: BinaryIO) -> int:
         found = reader.read_file(field_name, lambda: _Borrowed(fh))
         if reader.left > 0:  # drain the rest (closing boundary) so the connection stays usable
-            _copy_exact(rfile, _Null(), reader.left)
+            _copy_exact(rfile, cast(BinaryIO, _Null()), reader.left)
         if found is None:
             raise ApiError(400, "ERROR_ARGUMENT", f"The form has no field '{field_name}'")
         names.append(found[0])
