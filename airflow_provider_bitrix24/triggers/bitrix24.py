@@ -69,6 +69,13 @@ async def _close_built(build: asyncio.Future) -> None:
 _CLIENTS = _SharedClients()
 
 
+def shared_async_client(conn_id: str) -> contextlib.AbstractAsyncContextManager[Any]:
+    """``async with shared_async_client(conn_id) as client``: a trigger's async client of the
+    connection, sharing credential, rate limiter and pacer with every other trigger of it in this
+    event loop (see :class:`_SharedClients`)."""
+    return _CLIENTS.client(conn_id)
+
+
 class Bitrix24PollTrigger(BaseTrigger):
     """Fire once when a probe's condition holds.
 
@@ -115,7 +122,7 @@ class Bitrix24PollTrigger(BaseTrigger):
             while True:
                 try:
                     if client is None:
-                        client = await stack.enter_async_context(_CLIENTS.client(self.bitrix24_conn_id))
+                        client = await stack.enter_async_context(shared_async_client(self.bitrix24_conn_id))
                     outcome = await check_once_async(self.probe, client)
                 except Exception as err:  # a permanent failure: report it to the task, do not spin
                     yield TriggerEvent({"status": "error", "message": scrub(f"{type(err).__name__}: {err}")})

@@ -10,6 +10,10 @@ Each :class:`~airflow.triggers.base.TriggerEvent` becomes one asset event whose 
 ``{"from_trigger": True, "payload": <the payload below>}``; a DAG run reads it from
 ``triggering_asset_events``.
 
+Both read through the connection's async client, shared with the poll triggers
+(:func:`.bitrix24.shared_async_client`): no thread is held while a request waits for the rate
+limiter, the pacer, a backoff or the reply.
+
 Delivery guarantee (both triggers): at least once. The position (change cursor, or the
 reserved offline batch) moves in its cursor store (:mod:`.event_cursor`) only ``commit_delay``
 seconds after the triggerer took the event, by which time the triggerer has written the event
@@ -41,7 +45,7 @@ from airflow_provider_bitrix24.polling.changes import (
 )
 from airflow_provider_bitrix24.polling.offline import OfflineQueue, checked_limit, plan_clear
 from airflow_provider_bitrix24.polling.probes import TRANSIENT_ERRORS
-from airflow_provider_bitrix24.triggers.bitrix24 import _CLIENTS
+from airflow_provider_bitrix24.triggers.bitrix24 import shared_async_client
 from airflow_provider_bitrix24.triggers.event_cursor import CursorStore, build_cursor_store
 
 # An idle watcher stores its advancing position at most this often (seconds of portal time).
@@ -115,7 +119,7 @@ class _Bitrix24EventTrigger(BaseEventTrigger):
         return await run_async(steps, self._client)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async with _CLIENTS.client(self.bitrix24_conn_id) as client:
+        async with shared_async_client(self.bitrix24_conn_id) as client:
             self._client = client
             try:
                 async for event in self._watch():
