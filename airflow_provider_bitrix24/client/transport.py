@@ -237,20 +237,26 @@ class Transport:
 
         return self.exchange(what, prepare, resend_safe=True, consume=consume, timeout=timeout)
 
-    def token_request(self, url: str, *, attempts: Attempts | None = None) -> Any:
+    def token_request(self, url: str, *, attempts: Attempts | None = None, resend_safe: bool = True) -> Any:
         """GET an OAuth token endpoint ``url`` (the grant in its query); returns the decoded reply.
 
         Outside the portal's limits (no rate limiter, no pacing) and never renewed: this request
         is the renewal. Resent like a read after a 503, a 5xx or a lost reply: a grant whose
         refresh token the first one already rotated is refused (``invalid_grant``), never applied
-        twice. ``attempts`` tells the caller afterwards whether a reply was lost on the way."""
+        twice. ``attempts`` tells the caller afterwards whether a reply was lost on the way. A grant
+        that works once (an authorization code) passes ``resend_safe=False``."""
 
         def prepare() -> Outgoing:
             return Outgoing("GET", url)
 
         try:
             return self.exchange(
-                "oauth/token", prepare, resend_safe=True, limited=False, renewable=False, attempts=attempts
+                "oauth/token",
+                prepare,
+                resend_safe=resend_safe,
+                limited=False,
+                renewable=False,
+                attempts=attempts,
             )
         except Bitrix24PortalMoved as exc:
             exc.hint = "The token endpoint's address changed: check the connection's token_url"

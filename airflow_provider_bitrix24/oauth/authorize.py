@@ -10,9 +10,10 @@ The flow is the full protocol of Bitrix24's OAuth documentation:
    nowhere (the portal shows the reason on its own page), so the listener waits only so long;
 3. the code (valid 30 seconds, once) is exchanged at the token URL with ``client_secret``.
 
-``requests_oauthlib.OAuth2Session`` builds the consent URL and makes the exchange; the exchange
-follows our transport rules: a timeout, no redirect followed (the request carries the client
-secret), and no library DEBUG logging of the request while it runs. Secrets go to stdout only
+``requests_oauthlib.OAuth2Session`` builds the consent URL with its ``state``; oauthlib prepares the
+code grant, which goes through the client's one transport: a timeout, no redirect followed (the
+request carries the client secret), no resend after a lost reply, and no library DEBUG logging of
+the request while it runs. Secrets go to stdout only
 when asked for; stderr carries progress and errors without them.
 """
 
@@ -32,12 +33,21 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-from oauthlib.oauth2 import OAuth2Error
+from oauthlib.oauth2 import WebApplicationClient
 from requests_oauthlib import OAuth2Session
 
 from airflow_provider_bitrix24.client import DEFAULT_TOKEN_URL, TokenPair, normalize_portal_url
-from airflow_provider_bitrix24.client.errors import Bitrix24ConfigError, register_secret, scrub
+from airflow_provider_bitrix24.client.errors import (
+    Bitrix24ConfigError,
+    Bitrix24Error,
+    Bitrix24PortalMoved,
+    Bitrix24TransportError,
+    Bitrix24WriteMayHaveSucceeded,
+    register_secret,
+    scrub,
+)
+from airflow_provider_bitrix24.client.policy import RetryPolicy
+from airflow_provider_bitrix24.client.transport import Transport
 
 DEFAULT_REDIRECT_URI = "http://localhost:8025/callback"
 DEFAULT_WAIT = 300.0  # seconds to wait for the browser to come back
@@ -111,7 +121,7 @@ def authorize(
                 listener.stop()
         received = parse_redirect(returned, state)
         register_secret(received["code"])
-        token = exchange_code(session, token_url, received["code"], client_secret)
+        token = exchange_code(token_url, client_id, received["code"], client_secret)
     return token, {k: v for k, v in received.items() if k != "code"}
 
 
@@ -144,55 +154,49 @@ def parse_redirect(url: str, state: str) -> dict[str, str]:
     return query
 
 
-def exchange_code(session: OAuth2Session, token_url: str, code: str, client_secret: str) -> dict:
-    """``grant_type=authorization_code`` as a GET with query parameters, as the docs show."""
-    session.register_compliance_hook("access_token_request", _no_redirects)
-    session.register_compliance_hook("access_token_response", _check_token_reply)
+def exchange_code(token_url: str, client_id: str, code: str, client_secret: str) -> dict:
+    """``grant_type=authorization_code`` as a GET with query parameters, as the docs show, through
+    the client's one transport: a timeout, no redirect followed (the request carries the client
+    secret), and never resent after a lost reply (a code works once)."""
+    query = WebApplicationClient(client_id).prepare_request_body(
+        code=code, client_secret=client_secret, include_client_id=True
+    )
+    # The token endpoint has no operating-time limit: a 429 there is refused, not waited out.
+    transport = Transport.standalone(
+        policy=RetryPolicy(max_retries=2, max_operation_wait=0.0), timeout=TIMEOUT
+    )
     try:
         with _quiet_http_logs():
-            token = session.fetch_token(
-                token_url,
-                code=code,
-                method="GET",
-                include_client_id=True,
-                client_secret=client_secret,
-                timeout=TIMEOUT,
-            )
-    except requests.RequestException as exc:
+            reply = transport.token_request(f"{token_url}?{query}", resend_safe=False)
+    except Bitrix24PortalMoved as exc:
+        raise AuthorizeError(
+            f"The token URL answered with a redirect to {exc.new_url or 'another address'}; it was not "
+            "followed because the request carries the client secret. Pass the final address as --token-url."
+        ) from None
+    except Bitrix24WriteMayHaveSucceeded as exc:  # the reply was lost; a code is never sent twice
+        what = "the request timed out" if "Timeout" in (exc.description or "") else "the reply was lost"
+        raise AuthorizeError(
+            f"Could not reach the token URL {token_url}: {what} ({scrub(exc.description)}). The code "
+            "works once and was not sent again: run the command again."
+        ) from None
+    except Bitrix24TransportError as exc:
         raise AuthorizeError(f"Could not reach the token URL {token_url}: {scrub(exc)}") from None
-    except OAuth2Error as exc:
-        raise AuthorizeError(_explain(exc.error or "", exc.description or "")) from None
-    if not token.get("access_token") or not token.get("refresh_token"):
+    except Bitrix24Error as exc:
+        raise AuthorizeError(_explain(exc.code or "", exc.description or "")) from None
+    finally:
+        transport.close()
+    if not isinstance(reply, dict):
+        raise AuthorizeError(
+            "The token URL answered without a JSON token reply: is --token-url the authorization server "
+            f"(default {DEFAULT_TOKEN_URL})?"
+        )
+    if reply.get("error"):
+        raise AuthorizeError(_explain(str(reply["error"]), str(reply.get("error_description") or "")))
+    if not reply.get("access_token") or not reply.get("refresh_token"):
         raise AuthorizeError("The token URL's reply holds no access_token/refresh_token pair.")
-    register_secret(token["access_token"])
-    register_secret(token["refresh_token"])
-    return dict(token)
-
-
-def _no_redirects(url: str, headers: dict, request_kwargs: dict) -> tuple[str, dict, dict]:
-    # The request carries the client secret: a redirect is reported, never followed.
-    return url, headers, {**request_kwargs, "allow_redirects": False}
-
-
-def _check_token_reply(response: requests.Response) -> requests.Response:
-    if response.is_redirect:
-        target = urlsplit(response.headers.get("Location") or "")
-        raise AuthorizeError(
-            f"The token URL answered with a redirect to {target.scheme}://{target.netloc}{target.path}; it was "
-            "not followed because the request carries the client secret. Pass the final address as --token-url."
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise AuthorizeError(
-            f"The token URL answered HTTP {response.status_code} without a JSON token reply: is --token-url "
-            "the authorization server (default https://oauth.bitrix.info/oauth/token/)?"
-        )
-    if body.get("error"):
-        raise AuthorizeError(_explain(str(body["error"]), str(body.get("error_description") or "")))
-    return response
+    register_secret(reply["access_token"])
+    register_secret(reply["refresh_token"])
+    return dict(reply)
 
 
 def _explain(code: str, description: str) -> str:
