@@ -335,9 +335,20 @@ def record_asset_event(asset_name: str, extra: dict) -> int | None:
         if asset is None:
             return None
         event = asset_manager.register_asset_change(
-            asset=asset, extra=extra, source_is_api=True, api_user_teams=set(), session=session
+            asset=asset, extra=extra, session=session, **_api_source_arguments()
         )
         return None if event is None else int(event.id)
+
+
+def _api_source_arguments() -> dict[str, Any]:
+    """Mark the event as coming through an API, as Airflow's REST route does, on the releases whose
+    asset manager knows API sources (3.3+); 3.2 has no such arguments."""
+    import inspect
+
+    from airflow.assets.manager import asset_manager
+
+    params = inspect.signature(asset_manager.register_asset_change).parameters
+    return {"source_is_api": True, "api_user_teams": set()} if "source_is_api" in params else {}
 
 
 # ---------------------------------------------------------------------------------------------

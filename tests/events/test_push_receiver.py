@@ -259,7 +259,10 @@ def test_the_internal_asset_event_call_still_fits_this_airflow():
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetActive, AssetModel
 
+    from airflow_provider_bitrix24.plugins.events_receiver import _api_source_arguments
+
     params = inspect.signature(asset_manager.register_asset_change).parameters
-    missing = {"asset", "extra", "source_is_api", "api_user_teams", "session"} - set(params)
+    wanted = {"asset", "extra", "session", *_api_source_arguments()}
+    missing = wanted - {name for name, p in params.items() if p.kind is not p.VAR_KEYWORD}
     assert not missing, f"AssetManager.register_asset_change lost {missing}: update record_asset_event"
     assert hasattr(AssetActive, "name") and hasattr(AssetModel, "name")
