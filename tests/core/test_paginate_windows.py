@@ -165,7 +165,9 @@ def _most_in_flight(requests) -> int:
 
 def test_by_default_an_export_that_fits_in_the_burst_sends_every_window_at_once(emu):
     emu.seed_generated("crm.deal", 30_000)  # the probe, then thirteen windows
-    emu.configure(cost=CostModel(latency=0.3))
+    # Long enough that building and rendering every window (CPU, under one GIL with the client)
+    # ends before the first reply is due, even on a loaded machine.
+    emu.configure(cost=CostModel(latency=1.5))
     emu.clear_requests()
     with client_for(emu) as client:
         assert client.paginate_parallel is None
